@@ -76,6 +76,9 @@ class Block:
     def layer_inputs(self) -> tuple[tuple[int, ...], ...]:
         return connectivity.layer_inputs(self.pattern, self.layers, self.m, self.inputs)
 
+    def connections(self) -> int:
+        return connectivity.connection_count(self.pattern, self.layers, self.m, self.inputs)
+
     def block_outputs(self) -> tuple[int, ...]:
         return connectivity.block_outputs(self.pattern, self.layers, self.outputs)
 

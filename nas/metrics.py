@@ -1,0 +1,119 @@
+"""What a model costs: parameters, multiply-adds (fvcore), and peak training memory.
+
+Convention: ``macs`` are multiply-accumulate operations of the convolutions and
+linear layers for one image — what the DenseNet paper and torchvision call
+FLOPs. The CliqueNet paper's FLOPs are 2 × MACs. Batch-norm, ReLU and pooling
+are element-wise and not counted, as in the papers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+import weakref
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from nas.genotype import Genotype
+
+DEFAULT_INPUT_SIZE = {"cifar": 32, "imagenet": 224}
+DEFAULT_NUM_CLASSES = {"cifar": 10, "imagenet": 1000}
+_COUNTED_OPS = frozenset({"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum"})
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def default_input_size(genotype: Genotype) -> int:
+    return DEFAULT_INPUT_SIZE[genotype.stem.kind]
+
+
+def count_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> int:
+    """Multiply-adds for one image of ``input_size`` (H, W), counted by fvcore."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # fvcore imports torch.jit.script
+        from fvcore.nn import FlopCountAnalysis
+
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(1, in_channels, *input_size, device=next(model.parameters()).device)
+        analysis = FlopCountAnalysis(model, x)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        # fvcore logs a warning per op it skips; the convention above skips them on purpose.
+        logging.getLogger("fvcore.nn.jit_analysis").setLevel(logging.ERROR)
+        return int(sum(n for op, n in analysis.by_operator().items() if op in _COUNTED_OPS))
+    finally:
+        model.train(was_training)
+
+
+class _LiveTensorBytes(TorchDispatchMode):
+    """Sums the storage bytes of tensors created under it, minus those freed since.
+
+    The CPU has no caching allocator with statistics, so this plays the role of
+    ``torch.cuda.max_memory_allocated`` there: it sees every tensor an op creates,
+    in the forward and the backward pass, and when its storage is released.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _release(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type != "meta":
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key and key not in self.live:
+                    self.live[key] = storage.nbytes()
+                    self.current += storage.nbytes()
+                    self.peak = max(self.peak, self.current)
+                    weakref.finalize(storage, self._release, key)
+        return out
+
+
+class PeakMemory:
+    """Peak bytes allocated inside the ``with`` block beyond what was live before it.
+
+    CUDA: the caching allocator's statistics. CPU: live tensor bytes tracked per op
+    (slows the block down, so never time what runs under it).
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.bytes = 0
+
+    @contextlib.contextmanager
+    def _cuda(self) -> Iterator[None]:
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        yield
+        torch.cuda.synchronize(self.device)
+        self.bytes = torch.cuda.max_memory_allocated(self.device) - base
+
+    @contextlib.contextmanager
+    def _cpu(self) -> Iterator[None]:
+        with _LiveTensorBytes() as tracker:
+            yield
+        self.bytes = tracker.peak
+
+    def __enter__(self) -> PeakMemory:
+        self._ctx = self._cuda() if self.device.type == "cuda" else self._cpu()
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._ctx.__exit__(*exc)
