@@ -1,0 +1,59 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nas.inspect import main
+from nas.presets import PRESETS
+
+
+def test_cli_last_line_is_json(capsys):
+    assert main(["densenet_bc100_k12"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert result["params"] == 769_162 and isinstance(result["params"], int)
+    assert result["macs"] > 0 and result["flops_2x"] == 2 * result["macs"]
+    assert result["input_size"] == [32, 32] and result["id"] == PRESETS["densenet_bc100_k12"].id
+    assert any("block 1" in line and "16 layers" in line for line in out)
+
+
+def test_cli_imagenet_defaults_and_input_size(capsys):
+    assert main(["densenet121"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["params"] == 7_978_856 and result["input_size"] == [224, 224]
+    assert main(["densenet121", "--input-size", "112", "112"]) == 0
+    smaller = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert smaller["params"] == result["params"] and smaller["macs"] < result["macs"] / 3
+
+
+def test_cli_reads_genotype_files(tmp_path, capsys):
+    path = PRESETS["cliquenet_k36_t12"].save(tmp_path / "clique.json")
+    assert main([str(path)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["params"] == 935_994
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["densenet_bc"], "neither a preset nor a file"),
+        (["missing.yaml"], "does not exist"),
+        (["densenet121", "--input-size", "8", "8"], "too small for this layout; use at least 29 29"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_reports_invalid_genotype_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stem: {kind: cifar, channels: 16}\nblocks: [{layers: 3, growth: 12, pattern: nearest, m: 9}]\n")
+    assert main([str(bad)]) == 2
+    assert "blocks[0].m: 9 is larger than the block" in capsys.readouterr().err
+
+
+def test_module_entry_point():
+    run = subprocess.run([sys.executable, "-m", "nas.inspect", "densenet40_k12"], capture_output=True, text=True, check=True)
+    assert json.loads(run.stdout.strip().splitlines()[-1])["params"] == 1_019_722

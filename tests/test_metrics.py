@@ -1,0 +1,40 @@
+import torch
+
+from nas import build_model
+from nas.genotype import Block, Genotype, Head, Stem, Transition
+from nas.metrics import PeakMemory, count_macs, count_params
+
+
+def test_macs_count_convs_and_linear_by_hand():
+    # stem 3→4 (3×3) at 8×8; one layer: 1×1 4→8, 3×3 8→2; transition 6→3 (1×1) at 8×8;
+    # second block layer 3×3 3→2 at 4×4; linear 5→10. BN/ReLU/pool are not counted.
+    g = Genotype(Stem("cifar", 4), (Block(1, 2, bottleneck=4), Block(1, 2)), (Transition(0.5),))
+    model = build_model(g, num_classes=10)
+    expected = 64 * (3 * 4 * 9) + 64 * (4 * 8) + 64 * (8 * 2 * 9) + 64 * (6 * 3) + 16 * (3 * 2 * 9) + 5 * 10
+    assert count_macs(model, (8, 8)) == expected
+    assert count_params(model) == (
+        3 * 4 * 9 + 2 * 4 + 4 * 8 + 2 * 8 + 8 * 2 * 9 + 2 * 6 + 6 * 3 + 2 * 3 + 3 * 2 * 9 + 2 * 5 + 5 * 10 + 10
+    )
+
+
+def test_separable_macs_count_depthwise_and_pointwise():
+    g = Genotype(Stem("cifar", 4), (Block(1, 2, conv="separable"),))
+    macs = count_macs(build_model(g, num_classes=1), (4, 4))
+    assert macs == 16 * (3 * 4 * 9) + 16 * (4 * 9 + 4 * 2) + 6
+
+
+def test_macs_are_per_image_and_leave_training_mode_alone():
+    model = build_model(Genotype(Stem("cifar", 4), (Block(2, 2),), head=Head()))
+    model.train()
+    a = count_macs(model, (8, 8))
+    assert model.training
+    assert count_macs(model, (16, 16)) == 4 * a - 3 * (8 * 10)  # convs scale with pixels, the linear layer not
+
+
+def test_peak_memory_sees_a_large_temporary():
+    with PeakMemory("cpu") as mem:
+        big = torch.ones(1024, 1024)  # 4 MiB
+        del big
+        small = torch.ones(16)
+    assert 4 * 2**20 <= mem.bytes < 4 * 2**20 + 4096
+    assert small.sum() == 16
