@@ -21,7 +21,7 @@ from torch import nn
 from torchvision.models.densenet import _DenseBlock, _Transition
 
 from nas import build_model
-from nas.metrics import PeakMemory, count_params
+from nas.metrics import PeakMemory, PeakRSS, count_params
 
 
 class TorchvisionCifarDenseNet(nn.Module):
@@ -92,16 +92,25 @@ def main() -> None:
     for m in models.values():
         m.train()
 
-    peak = {}
+    peak, rss = {}, {}
     for name, m in models.items():
         train_step(m, opts[name], *batches[0])  # warm-up: allocates gradients and momentum
         with PeakMemory(device) as mem:
             train_step(m, opts[name], *batches[0])
         peak[name] = mem.bytes
+        if device.type == "cpu":
+            with PeakRSS() as r:
+                train_step(m, opts[name], *batches[0])
+            rss[name] = r.bytes
 
+    for name, m in models.items():  # one untimed round: the memory probes above emptied the heap
+        train_step(m, opts[name], *batches[0])
     times: dict[str, list[float]] = {k: [] for k in models}
-    for x, y in batches[1:]:  # interleaved, so drift in machine load hits every model alike
-        for name, m in models.items():
+    names = list(models)
+    for step, (x, y) in enumerate(batches[1:]):
+        # interleaved, starting with a different model each round, so drift hits all alike
+        for name in names[step % len(names):] + names[:step % len(names)]:
+            m = models[name]
             sync(device)
             t0 = time.perf_counter()
             train_step(m, opts[name], x, y)
@@ -112,19 +121,23 @@ def main() -> None:
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"DenseNet-BC-100 (k=12), {count_params(ours):,} params, batch {args.batch_size}, {dev}, "
           f"median of {args.steps} steps; eval outputs builder vs torchvision max |diff| {diff:.1e}")
-    print(f"{'model':28s} {'img/s':>8s} {'peak MiB':>9s}")
+    print("peak = live tensor bytes (CUDA allocator peak on a GPU; tracked per op on a CPU)")
+    if rss:
+        print("rss  = process resident-set peak: adds what glibc malloc keeps after tensors are freed")
+    print(f"{'model':28s} {'img/s':>8s} {'peak MiB':>9s}" + (f" {'rss MiB':>8s}" if rss else ""))
     for name in models:
-        print(f"{name:28s} {ips[name]:8.1f} {peak[name] / 2**20:9.0f}")
+        print(f"{name:28s} {ips[name]:8.1f} {peak[name] / 2**20:9.0f}" + (f" {rss[name] / 2**20:8.0f}" if rss else ""))
     print()
-    print(f"builder / torchvision             speed {ips['builder'] / ips['torchvision']:.2f}x   "
-          f"memory {peak['builder'] / peak['torchvision']:.2f}x")
-    print(f"builder memory_efficient / plain  time  {ips['builder'] / ips['builder memory_efficient']:.2f}x   "
-          f"memory {peak['builder memory_efficient'] / peak['builder']:.2f}x")
-    print(f"torchvision checkpoint / plain    time  {ips['torchvision'] / ips['torchvision checkpoint']:.2f}x   "
-          f"memory {peak['torchvision checkpoint'] / peak['torchvision']:.2f}x")
-    print(f"builder memory_efficient / torchvision checkpoint  speed "
-          f"{ips['builder memory_efficient'] / ips['torchvision checkpoint']:.2f}x   "
-          f"memory {peak['builder memory_efficient'] / peak['torchvision checkpoint']:.2f}x")
+
+    def ratios(label: str, a: str, b: str, speed: bool) -> None:
+        r = ips[a] / ips[b] if speed else ips[b] / ips[a]
+        line = f"{label:50s} {'speed' if speed else 'time '} {r:.2f}x   peak {peak[a] / peak[b]:.2f}x"
+        print(line + (f"   rss {rss[a] / rss[b]:.2f}x" if rss else ""))
+
+    ratios("builder / torchvision", "builder", "torchvision", speed=True)
+    ratios("builder memory_efficient / builder", "builder memory_efficient", "builder", speed=False)
+    ratios("torchvision checkpoint / torchvision", "torchvision checkpoint", "torchvision", speed=False)
+    ratios("builder memory_efficient / torchvision checkpoint", "builder memory_efficient", "torchvision checkpoint", speed=True)
 
 
 if __name__ == "__main__":

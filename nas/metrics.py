@@ -9,6 +9,8 @@ are element-wise and not counted, as in the papers.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import logging
 import warnings
 import weakref
@@ -117,3 +119,32 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         self._ctx.__exit__(*exc)
+
+
+class PeakRSS:
+    """Peak resident memory of this process inside the ``with`` block beyond what
+    was resident before it (Linux). Unlike :class:`PeakMemory` it includes what the
+    C allocator keeps after tensors are freed, i.e. what the operating system sees."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    @staticmethod
+    def _status(field: str) -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise OSError(f"/proc/self/status has no {field}")
+
+    def __enter__(self) -> PeakRSS:
+        gc.collect()
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # return freed heap pages first
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak (VmHWM) to the current resident size
+        self._base = self._status("VmRSS")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bytes = self._status("VmHWM") - self._base
