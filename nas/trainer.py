@@ -1,0 +1,227 @@
+"""Brief, honest training: the loop every trial and every retraining runs.
+
+SGD with Nesterov momentum, a linear warm-up followed by one-cycle (linear) or
+cosine decay, label smoothing, and no weight decay on BN parameters and biases.
+On CUDA it trains in bf16 autocast with channels-last tensors and can compile
+the model. It never raises for a hopeless run: divergence (loss NaN/inf),
+accuracy indistinguishable from chance after the first epoch and out-of-memory
+come back as a :class:`TrainResult` with ``status`` and ``reason`` so a search can
+record them and go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.data import DeviceData
+from nas.metrics import PeakRSS
+
+SCHEDULES = ("onecycle", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.2
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    warmup: float = 0.15
+    schedule: str = "onecycle"
+    eval_batch_size: int = 1024
+    bf16: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    memory_efficient: bool = False
+    stop_at_chance: bool = True
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"train.{name}={value!r}: must be a positive integer")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr={self.lr!r}: must be > 0")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"train.warmup={self.warmup!r}: the warm-up fraction must be in [0, 1)")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train.schedule={self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"train.label_smoothing={self.label_smoothing!r}: must be in [0, 1)")
+
+    def on(self, device: torch.device) -> TrainConfig:
+        """Resolve the ``None`` (auto) settings for a device: bf16 and channels-last on CUDA."""
+        cuda = device.type == "cuda"
+        return TrainConfig(**{**asdict(self),
+                              "bf16": cuda if self.bf16 is None else self.bf16,
+                              "channels_last": cuda if self.channels_last is None else self.channels_last,
+                              "progress": sys.stderr.isatty() if self.progress is None else self.progress})
+
+
+@dataclass
+class TrainResult:
+    status: str  # ok | diverged | chance | oom
+    reason: str = ""
+    val_accuracy: float = float("nan")
+    val_loss: float = float("nan")
+    train_loss: float = float("nan")
+    epochs: int = 0
+    train_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    images_per_second: float = 0.0
+    peak_memory_bytes: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
+    """Multiplier of the peak learning rate at ``step`` of ``total``."""
+    warm = max(1, round(warmup * total)) if warmup > 0 else 0
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return max(0.0, 1 - progress)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only, not on BN parameters and biases."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def evaluate(model: nn.Module, data: DeviceData, cfg: TrainConfig) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) of ``model`` on ``data``."""
+    model.eval()
+    correct, loss = torch.zeros((), device=data.device), torch.zeros((), device=data.device, dtype=torch.float64)
+    with torch.no_grad(), _autocast(data.device, cfg.bf16):
+        for x, y in data.eval_batches(cfg.eval_batch_size):
+            logits = model(x).float()
+            loss += F.cross_entropy(logits, y, reduction="sum").double()
+            correct += (logits.argmax(1) == y).sum()
+    return correct.item() / len(data), loss.item() / len(data)
+
+
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and (
+        "out of memory" in str(e) or "not enough memory" in str(e) or "can't allocate memory" in str(e)))
+
+
+def _chance_level(accuracy: float, num_classes: int, n: int) -> bool:
+    """Accuracy within two binomial standard deviations of guessing."""
+    p = 1 / num_classes
+    return accuracy <= p + 2 * math.sqrt(p * (1 - p) / n)
+
+
+def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, *, num_classes: int,
+        seed: int = 0) -> TrainResult:
+    """Train ``model`` on ``train`` and judge it on ``val``; never raises for bad runs."""
+    device = train.device
+    cfg = cfg.on(device)
+    start = time.perf_counter()
+    result = TrainResult(status="ok")
+    memory = contextlib.nullcontext() if device.type == "cuda" else PeakRSS()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with memory:
+            _fit(model, train, val, cfg, num_classes, seed, result)
+    except Exception as e:  # noqa: BLE001 - only out-of-memory is turned into a result
+        if not _is_oom(e):
+            raise
+        result.status, result.reason = "oom", f"out of memory on {device.type}: {str(e).splitlines()[0][:200]}"
+        del e
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    result.wall_seconds = time.perf_counter() - start
+    result.peak_memory_bytes = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+                                else getattr(memory, "bytes", 0))
+    return result
+
+
+def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, num_classes: int,
+         seed: int, result: TrainResult) -> None:
+    device = train.device
+    model = model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
+    step_fn = torch.compile(model) if cfg.compile else model
+    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov)
+    steps_per_epoch = max(1, len(train) // cfg.batch_size) if len(train) >= cfg.batch_size else 1
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule))
+    g = torch.Generator(device=device).manual_seed(seed)
+    check_every = 1 if device.type == "cpu" else 25  # a finiteness check syncs the GPU
+
+    from tqdm.auto import tqdm
+
+    images = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        steps = epoch_images = 0
+        bar = tqdm(train.train_batches(cfg.batch_size, g), total=steps_per_epoch, disable=not cfg.progress,
+                   desc=f"epoch {epoch}/{cfg.epochs}", leave=False, file=sys.stderr)
+        for x, y in bar:
+            with _autocast(device, cfg.bf16):
+                loss = F.cross_entropy(step_fn(x).float(), y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach()
+            steps += 1
+            epoch_images += len(y)
+            if steps % check_every == 0 and not torch.isfinite(loss_sum):
+                break
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        result.train_seconds += seconds
+        images += epoch_images
+        result.epochs = epoch
+        result.train_loss = loss_sum.item() / max(1, steps)
+        if not math.isfinite(result.train_loss):
+            result.status, result.reason = "diverged", f"training loss became {result.train_loss} in epoch {epoch}"
+            break
+        result.val_accuracy, result.val_loss = evaluate(model, val, cfg)
+        result.history.append({"epoch": epoch, "train_loss": result.train_loss, "val_loss": result.val_loss,
+                               "val_accuracy": result.val_accuracy, "lr": opt.param_groups[0]["lr"],
+                               "seconds": seconds, "images_per_second": epoch_images / seconds})
+        if cfg.progress:
+            print(f"epoch {epoch}/{cfg.epochs}: train loss {result.train_loss:.4f}  val loss {result.val_loss:.4f}  "
+                  f"val acc {result.val_accuracy:.4f}  ({seconds:.1f}s)", file=sys.stderr)
+        if not math.isfinite(result.val_loss):
+            result.status, result.reason = "diverged", f"validation loss became {result.val_loss} after epoch {epoch}"
+            break
+        if epoch == 1 and cfg.stop_at_chance and cfg.epochs > 1 and _chance_level(result.val_accuracy, num_classes, len(val)):
+            result.status = "chance"
+            result.reason = (f"validation accuracy {result.val_accuracy:.4f} after epoch 1 is indistinguishable from "
+                             f"chance ({1 / num_classes:.4f})")
+            break
+    result.images_per_second = images / result.train_seconds if result.train_seconds else 0.0
