@@ -164,13 +164,16 @@ def _read_torchvision(name: str, root: Path, split: str, download: bool) -> Imag
            "mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST}[name]
     kwargs = {"split": split} if name == "svhn" else {"train": train}
     try:
-        ds = cls(str(root), download=download, **kwargs)
-    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
-        hint = "set data.download=true to fetch it" if not download else "check the copy or the network"
-        raise DataError(f"{name} not found under {str(root)!r} ({e}); {hint}, or point data.root at an existing copy") from None
-    except (OSError, ValueError) as e:  # the download itself failed
-        raise DataError(f"could not download {name} into {str(root)!r} ({type(e).__name__}: {e}); "
-                        "put a copy there (or point data.root at one), or use data=folder") from None
+        ds = cls(str(root), download=False, **kwargs)
+    except RuntimeError as missing:  # torchvision: "Dataset not found or corrupted"
+        if not download:
+            raise DataError(f"{name} not found under {str(root)!r} ({missing}); set data.download=true to fetch it, "
+                            "or point data.root at an existing copy") from None
+        try:
+            ds = cls(str(root), download=True, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any network or disk failure of the download
+            raise DataError(f"could not download {name} into {str(root)!r} ({type(e).__name__}: {str(e)[:200]}); "
+                            "put a copy there (or point data.root at one), or use data=folder") from None
     data = np.asarray(ds.data)
     if name == "svhn":
         data = data.transpose(0, 2, 3, 1)  # stored (N, C, H, W)

@@ -74,7 +74,7 @@ def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, 
     result = fit(model, data.train, data.val, cfg, num_classes=data.num_classes, seed=seed)
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
            "device": str(data.train.device), "train_images": len(data.train), "val_images": len(data.val)}
-    if evaluate_test and result.ok:
+    if evaluate_test and result.status not in ("diverged", "oom"):
         out["test_accuracy"], out["test_loss"] = evaluate(model, prepare_test(data), cfg.on(data.train.device))
     return model, out
 

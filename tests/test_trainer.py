@@ -1,0 +1,123 @@
+import math
+
+import pytest
+import torch
+
+from nas import build_model
+from nas.data import DeviceData, ImageSet, channel_stats
+from nas.genotype import Block, Genotype, Stem, Transition
+from nas.trainer import TrainConfig, evaluate, fit, lr_factor, param_groups
+
+from datasets import class_images
+
+CPU = torch.device("cpu")
+TINY = Genotype(Stem("cifar", 8), (Block(2, 4, bottleneck=2), Block(2, 4)), (Transition(0.5),))
+
+
+def _data(n_per_class=40, classes=2, size=8, random_labels=False, seed=0):
+    images, labels = class_images(n_per_class, classes, size, 3, seed)
+    s = ImageSet(torch.from_numpy(images), torch.from_numpy(labels), tuple(map(str, range(classes))))
+    if random_labels:
+        s = ImageSet(s.images, torch.randint(0, classes, (len(labels),), generator=torch.Generator().manual_seed(1)),
+                     s.classes)
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    train_idx, val_idx = perm[: len(perm) * 3 // 4], perm[len(perm) * 3 // 4:]
+    mean, std = channel_stats(s, train_idx)
+    return (DeviceData(s, train_idx, CPU, mean, std, crop_padding=1, flip=True),
+            DeviceData(s, val_idx, CPU, mean, std))
+
+
+def _fit(cfg: TrainConfig, data=None, seed=0, genotype=TINY, classes=2):
+    train, val = data or _data()
+    torch.manual_seed(seed)
+    model = build_model(genotype, num_classes=classes)
+    return model, fit(model, train, val, cfg, num_classes=classes, seed=seed)
+
+
+def test_learns_an_easy_task_and_reports_everything():
+    _, r = _fit(TrainConfig(epochs=4, batch_size=16, lr=0.1, progress=False))
+    assert r.status == "ok" and r.reason == ""
+    assert r.val_accuracy >= 0.9
+    assert r.epochs == 4 and len(r.history) == 4
+    assert r.history[-1]["train_loss"] < r.history[0]["train_loss"]
+    assert r.train_seconds > 0 and r.wall_seconds >= r.train_seconds and r.images_per_second > 0
+    assert r.peak_memory_bytes > 0
+    assert math.isfinite(r.val_loss) and math.isfinite(r.train_loss)
+
+
+def test_same_seed_same_result_on_cpu():
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.05, progress=False)
+    _, a = _fit(cfg, seed=7)
+    _, b = _fit(cfg, seed=7)
+    assert (a.val_accuracy, a.val_loss, a.train_loss) == (b.val_accuracy, b.val_loss, b.train_loss)
+    _, c = _fit(cfg, seed=8)
+    assert c.train_loss != a.train_loss
+
+
+def test_divergence_stops_with_a_reason():
+    _, r = _fit(TrainConfig(epochs=3, batch_size=16, lr=1e12, warmup=0.0, progress=False))
+    assert r.status == "diverged" and "loss became" in r.reason
+    assert r.epochs == 1
+
+
+def test_chance_accuracy_stops_after_first_epoch():
+    data = _data(n_per_class=100, classes=2, random_labels=True)
+    _, r = _fit(TrainConfig(epochs=5, batch_size=32, lr=0.05, progress=False), data=data)
+    assert r.status == "chance" and "indistinguishable from chance (0.5000)" in r.reason
+    assert r.epochs == 1
+    _, r = _fit(TrainConfig(epochs=2, batch_size=32, lr=0.05, stop_at_chance=False, progress=False), data=data)
+    assert r.status == "ok" and r.epochs == 2
+
+
+def test_out_of_memory_is_a_result_not_a_crash():
+    # 10^6 stem channels on 32×32 images, batch 16: 65 GB for the first activation, more than any test machine.
+    huge = Genotype(Stem("cifar", 1_000_000), (Block(1, 4),))
+    model, r = _fit(TrainConfig(epochs=1, batch_size=16, progress=False), data=_data(12, size=32), genotype=huge)
+    assert r.status == "oom" and "out of memory on cpu" in r.reason
+    _, ok = _fit(TrainConfig(epochs=1, batch_size=16, progress=False))  # and the process goes on
+    assert ok.status == "ok"
+
+
+def test_lr_schedules():
+    total = 100
+    assert lr_factor(0, total, 0.1, "onecycle") == pytest.approx(0.1)
+    assert lr_factor(9, total, 0.1, "onecycle") == pytest.approx(1.0)
+    assert lr_factor(55, total, 0.1, "onecycle") == pytest.approx(0.5)
+    assert lr_factor(55, total, 0.1, "cosine") == pytest.approx(0.5)
+    assert lr_factor(30, total, 0.1, "cosine") > lr_factor(30, total, 0.1, "onecycle")
+    assert lr_factor(99, total, 0.1, "cosine") < 0.01
+    assert lr_factor(0, total, 0.0, "onecycle") == 1.0
+
+
+def test_no_weight_decay_on_bn_and_biases():
+    model = build_model(TINY)
+    decay, no_decay = param_groups(model, 5e-4)
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
+    assert {id(p) for p in no_decay["params"]} == {
+        id(p) for n, p in model.named_parameters() if "norm" in n or n.endswith("bias")}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_evaluate_counts_every_image():
+    train, val = _data()
+    model = build_model(TINY, num_classes=2)
+    acc, loss = evaluate(model, val, TrainConfig(eval_batch_size=7).on(CPU))
+    assert 0 <= acc <= 1 and loss > 0
+    assert (acc * len(val)) == pytest.approx(round(acc * len(val)))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "train.epochs=0"), ("batch_size", -1, "train.batch_size"), ("lr", 0.0, "train.lr"),
+    ("warmup", 1.0, "train.warmup"), ("schedule", "step", "train.schedule='step'"),
+])
+def test_config_validation(field, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**{field: value})
+
+
+def test_memory_efficient_training_matches_plain():
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=0.05, progress=False)
+    _, a = _fit(cfg)
+    _, b = _fit(TrainConfig(**{**cfg.__dict__, "memory_efficient": True}))
+    assert a.val_accuracy == b.val_accuracy
+    assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
