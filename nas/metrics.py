@@ -123,8 +123,12 @@ class PeakMemory:
 
 class PeakRSS:
     """Peak resident memory of this process inside the ``with`` block beyond what
-    was resident before it (Linux). Unlike :class:`PeakMemory` it includes what the
-    C allocator keeps after tensors are freed, i.e. what the operating system sees."""
+    was resident before it. Unlike :class:`PeakMemory` it includes what the C
+    allocator keeps after tensors are freed, i.e. what the operating system sees.
+
+    Exact on Linux (the kernel's peak counter is reset on entry); elsewhere it is the
+    growth of the process's lifetime peak, which misses peaks lower than an earlier one.
+    """
 
     def __init__(self) -> None:
         self.bytes = 0
@@ -137,14 +141,26 @@ class PeakRSS:
                     return int(line.split()[1]) * 1024
         raise OSError(f"/proc/self/status has no {field}")
 
+    @staticmethod
+    def _lifetime_peak() -> int:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
     def __enter__(self) -> PeakRSS:
         gc.collect()
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)  # return freed heap pages first
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak (VmHWM) to the current resident size
-        self._base = self._status("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset the peak (VmHWM) to the current resident size
+            self._base, self._linux = self._status("VmRSS"), True
+        except OSError:
+            self._base, self._linux = self._lifetime_peak(), False
         return self
 
     def __exit__(self, *exc) -> None:
-        self.bytes = self._status("VmHWM") - self._base
+        peak = self._status("VmHWM") if self._linux else self._lifetime_peak()
+        self.bytes = max(0, peak - self._base)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data import DeviceData
-from nas.metrics import PeakRSS
+from nas.metrics import PeakMemory, PeakRSS
 
 SCHEDULES = ("onecycle", "cosine")
 
@@ -32,14 +32,14 @@ SCHEDULES = ("onecycle", "cosine")
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 256
-    lr: float = 0.2
+    lr: float = 0.4
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     warmup: float = 0.15
     schedule: str = "onecycle"
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 512
     bf16: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
@@ -144,9 +144,9 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
     cfg = cfg.on(device)
     start = time.perf_counter()
     result = TrainResult(status="ok")
-    memory = contextlib.nullcontext() if device.type == "cuda" else PeakRSS()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    # Peak memory of training beyond what was allocated before (the dataset, for one):
+    # the CUDA allocator's peak on a GPU, the process's resident-set peak on a CPU.
+    memory = PeakMemory(device) if device.type == "cuda" else PeakRSS()
     try:
         with memory:
             _fit(model, train, val, cfg, num_classes, seed, result)
@@ -159,8 +159,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
         if device.type == "cuda":
             torch.cuda.empty_cache()
     result.wall_seconds = time.perf_counter() - start
-    result.peak_memory_bytes = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-                                else getattr(memory, "bytes", 0))
+    result.peak_memory_bytes = memory.bytes
     return result
 
 
