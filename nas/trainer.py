@@ -12,6 +12,8 @@ record them and go on.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import gc
 import math
 import sys
@@ -62,11 +64,12 @@ class TrainConfig:
             raise ValueError(f"train.label_smoothing={self.label_smoothing!r}: must be in [0, 1)")
 
     def on(self, device: torch.device) -> TrainConfig:
-        """Resolve the ``None`` (auto) settings for a device: bf16 and channels-last on CUDA."""
+        """Resolve the ``None`` (auto) settings for a device: bf16 on CUDA; channels-last
+        everywhere (oneDNN's CPU convolutions are faster in it too)."""
         cuda = device.type == "cuda"
         return TrainConfig(**{**asdict(self),
                               "bf16": cuda if self.bf16 is None else self.bf16,
-                              "channels_last": cuda if self.channels_last is None else self.channels_last,
+                              "channels_last": True if self.channels_last is None else self.channels_last,
                               "progress": sys.stderr.isatty() if self.progress is None else self.progress})
 
 
@@ -131,6 +134,25 @@ def _is_oom(e: BaseException) -> bool:
         "out of memory" in str(e) or "not enough memory" in str(e) or "can't allocate memory" in str(e)))
 
 
+@functools.cache
+def keep_freed_cpu_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the kernel.
+
+    PyTorch's CPU allocator is plain malloc: every training step frees and
+    re-allocates the same activation buffers, and by default glibc hands large ones
+    back to the kernel, so each step pays page faults to get them again (a third of
+    the step time for a CIFAR DenseNet here). Raising the mmap and trim thresholds
+    keeps them in the heap, as the caching allocator does on CUDA. Process-wide and
+    once; a no-op where there is no glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**30))
+
+
 def _chance_level(accuracy: float, num_classes: int, n: int) -> bool:
     """Accuracy within two binomial standard deviations of guessing."""
     p = 1 / num_classes
@@ -142,6 +164,8 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
     """Train ``model`` on ``train`` and judge it on ``val``; never raises for bad runs."""
     device = train.device
     cfg = cfg.on(device)
+    if device.type == "cpu":
+        keep_freed_cpu_memory()
     start = time.perf_counter()
     result = TrainResult(status="ok")
     # Peak memory of training beyond what was allocated before (the dataset, for one):
