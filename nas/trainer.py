@@ -171,14 +171,16 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
     # Peak memory of training beyond what was allocated before (the dataset, for one):
     # the CUDA allocator's peak on a GPU, the process's resident-set peak on a CPU.
     memory = PeakMemory(device) if device.type == "cuda" else PeakRSS()
+    oom = ""
     try:
         with memory:
             _fit(model, train, val, cfg, num_classes, seed, result)
     except Exception as e:  # noqa: BLE001 - only out-of-memory is turned into a result
         if not _is_oom(e):
             raise
-        result.status, result.reason = "oom", f"out of memory on {device.type}: {str(e).splitlines()[0][:200]}"
-        del e
+        oom = str(e).splitlines()[0][:200]
+    if oom:  # outside the except block, so the traceback's tensors can be freed now
+        result.status, result.reason = "oom", f"out of memory on {device.type}: {oom}"
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -194,7 +196,7 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
     step_fn = torch.compile(model) if cfg.compile else model
     opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum,
                           nesterov=cfg.nesterov)
-    steps_per_epoch = max(1, len(train) // cfg.batch_size) if len(train) >= cfg.batch_size else 1
+    steps_per_epoch = max(1, len(train) // cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule))
     g = torch.Generator(device=device).manual_seed(seed)
