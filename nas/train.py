@@ -59,18 +59,25 @@ def train_config(cfg: DictConfig) -> TrainConfig:
     return _dataclass_from(TrainConfig, "train", OmegaConf.to_container(cfg, resolve=True))
 
 
-def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
-                   evaluate_test: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build, count and train one genotype; the unit of work of a search trial."""
+def build_and_count(genotype: Genotype, data: PreparedData, *, seed: int,
+                    memory_efficient: bool = False) -> tuple[torch.nn.Module, int, int]:
+    """The seeded model for ``data`` with its parameter and multiply-add counts."""
     smallest = min_input_size(genotype)
     if min(data.image_size) < smallest:
         raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, "
                             f"the data has {data.image_size[0]}×{data.image_size[1]}; set data.image_size")
     torch.manual_seed(seed)
     model = build_model(genotype, num_classes=data.num_classes, in_channels=data.in_channels,
-                        memory_efficient=cfg.memory_efficient)
-    params = count_params(model)
-    macs = count_macs(model, data.image_size, data.in_channels)
+                        memory_efficient=memory_efficient)
+    return model, count_params(model), count_macs(model, data.image_size, data.in_channels)
+
+
+def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
+                   evaluate_test: bool = False,
+                   built: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build (unless ``built`` by :func:`build_and_count`), count and train one genotype:
+    the unit of work of a search trial."""
+    model, params, macs = built or build_and_count(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
     result = fit(model, data.train, data.val, cfg, num_classes=data.num_classes, seed=seed)
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
            "device": str(data.train.device), "train_images": len(data.train), "val_images": len(data.val)}

@@ -1,0 +1,150 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from optuna.trial import TrialState
+
+import nas
+from nas.genotype import Genotype
+from nas.search import run_search
+
+from datasets import write_folder
+
+CONF = str(Path(nas.__file__).parent / "conf")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(tmp_path_factory.mktemp("data") / "ds", n_per_class=16, classes=3, size=8)
+
+
+def _cfg(folder, tmp_path, *extra):
+    overrides = [
+        "data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
+        "train=smoke", "train.batch_size=16", "train.progress=false", "device=cpu", "study_name=s",
+        f"storage.url=sqlite:///{tmp_path / 'study.db'}", "search_space.layers=[2,4]", "search_space.growth=[4,8]",
+        "n_trials=3", *extra,
+    ]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="search", overrides=overrides)
+
+
+def _study(tmp_path):
+    return optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
+
+
+def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
+    out = tmp_path / "out"
+    result = run_search(_cfg(folder, tmp_path), out, log=lambda m: None)
+    assert result["study_name"] == "s" and result["n_complete"] + result["n_duplicate"] == 3
+    assert result["pareto"] and all({"trial", "val_accuracy", "params", "macs"} <= set(p) for p in result["pareto"])
+    trials = _study(tmp_path).get_trials()
+    for t in trials:
+        g = Genotype.from_dict(t.user_attrs["genotype"])
+        assert g.id == t.user_attrs["genotype_id"]
+        if t.state == TrialState.COMPLETE:
+            assert t.values[1] == t.user_attrs["params"] and 0 <= t.user_attrs["val_accuracy"] <= 1
+            assert t.user_attrs["history"] and t.user_attrs["status"] == "ok"
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("trial,state,status")
+    front = list((out / "pareto").glob("*.yaml"))
+    assert len(front) == len(result["pareto"]) == len((out / "pareto.csv").read_text().splitlines()) - 1
+    assert all(Genotype.load(p) for p in front)
+
+
+def test_resume_counts_the_study_total(folder, tmp_path):
+    run_search(_cfg(folder, tmp_path, "n_trials=2"), tmp_path / "out", log=lambda m: None)
+    assert len(_study(tmp_path).trials) == 2
+    run_search(_cfg(folder, tmp_path, "n_trials=4"), tmp_path / "out", log=lambda m: None)
+    assert len(_study(tmp_path).trials) == 4
+    said = []
+    result = run_search(_cfg(folder, tmp_path, "n_trials=4"), tmp_path / "out", log=said.append)
+    assert len(_study(tmp_path).trials) == 4 and any("nothing to do" in m for m in said)
+    assert result["n_complete"] + result["n_duplicate"] + result["n_failed"] == 4
+
+
+def test_interrupted_trial_is_failed_and_run_again(folder, tmp_path):
+    run_search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
+    study = _study(tmp_path)
+    stale = study.ask({"growth": optuna.distributions.CategoricalDistribution([4, 8])})  # a worker died here
+    said = []
+    run_search(_cfg(folder, tmp_path, "n_trials=3"), tmp_path / "out", log=said.append)
+    trials = _study(tmp_path).get_trials()
+    assert trials[stale.number].state == TrialState.FAIL and trials[stale.number].user_attrs["status"] == "interrupted"
+    assert any("interrupted" in m for m in said)
+    finished = [t for t in trials if t.state != TrialState.FAIL]
+    assert len(finished) == 3  # n_trials met exactly, the interrupted one not counted
+    assert trials[stale.number + 1].params["growth"] == stale.params["growth"]  # re-queued first
+
+
+def test_constraints_are_checked_before_training(folder, tmp_path):
+    result = run_search(_cfg(folder, tmp_path, "max_params=100"), tmp_path / "out", log=lambda m: None)
+    assert result["n_infeasible"] == 3 and result["n_complete"] == 0 and result["pareto"] == []
+    for t in _study(tmp_path).trials:
+        assert t.state == TrialState.PRUNED and "max_params" in t.user_attrs["reason"]
+        assert "val_accuracy" not in t.user_attrs and "history" not in t.user_attrs  # never trained
+
+
+def test_duplicate_genotypes_are_not_trained_again(folder, tmp_path):
+    one = ["search_space.layers=[2,2]", "search_space.growth=[4]", "search_space.growth_schedule=[constant]",
+           "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",
+           "search_space.compression=[0.5]"]
+    result = run_search(_cfg(folder, tmp_path, *one), tmp_path / "out", log=lambda m: None)
+    assert result["n_complete"] == 1 and result["n_duplicate"] == 2
+    dups = [t for t in _study(tmp_path).trials if t.user_attrs.get("status") == "duplicate"]
+    assert all("same genotype as trial 0" in t.user_attrs["reason"] for t in dups)
+
+
+def test_baselines_are_enqueued_first(folder, tmp_path):
+    cfg = _cfg(folder, tmp_path, "search_space.layers=[2,6]", "search_space.growth=[12]", "max_params=200000",
+               "n_trials=2")
+    run_search(cfg, tmp_path / "out", log=lambda m: None)
+    trials = _study(tmp_path).trials
+    assert trials[0].user_attrs["baseline"] == "densenet_bc40_k12"
+    assert trials[0].user_attrs["genotype_id"] == nas.PRESETS["densenet_bc40_k12"].id
+    assert trials[0].state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["n_trials=0"], "n_trials=0"),
+    (["objectives=[val_accuracy,latency]"], "unknown objective 'latency'"),
+    (["sampler.name=cmaes"], "unknown sampler 'cmaes'"),
+    (["search_space.layers=[6,2]"], "need 1 ≤ low ≤ high"),
+])
+def test_bad_settings(folder, tmp_path, extra, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        run_search(_cfg(folder, tmp_path, *extra), tmp_path / "out", log=lambda m: None)
+
+
+def test_objectives_of_an_existing_study_are_kept(folder, tmp_path):
+    run_search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
+    with pytest.raises(ValueError, match="exists with objectives"):
+        run_search(_cfg(folder, tmp_path, "n_trials=2", "objectives=[val_accuracy]"), tmp_path / "out",
+                   log=lambda m: None)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random", "gp"])
+def test_samplers(folder, tmp_path, sampler):
+    result = run_search(_cfg(folder, tmp_path, f"sampler={sampler}", "n_trials=2"), tmp_path / "out",
+                        log=lambda m: None)
+    assert result["n_complete"] + result["n_duplicate"] == 2
+
+
+def test_cli_last_line_is_json(folder, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nas.search", *[o for o in _overrides_cli(folder, tmp_path)]],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {"study_name", "n_complete", "n_failed", "n_infeasible", "pareto"} <= set(result)
+    assert (tmp_path / "runs" / "cli" / "trials.csv").is_file()
+    assert (tmp_path / "runs" / "cli" / "study.db").is_file()  # the default SQLite file
+
+
+def _overrides_cli(folder, tmp_path):
+    return ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
+            "train=smoke", "train.batch_size=16", "device=cpu", "study_name=cli", "search_space.layers=[2,4]",
+            "search_space.growth=[4,8]", "n_trials=2"]
