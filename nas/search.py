@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 import search_spaces
+from nas import pareto
 from nas.data import DataError, PreparedData, prepare
 from nas.genotype import Genotype, GenotypeError
 from nas.presets import PRESETS
@@ -192,11 +193,19 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def write_outputs(study: optuna.Study, out_dir: Path) -> list[optuna.trial.FrozenTrial]:
-    """trials.csv, pareto.csv and pareto/<trial>-<name>.yaml, rewritten after every trial."""
+def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str]) -> list[float]:
+    """Rewritten after every trial: trials.csv; pareto.csv and pareto/<trial>-<id>.yaml;
+    pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png. Returns the
+    hypervolume history."""
     trials = study.get_trials(deepcopy=False)
     write_csv(out_dir / "trials.csv", [trial_row(t) for t in trials])
     front = pareto_trials(study)
+    complete = [trial_row(t) for t in trials if t.state == TrialState.COMPLETE]
+    history = pareto.hypervolume_history(complete, objectives)
+    if complete:
+        pareto.plot(complete, {t.number for t in front}, out_dir)
+        write_csv(out_dir / "hypervolume.csv", [{"trial": r["trial"], "hypervolume": h} for r, h in zip(complete, history)])
+        pareto.plot_hypervolume(history, [r["trial"] for r in complete], out_dir)
     write_csv(out_dir / "pareto.csv", [trial_row(t) for t in front])
     pareto_dir = out_dir / "pareto"
     pareto_dir.mkdir(exist_ok=True)
@@ -209,10 +218,10 @@ def write_outputs(study: optuna.Study, out_dir: Path) -> list[optuna.trial.Froze
     for old in pareto_dir.glob("*.yaml"):
         if old.name not in keep:
             old.unlink()  # no longer on the front
-    return front
+    return history
 
 
-def summary(study: optuna.Study, objectives: list[str], out_dir: Path) -> dict[str, Any]:
+def summary(study: optuna.Study, objectives: list[str], out_dir: Path, history: list[float]) -> dict[str, Any]:
     trials = counted(study)
     status = [t.user_attrs.get("status") for t in trials]
     return {
@@ -224,6 +233,7 @@ def summary(study: optuna.Study, objectives: list[str], out_dir: Path) -> dict[s
         "objectives": objectives,
         "pareto": [{"trial": t.number, "name": t.user_attrs.get("genotype_name"),
                     **{o: _plain(o, v) for o, v in zip(objectives, t.values)}} for t in pareto_trials(study)],
+        "hypervolume": history[-1] if history else 0.0,
         "out_dir": str(out_dir),
     }
 
@@ -273,7 +283,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
         for i in range(remaining):
             start = time.perf_counter()
             t = run_trial(study, space, cfg.search_space, data, tcfg, cfg, objectives, trained)
-            write_outputs(study, out_dir)
+            write_outputs(study, out_dir, objectives)
             bar.update(1)
             status = t.user_attrs.get("status", "?")
             log(f"trial {t.number}: {t.user_attrs.get('genotype_name', '?')} {status}"
@@ -283,8 +293,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
                 log(f"estimate: ~{seconds * (remaining - 1) / 60:.0f} min for the remaining {remaining - 1} trials "
                     f"at {seconds:.0f} s per trial")
         bar.close()
-    write_outputs(study, out_dir)
-    result = summary(study, objectives, out_dir)
+    result = summary(study, objectives, out_dir, write_outputs(study, out_dir, objectives))
     if result["n_complete"] == 0 and len(counted(study)) > 0:
         log("every trial failed or was ruled out: see the reasons in trials.csv")
     for p in result["pareto"]:

@@ -54,6 +54,9 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
     front = list((out / "pareto").glob("*.yaml"))
     assert len(front) == len(result["pareto"]) == len((out / "pareto.csv").read_text().splitlines()) - 1
     assert all(Genotype.load(p) for p in front)
+    for name in ("pareto.png", "pareto_params.html", "pareto_macs.html", "hypervolume.png", "hypervolume.csv"):
+        assert (out / name).is_file(), name
+    assert result["hypervolume"] > 0
 
 
 def test_resume_counts_the_study_total(folder, tmp_path):
