@@ -47,6 +47,12 @@ def test_run_trains_and_writes_results(folder, tmp_path):
     assert "test_accuracy" not in result
 
 
+def test_trains_a_genotype_file(folder, tmp_path):
+    path = nas.PRESETS["densenet_bc40_k12"].save(tmp_path / "exported.yaml")
+    result = run(_cfg(_overrides(folder, tmp_path, f"genotype={path}", "train.epochs=1")))
+    assert result["status"] == "ok" and result["genotype_id"] == nas.PRESETS["densenet_bc40_k12"].id
+
+
 def test_same_seed_same_accuracy(folder, tmp_path):
     a = run(_cfg(_overrides(folder, tmp_path, "seed=3")))
     b = run(_cfg(_overrides(folder, tmp_path, "seed=3")))
