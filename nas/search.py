@@ -24,7 +24,7 @@ from typing import Any
 
 import hydra
 import optuna
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 import search_spaces
@@ -34,6 +34,7 @@ from nas.genotype import Genotype, GenotypeError
 from nas.presets import PRESETS
 from nas.train import build_and_count, data_config, resolve_device, train_config, train_genotype
 from nas.trainer import TrainConfig
+from nas.wandb_logger import NullLogger, make_logger
 
 OBJECTIVES = {
     "val_accuracy": "maximize",
@@ -193,10 +194,11 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str]) -> list[float]:
+def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str],
+                  logger: NullLogger | None = None) -> list[float]:
     """Rewritten after every trial: trials.csv; pareto.csv and pareto/<trial>-<id>.yaml;
-    pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png. Returns the
-    hypervolume history."""
+    pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png; the W&B study run.
+    Returns the hypervolume history."""
     trials = study.get_trials(deepcopy=False)
     write_csv(out_dir / "trials.csv", [trial_row(t) for t in trials])
     front = pareto_trials(study)
@@ -218,6 +220,8 @@ def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str]) -> 
     for old in pareto_dir.glob("*.yaml"):
         if old.name not in keep:
             old.unlink()  # no longer on the front
+    if logger is not None and complete:
+        logger.study(complete, {t.number for t in front}, out_dir)
     return history
 
 
@@ -236,6 +240,18 @@ def summary(study: optuna.Study, objectives: list[str], out_dir: Path, history: 
         "hypervolume": history[-1] if history else 0.0,
         "out_dir": str(out_dir),
     }
+
+
+def _trial_result(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    keys = (*METRICS, "status", "reason", "history", "genotype_id")
+    return {"genotype": t.user_attrs.get("genotype_name", ""), **{k: t.user_attrs.get(k) for k in keys}}
+
+
+def _loggable(cfg: DictConfig) -> dict[str, Any]:
+    """The run's configuration for the W&B study run, without the storage URL (it may hold a password)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("storage", None)
+    return config
 
 
 def _plain(objective: str, value: float) -> float | int:
@@ -278,21 +294,30 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
                    and t.user_attrs.get("status") not in ("interrupted", "error")}
         from tqdm.auto import tqdm
 
+        logger = make_logger(cfg.logger, cfg.study_name, out_dir, _loggable(cfg))
         bar = tqdm(total=cfg.n_trials, initial=cfg.n_trials - remaining, desc="trials", file=sys.stderr,
                    disable=not sys.stderr.isatty())
-        for i in range(remaining):
-            start = time.perf_counter()
-            t = run_trial(study, space, cfg.search_space, data, tcfg, cfg, objectives, trained)
-            write_outputs(study, out_dir, objectives)
-            bar.update(1)
-            status = t.user_attrs.get("status", "?")
-            log(f"trial {t.number}: {t.user_attrs.get('genotype_name', '?')} {status}"
-                + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({t.user_attrs.get('reason', '')})"))
-            if i == 0 and remaining > 1 and status == "ok":
+        try:
+            for i in range(remaining):
+                start = time.perf_counter()
+                t = run_trial(study, space, cfg.search_space, data, tcfg, cfg, objectives, trained)
+                if "history" in t.user_attrs:  # it was trained
+                    logger.trial(t.number, t.user_attrs["genotype"], t.params, _trial_result(t))
+                write_outputs(study, out_dir, objectives, logger)
+                bar.update(1)
+                status = t.user_attrs.get("status", "?")
                 seconds = time.perf_counter() - start
-                log(f"estimate: ~{seconds * (remaining - 1) / 60:.0f} min for the remaining {remaining - 1} trials "
-                    f"at {seconds:.0f} s per trial")
-        bar.close()
+                timing = f" [{seconds:.1f} s, training {t.user_attrs['wall_seconds']:.1f} s]" \
+                    if "wall_seconds" in t.user_attrs else ""
+                log(f"trial {t.number}: {t.user_attrs.get('genotype_name', '?')} {status}"
+                    + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({t.user_attrs.get('reason', '')})")
+                    + timing)
+                if i == 0 and remaining > 1 and status == "ok":
+                    log(f"estimate: ~{seconds * (remaining - 1) / 60:.0f} min for the remaining {remaining - 1} "
+                        f"trials at {seconds:.0f} s per trial")
+        finally:
+            bar.close()
+            logger.close()
     result = summary(study, objectives, out_dir, write_outputs(study, out_dir, objectives))
     if result["n_complete"] == 0 and len(counted(study)) > 0:
         log("every trial failed or was ruled out: see the reasons in trials.csv")

@@ -27,7 +27,7 @@ def _cfg(folder, tmp_path, *extra):
         "data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
         "train=smoke", "train.batch_size=16", "train.progress=false", "device=cpu", "study_name=s",
         f"storage.url=sqlite:///{tmp_path / 'study.db'}", "search_space.layers=[2,4]", "search_space.growth=[4,8]",
-        "n_trials=3", *extra,
+        "n_trials=3", "logger=none", *extra,
     ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
@@ -150,4 +150,23 @@ def test_cli_last_line_is_json(folder, tmp_path):
 def _overrides_cli(folder, tmp_path):
     return ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
             "train=smoke", "train.batch_size=16", "device=cpu", "study_name=cli", "search_space.layers=[2,4]",
-            "search_space.growth=[4,8]", "n_trials=2"]
+            "search_space.growth=[4,8]", "n_trials=2", "logger.mode=offline"]
+
+
+def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
+    out = tmp_path / "out"
+    run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=offline"), out, log=lambda m: None)
+    runs = sorted((out / "wandb").glob("offline-run-*"))
+    trained = [t for t in _study(tmp_path).trials if "history" in t.user_attrs]
+    assert len(runs) == 1 + len(trained)  # the study run and one run per trained trial
+    tables = sorted((out / "wandb").glob("offline-run-*/files/media/table/trials_*.table.json"))
+    assert tables, "the study run logged no trials table"
+    table = json.loads(tables[-1].read_text())
+    assert "val_accuracy" in table["columns"] and "pareto" in table["columns"]
+    assert len(table["data"]) == sum(t.state == TrialState.COMPLETE for t in _study(tmp_path).trials)
+    assert any(row[table["columns"].index("pareto")] for row in table["data"])
+
+
+def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):
+    with pytest.raises(ValueError, match="logger.mode='shared'"):
+        run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=shared"), tmp_path / "out", log=lambda m: None)
