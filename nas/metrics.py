@@ -164,3 +164,34 @@ class PeakRSS:
     def __exit__(self, *exc) -> None:
         peak = self._status("VmHWM") if self._linux else self._lifetime_peak()
         self.bytes = max(0, peak - self._base)
+
+
+def inference_latency(model: nn.Module, input_size: tuple[int, int], *, batch_size: int, in_channels: int = 3,
+                      device: torch.device | str = "cpu", repeats: int = 5, channels_last: bool = False) -> float:
+    """Median seconds of one eval-mode forward pass of ``batch_size`` images on ``device``
+    (after one warm-up pass): what FLOPs hide — narrow and depthwise convs are cheap in
+    multiply-adds but not in time."""
+    import statistics
+    import time
+
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    x = torch.randn(batch_size, in_channels, *input_size, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    times = []
+    try:
+        with torch.no_grad():
+            for i in range(repeats + 1):
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                start = time.perf_counter()
+                model(x)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                if i:  # the first pass warms up allocators and kernel choices
+                    times.append(time.perf_counter() - start)
+    finally:
+        model.train(was_training)
+    return statistics.median(times)

@@ -31,6 +31,7 @@ import search_spaces
 from nas import pareto
 from nas.data import DataError, PreparedData, prepare
 from nas.genotype import Genotype, GenotypeError
+from nas.metrics import inference_latency
 from nas.presets import PRESETS
 from nas.train import build_and_count, data_config, resolve_device, train_config, train_genotype
 from nas.trainer import TrainConfig
@@ -43,7 +44,10 @@ OBJECTIVES = {
     "macs": "minimize",
     "images_per_second": "maximize",
     "peak_memory_bytes": "minimize",
+    "latency_batch1_ms": "minimize",
+    "latency_batch_ms": "minimize",
 }
+LATENCY_BATCH = 256  # the "large batch" of latency_batch_ms
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
 METRICS = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_per_second", "train_seconds",
            "wall_seconds", "peak_memory_bytes", "epochs")
@@ -140,10 +144,15 @@ def run_trial(study: optuna.Study, space, space_cfg, data: PreparedData, tcfg: T
             trial.set_user_attr("status", "infeasible")
             trial.set_user_attr("reason", reason)
             return study.tell(trial, state=TrialState.PRUNED)
-        _, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
+        model, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
         trained[genotype.id] = trial.number
+        if result["status"] == "ok":
+            result.update(_latencies(model, data, tcfg, objectives))
         for key in METRICS:
             trial.set_user_attr(key, result[key])
+        for key in ("latency_batch1_ms", "latency_batch_ms"):
+            if key in result:
+                trial.set_user_attr(key, result[key])
         trial.set_user_attr("status", result["status"])
         trial.set_user_attr("reason", result["reason"])
         trial.set_user_attr("history", result["history"])
@@ -155,6 +164,18 @@ def run_trial(study: optuna.Study, space, space_cfg, data: PreparedData, tcfg: T
         trial.set_user_attr("status", "error")
         trial.set_user_attr("reason", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500])
         return study.tell(trial, state=TrialState.FAIL)
+
+
+def _latencies(model, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> dict[str, float]:
+    """Inference latency on the trial's device, measured only when an objective asks for it."""
+    out = {}
+    device = data.train.device
+    channels_last = tcfg.on(device).channels_last
+    for key, batch in (("latency_batch1_ms", 1), ("latency_batch_ms", LATENCY_BATCH)):
+        if key in objectives:
+            out[key] = 1000 * inference_latency(model, data.image_size, batch_size=batch, in_channels=data.in_channels,
+                                                device=device, channels_last=channels_last)
+    return out
 
 
 def _violation(params: int, macs: int, cfg: DictConfig) -> str:
@@ -177,7 +198,7 @@ def trial_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     row = {"trial": t.number, "state": t.state.name, "status": a.get("status", ""), "reason": a.get("reason", ""),
            "genotype_id": a.get("genotype_id", ""), "name": a.get("genotype_name", ""),
            "baseline": a.get("baseline", "")}
-    row.update({k: a.get(k, "") for k in METRICS})
+    row.update({k: a.get(k, "") for k in (*METRICS, "latency_batch1_ms", "latency_batch_ms")})
     row.update({f"param:{k}": v for k, v in sorted(t.params.items())})
     return row
 

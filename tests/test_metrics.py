@@ -2,7 +2,7 @@ import torch
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.metrics import PeakMemory, count_macs, count_params
+from nas.metrics import PeakMemory, count_macs, count_params, inference_latency
 
 
 def test_macs_count_convs_and_linear_by_hand():
@@ -38,3 +38,12 @@ def test_peak_memory_sees_a_large_temporary():
         small = torch.ones(16)
     assert 4 * 2**20 <= mem.bytes < 4 * 2**20 + 4096
     assert small.sum() == 16
+
+
+def test_latency_grows_with_batch_and_keeps_training_mode():
+    model = build_model(Genotype(Stem("cifar", 8), (Block(3, 8),)))
+    model.train()
+    one = inference_latency(model, (16, 16), batch_size=1)
+    many = inference_latency(model, (16, 16), batch_size=64, channels_last=True)
+    assert 0 < one < many
+    assert model.training

@@ -170,3 +170,14 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):
     with pytest.raises(ValueError, match="logger.mode='shared'"):
         run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=shared"), tmp_path / "out", log=lambda m: None)
+
+
+def test_latency_and_hardware_objectives(folder, tmp_path):
+    objectives = "objectives=[val_accuracy,latency_batch1_ms,latency_batch_ms,images_per_second,peak_memory_bytes]"
+    result = run_search(_cfg(folder, tmp_path, objectives, "n_trials=2"), tmp_path / "out", log=lambda m: None)
+    assert result["pareto"]
+    for t in _study(tmp_path).trials:
+        if t.state == TrialState.COMPLETE:
+            b1, big = t.user_attrs["latency_batch1_ms"], t.user_attrs["latency_batch_ms"]
+            assert 0 < b1 < big and t.values[1] == b1 and t.values[2] == big
+            assert t.values[3] == t.user_attrs["images_per_second"] > 0
