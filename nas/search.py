@@ -14,8 +14,11 @@ line is one JSON object.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import os
+import socket
 import sys
 import time
 import warnings
@@ -29,11 +32,15 @@ from optuna.trial import TrialState
 
 import search_spaces
 from nas import pareto
-from nas.data import DataError, PreparedData, prepare
-from nas.genotype import Genotype, GenotypeError
+from nas.cli import fail, run_app, sigterm_as_interrupt
+from nas.data import PreparedData, prepare
+from nas.genotype import Genotype
 from nas.metrics import inference_latency
 from nas.presets import PRESETS
 from nas.train import build_and_count, data_config, resolve_device, train_config, train_genotype
+from nas.storage import Heartbeat, fail_stale_trials, open_storage
+from nas.study import (INTERRUPTED, SURPLUS, claimed, counted, describe_running, fits, from_queue, hand_back,
+                       interrupted, open_study, requeue, status_of, worker_seed)
 from nas.trainer import TrainConfig
 from nas.wandb_logger import NullLogger, make_logger
 
@@ -77,37 +84,21 @@ def check_objectives(objectives: list[str]) -> list[str]:
     return list(objectives)
 
 
-def open_study(cfg: DictConfig, objectives: list[str]) -> optuna.Study:
-    url = cfg.storage.url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    directions = [OBJECTIVES[o] for o in objectives]
-    study = optuna.create_study(storage=url, study_name=cfg.study_name, load_if_exists=True, directions=directions,
-                                sampler=make_sampler(cfg.sampler.name, cfg.seed))
-    stored = study.user_attrs.get("objectives")
-    if stored is None:
-        study.set_user_attr("objectives", objectives)
-    elif stored != objectives:
-        raise ValueError(f"study {cfg.study_name!r} exists with objectives {stored}, not {objectives}; "
-                         "use those objectives or another study_name")
-    return study
-
-
-def recover_interrupted(study: optuna.Study) -> int:
-    """Mark trials a killed process left RUNNING as failed and queue their parameters again."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for t in stale:
-        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={k: v for k, v in t.user_attrs.items() if k == "baseline"})
-    return len(stale)
-
-
-def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Trials that count towards ``n_trials``: finished, and not merely interrupted."""
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            or (t.state == TrialState.FAIL and t.user_attrs.get("status") != "interrupted")]
+def check_settings(cfg: DictConfig) -> None:
+    """Top-level settings with the wrong type or range, refused before anything runs."""
+    def whole(key: str, low: int, optional: bool = False) -> None:
+        value = cfg[key]
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key}={value}: must be a whole number ≥ {low}"
+                             + (" (the study's total number of trials)" if key == "n_trials" else "")
+                             + (", or null for none" if optional else ""))
+    whole("n_trials", 1)
+    whole("seed", 0)
+    whole("worker", 0)
+    whole("max_params", 1, optional=True)
+    whole("max_macs", 1, optional=True)
 
 
 def enqueue_baselines(study: optuna.Study, space, space_cfg) -> list[str]:
@@ -121,19 +112,61 @@ def enqueue_baselines(study: optuna.Study, space, space_cfg) -> list[str]:
     return names
 
 
-def run_trial(study: optuna.Study, space, space_cfg, data: PreparedData, tcfg: TrainConfig,
-              cfg: DictConfig, objectives: list[str], trained: dict[str, int]) -> optuna.trial.FrozenTrial:
-    trial = study.ask()
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, data: PreparedData,
+              tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], log) -> optuna.trial.FrozenTrial | None:
+    """Ask, evaluate and tell one trial while its heartbeat runs. None when the trial
+    did not take a slot of the budget, or another worker took it over."""
+    with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        trial = study.ask()
+    trials = study.get_trials(deepcopy=False)
+    if not fits(trials, trial.number, cfg.n_trials):
+        mine = copy.deepcopy(next(t for t in trials if t.number == trial.number))
+        trial.set_user_attr("status", SURPLUS)
+        trial.set_user_attr("reason", "other workers filled n_trials first; not counted")
+        if from_queue(mine):
+            requeue(study, mine)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
+    trial.set_user_attr("worker", f"{cfg.worker}@{WORKER}")
+    trial.set_user_attr("status", "running")
+    try:
+        with Heartbeat(storage, trial._trial_id, cfg.storage.heartbeat_interval):
+            try:
+                state, values = _evaluate(study, trial, space, data, tcfg, cfg, objectives)
+            except KeyboardInterrupt:
+                trial.set_user_attr("status", INTERRUPTED)
+                trial.set_user_attr("reason", "stopped (Ctrl-C or SIGTERM) while running; queued for another worker")
+                study.tell(trial, state=TrialState.FAIL)
+                hand_back(study, _frozen(study, trial.number), cfg.storage.max_retry)
+                raise
+        return study.tell(trial, values, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log(f"trial {trial.number}: another worker found no heartbeat from this one for "
+            f"{cfg.storage.grace_period} s and queued the trial again; this run's result is dropped")
+        return None
+
+
+def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return copy.deepcopy(next(t for t in study.get_trials(deepcopy=False) if t.number == number))
+
+
+def _evaluate(study: optuna.Study, trial: optuna.Trial, space, data: PreparedData, tcfg: TrainConfig,
+              cfg: DictConfig, objectives: list[str]) -> tuple[TrialState, list[float] | None]:
     start = time.perf_counter()
     try:
-        genotype = space.suggest(trial, space_cfg)
+        genotype = space.suggest(trial, cfg.search_space)
         trial.set_user_attr("genotype", genotype.to_dict())
         trial.set_user_attr("genotype_id", genotype.id)
         trial.set_user_attr("genotype_name", genotype.name)
-        if genotype.id in trained:
+        earlier = claimed(study.get_trials(deepcopy=False), trial.number, genotype.id)
+        if earlier is not None:
             trial.set_user_attr("status", "duplicate")
-            trial.set_user_attr("reason", f"same genotype as trial {trained[genotype.id]}; not trained again")
-            return study.tell(trial, state=TrialState.PRUNED)
+            trial.set_user_attr("reason", f"same genotype as trial {earlier}; not trained again")
+            return TrialState.PRUNED, None
         seed = cfg.seed + trial.number
         built = build_and_count(genotype, data, seed=seed, memory_efficient=tcfg.memory_efficient)
         _, params, macs = built
@@ -143,9 +176,9 @@ def run_trial(study: optuna.Study, space, space_cfg, data: PreparedData, tcfg: T
         if reason:
             trial.set_user_attr("status", "infeasible")
             trial.set_user_attr("reason", reason)
-            return study.tell(trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED, None
+        trial.set_user_attr("status", "training")
         model, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
-        trained[genotype.id] = trial.number
         if result["status"] == "ok":
             result.update(_latencies(model, data, tcfg, objectives))
         for key in METRICS:
@@ -153,17 +186,19 @@ def run_trial(study: optuna.Study, space, space_cfg, data: PreparedData, tcfg: T
         for key in ("latency_batch1_ms", "latency_batch_ms"):
             if key in result:
                 trial.set_user_attr(key, result[key])
-        trial.set_user_attr("status", result["status"])
         trial.set_user_attr("reason", result["reason"])
         trial.set_user_attr("history", result["history"])
         trial.set_user_attr("trial_seconds", time.perf_counter() - start)
+        trial.set_user_attr("status", result["status"])
         if result["status"] != "ok":
-            return study.tell(trial, state=TrialState.FAIL)
-        return study.tell(trial, [result[o] for o in objectives])
+            return TrialState.FAIL, None
+        return TrialState.COMPLETE, [result[o] for o in objectives]
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise
     except Exception as e:  # noqa: BLE001 - a failing trial never ends the study
         trial.set_user_attr("status", "error")
         trial.set_user_attr("reason", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500])
-        return study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL, None
 
 
 def _latencies(model, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> dict[str, float]:
@@ -195,9 +230,9 @@ def pareto_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def trial_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     a = t.user_attrs
-    row = {"trial": t.number, "state": t.state.name, "status": a.get("status", ""), "reason": a.get("reason", ""),
+    row = {"trial": t.number, "state": t.state.name, "status": status_of(t), "reason": a.get("reason", ""),
            "genotype_id": a.get("genotype_id", ""), "name": a.get("genotype_name", ""),
-           "baseline": a.get("baseline", "")}
+           "baseline": a.get("baseline", ""), "worker": a.get("worker", "")}
     row.update({k: a.get(k, "") for k in (*METRICS, "latency_batch1_ms", "latency_batch_ms")})
     row.update({f"param:{k}": v for k, v in sorted(t.params.items())})
     return row
@@ -207,7 +242,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".tmp{os.getpid()}")  # workers on one machine write the same files
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
@@ -240,14 +275,14 @@ def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str],
             Genotype.from_dict(t.user_attrs["genotype"]).save(path)
     for old in pareto_dir.glob("*.yaml"):
         if old.name not in keep:
-            old.unlink()  # no longer on the front
+            old.unlink(missing_ok=True)  # no longer on the front (another worker may have removed it)
     if logger is not None and complete:
         logger.study(complete, {t.number for t in front}, out_dir)
     return history
 
 
 def summary(study: optuna.Study, objectives: list[str], out_dir: Path, history: list[float]) -> dict[str, Any]:
-    trials = counted(study)
+    trials = counted(study.get_trials(deepcopy=False))
     status = [t.user_attrs.get("status") for t in trials]
     return {
         "study_name": study.study_name,
@@ -255,6 +290,7 @@ def summary(study: optuna.Study, objectives: list[str], out_dir: Path, history: 
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
         "n_infeasible": status.count("infeasible"),
         "n_duplicate": status.count("duplicate"),
+        "n_interrupted": sum(interrupted(t) for t in study.get_trials(deepcopy=False)),
         "objectives": objectives,
         "pareto": [{"trial": t.number, "name": t.user_attrs.get("genotype_name"),
                     **{o: _plain(o, v) for o, v in zip(objectives, t.values)}} for t in pareto_trials(study)],
@@ -283,64 +319,43 @@ def _plain(objective: str, value: float) -> float | int:
 
 
 def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[str, Any]:
-    """The whole search, without Hydra: testable with a composed config."""
-    if cfg.n_trials < 1:
-        raise ValueError(f"n_trials={cfg.n_trials}: must be ≥ 1 (the study's total number of trials)")
+    """One worker of the search, without Hydra: testable with a composed config.
+
+    Any number of workers may run this on the same study at once; each stops when the
+    study has ``n_trials`` counted trials, after waiting for (and, if their workers
+    die, taking over) the trials still running elsewhere.
+    """
+    check_settings(cfg)
     objectives = check_objectives(list(cfg.objectives))
     space = search_spaces.get(cfg.search_space.name)
     space.validate(cfg.search_space)
     tcfg = train_config(cfg.train)
     device = resolve_device(cfg.device)
+    data_cfg = data_config(cfg.data)
     out_dir = out_dir or Path("runs") / cfg.study_name
     out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(cfg, objectives)
-
-    recovered = recover_interrupted(study)
-    if recovered:
-        log(f"resuming: {recovered} trial(s) interrupted by an earlier run will run again")
-    if cfg.enqueue_baselines:
+    storage = open_storage(cfg.storage)
+    sampler = make_sampler(cfg.sampler.name, worker_seed(cfg.seed, cfg.worker))
+    study = open_study(storage, cfg.study_name, {o: OBJECTIVES[o] for o in objectives}, sampler)
+    if cfg.enqueue_baselines and cfg.worker == 0:
         names = enqueue_baselines(study, space, cfg.search_space)
         if names:
             log(f"baselines first: {', '.join(names)}")
-    remaining = cfg.n_trials - len(counted(study))
-    if remaining <= 0:
-        log(f"study {cfg.study_name!r} already has {len(counted(study))} of n_trials={cfg.n_trials} trials; nothing to do")
+    if len(counted(study.get_trials(deepcopy=False))) >= cfg.n_trials:
+        log(f"study {cfg.study_name!r} already has {cfg.n_trials} trials (n_trials); nothing to do")
     else:
         if device.type != "cuda":
             log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")
-        data = prepare(data_config(cfg.data), device, channels_last=tcfg.on(device).channels_last)
-        trained = {t.user_attrs["genotype_id"]: t.number for t in study.get_trials(deepcopy=False)
-                   if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "genotype_id" in t.user_attrs
-                   and t.user_attrs.get("status") not in ("interrupted", "error")}
-        from tqdm.auto import tqdm
-
+        data = prepare(data_cfg, device, channels_last=tcfg.on(device).channels_last)
+        check_feasible(space, cfg, data)
         logger = make_logger(cfg.logger, cfg.study_name, out_dir, _loggable(cfg))
-        bar = tqdm(total=cfg.n_trials, initial=cfg.n_trials - remaining, desc="trials", file=sys.stderr,
-                   disable=not sys.stderr.isatty())
         try:
-            for i in range(remaining):
-                start = time.perf_counter()
-                t = run_trial(study, space, cfg.search_space, data, tcfg, cfg, objectives, trained)
-                if "history" in t.user_attrs:  # it was trained
-                    logger.trial(t.number, t.user_attrs["genotype"], t.params, _trial_result(t))
-                write_outputs(study, out_dir, objectives, logger)
-                bar.update(1)
-                status = t.user_attrs.get("status", "?")
-                seconds = time.perf_counter() - start
-                timing = f" [{seconds:.1f} s, training {t.user_attrs['wall_seconds']:.1f} s]" \
-                    if "wall_seconds" in t.user_attrs else ""
-                log(f"trial {t.number}: {t.user_attrs.get('genotype_name', '?')} {status}"
-                    + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({t.user_attrs.get('reason', '')})")
-                    + timing)
-                if i == 0 and remaining > 1 and status == "ok":
-                    log(f"estimate: ~{seconds * (remaining - 1) / 60:.0f} min for the remaining {remaining - 1} "
-                        f"trials at {seconds:.0f} s per trial")
+            _work(study, storage, space, data, tcfg, cfg, objectives, out_dir, logger, log)
         finally:
-            bar.close()
             logger.close()
     result = summary(study, objectives, out_dir, write_outputs(study, out_dir, objectives))
-    if result["n_complete"] == 0 and len(counted(study)) > 0:
+    if result["n_complete"] == 0:
         log("every trial failed or was ruled out: see the reasons in trials.csv")
     for p in result["pareto"]:
         log("pareto  trial {trial:4d}  {name:32s} ".format(**p) +
@@ -348,14 +363,87 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
     return result
 
 
+def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainConfig, cfg: DictConfig,
+          objectives: list[str], out_dir: Path, logger: NullLogger, log) -> None:
+    """Run trials until the study has ``n_trials``: fail stale trials, wait while the rest of
+    the budget is running elsewhere, and take the queued ones (retries) first."""
+    waiting = ""
+    first = True
+    while True:
+        _fail_stale(study, storage, cfg.storage.grace_period, log)
+        trials = study.get_trials(deepcopy=False)
+        done = len(counted(trials))
+        if done >= cfg.n_trials:
+            return
+        if done + sum(t.state == TrialState.RUNNING for t in trials) >= cfg.n_trials:
+            running = describe_running(trials)
+            if running != waiting:
+                log(f"waiting for trial(s) running in other workers: {running}")
+                waiting = running
+            time.sleep(cfg.storage.heartbeat_interval)
+            continue
+        start = time.perf_counter()
+        t = run_trial(study, storage, space, data, tcfg, cfg, objectives, log)
+        if t is None:
+            continue
+        if "history" in t.user_attrs:  # it was trained
+            logger.trial(t.number, t.user_attrs["genotype"], t.params, _trial_result(t))
+        write_outputs(study, out_dir, objectives, logger)
+        seconds = time.perf_counter() - start
+        timing = f" [{seconds:.1f} s, training {t.user_attrs['wall_seconds']:.1f} s]" \
+            if "wall_seconds" in t.user_attrs else ""
+        status = t.user_attrs.get("status", "?")
+        log(f"trial {t.number}: {t.user_attrs.get('genotype_name', '?')} {status}"
+            + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({t.user_attrs.get('reason', '')})")
+            + timing + f" — {done + 1}/{cfg.n_trials}")
+        left = cfg.n_trials - done - 1
+        if first and left > 0 and status == "ok":
+            log(f"estimate: ~{seconds * left / 60:.0f} min of this worker's time for the remaining {left} "
+                f"trials at {seconds:.0f} s per trial")
+            first = False
+
+
+def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace_period: int, log) -> None:
+    """Fail the trials whose workers stopped beating; the retry callback queues them again."""
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if not before:
+        return
+    fail_stale_trials(study, storage, grace_period)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if t.number in before and interrupted(t):
+            log(f"trial {t.number}: its worker ({t.user_attrs.get('worker', '?')}) stopped; "
+                "failed and queued again")
+
+
+def check_feasible(space, cfg: DictConfig, data: PreparedData) -> None:
+    """Refuse constraints that even the space's smallest genotype breaks."""
+    for key, metric in (("max_params", "params"), ("max_macs", "macs")):
+        limit = cfg[key]
+        if limit is None:
+            continue
+        genotype, value = search_spaces.smallest(space, cfg.search_space, metric, data.num_classes,
+                                                 data.in_channels, data.image_size)
+        if value > limit:
+            raise ValueError(f"{key}={limit:,}: no genotype in search_space={cfg.search_space.name} satisfies it — "
+                             f"the smallest found, {genotype.name}, has {value:,} {metric}; raise {key} or "
+                             "widen the space's lower bounds")
+
+
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    try:
-        result = run_search(cfg, log=lambda m: print(m, file=sys.stderr))
-    except (DataError, GenotypeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+def _hydra_main(cfg: DictConfig) -> None:
+    with sigterm_as_interrupt():
+        try:
+            result = run_search(cfg, log=lambda m: print(m, file=sys.stderr))
+        except KeyboardInterrupt:
+            print("stopped: the running trial is queued again; run the same command to continue", file=sys.stderr)
+            sys.exit(130)
+        except ValueError as e:  # DataError, GenotypeError, StorageError: bad input, said in one line
+            fail(e)
     print(json.dumps(result))
+
+
+def main() -> None:
+    run_app(_hydra_main, "search", "python -m nas.search")
 
 
 if __name__ == "__main__":

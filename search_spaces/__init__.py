@@ -70,3 +70,59 @@ def baseline_params(space: ModuleType, cfg: Any, genotypes: dict[str, Genotype])
         except (KeyError, ValueError):
             continue
     return inside
+
+
+class _ChoiceTrial:
+    """Answers ``suggest_*`` from chosen values (the first option where none is chosen)
+    and records every parameter's options."""
+
+    def __init__(self, chosen: dict[str, Any]) -> None:
+        self.chosen = chosen
+        self.options: dict[str, list] = {}
+
+    def _pick(self, name: str, options: list) -> Any:
+        self.options[name] = options
+        value = self.chosen.get(name, options[0])
+        return value if value in options else options[0]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1) -> int:
+        return self._pick(name, list(range(low, high + 1, step)))
+
+    def suggest_categorical(self, name: str, choices: list) -> Any:
+        return self._pick(name, list(choices))
+
+
+def smallest(space: ModuleType, cfg: Any, metric: str, num_classes: int, in_channels: int,
+             image_size: tuple[int, int]) -> tuple[Genotype, int]:
+    """The space's genotype with the fewest ``metric`` ("params" or "macs"), by coordinate
+    descent over its parameters (exact when the metric grows monotonically with each
+    parameter, as layer counts, widths and connections make it)."""
+    from nas.metrics import count_macs, count_params
+    from nas.models import build_model
+
+    def measure(chosen: dict[str, Any]) -> tuple[float, Genotype | None, dict[str, list]]:
+        trial = _ChoiceTrial(chosen)
+        genotype = space.suggest(trial, cfg)
+        try:
+            model = build_model(genotype, num_classes=num_classes, in_channels=in_channels)
+            value = count_params(model) if metric == "params" else count_macs(model, image_size, in_channels)
+        except ValueError:  # a genotype the data cannot feed (too small an image)
+            return float("inf"), None, trial.options
+        return value, genotype, trial.options
+
+    chosen: dict[str, Any] = {}
+    best, genotype, options = measure(chosen)
+    for _ in range(3):
+        improved = False
+        for name in list(options):
+            for value in options.get(name, []):
+                candidate = {**chosen, name: value}
+                size, g, opts = measure(candidate)
+                if size < best:
+                    best, genotype, options, chosen, improved = size, g, opts, candidate, True
+        if not improved:
+            break
+    if genotype is None:
+        raise ValueError(f"no genotype of search_space={cfg.name} can be built for {image_size[0]}×{image_size[1]} "
+                         "images; set data.image_size")
+    return genotype, int(best)

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -11,6 +12,7 @@ from optuna.trial import TrialState
 import nas
 from nas.genotype import Genotype
 from nas.search import run_search
+from nas.study import counted
 
 from datasets import write_folder
 
@@ -70,26 +72,37 @@ def test_resume_counts_the_study_total(folder, tmp_path):
     assert result["n_complete"] + result["n_duplicate"] + result["n_failed"] == 4
 
 
-def test_interrupted_trial_is_failed_and_run_again(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
+def test_a_trial_left_running_without_a_heartbeat_is_failed_and_run_again(folder, tmp_path):
+    fast = ["storage.heartbeat_interval=1", "storage.grace_period=2"]
+    run_search(_cfg(folder, tmp_path, "n_trials=1", *fast), tmp_path / "out", log=lambda m: None)
     study = _study(tmp_path)
     stale = study.ask({"growth": optuna.distributions.CategoricalDistribution([4, 8])})  # a worker died here
+    time.sleep(2.5)
     said = []
-    run_search(_cfg(folder, tmp_path, "n_trials=3"), tmp_path / "out", log=said.append)
+    result = run_search(_cfg(folder, tmp_path, "n_trials=3", *fast), tmp_path / "out", log=said.append)
     trials = _study(tmp_path).get_trials()
-    assert trials[stale.number].state == TrialState.FAIL and trials[stale.number].user_attrs["status"] == "interrupted"
-    assert any("interrupted" in m for m in said)
-    finished = [t for t in trials if t.state != TrialState.FAIL]
-    assert len(finished) == 3  # n_trials met exactly, the interrupted one not counted
-    assert trials[stale.number + 1].params["growth"] == stale.params["growth"]  # re-queued first
+    assert trials[stale.number].state == TrialState.FAIL
+    assert any(f"trial {stale.number}: its worker" in m for m in said)
+    retry = trials[stale.number + 1]
+    assert retry.system_attrs["failed_trial"] == stale.number and retry.params["growth"] == stale.params["growth"]
+    assert len(counted(trials)) == 3 and result["n_interrupted"] == 1  # n_trials met exactly, the dead one not counted
 
 
 def test_constraints_are_checked_before_training(folder, tmp_path):
-    result = run_search(_cfg(folder, tmp_path, "max_params=100"), tmp_path / "out", log=lambda m: None)
-    assert result["n_infeasible"] == 3 and result["n_complete"] == 0 and result["pareto"] == []
-    for t in _study(tmp_path).trials:
-        assert t.state == TrialState.PRUNED and "max_params" in t.user_attrs["reason"]
+    result = run_search(_cfg(folder, tmp_path, "max_params=1000", "n_trials=4"), tmp_path / "out", log=lambda m: None)
+    trials = _study(tmp_path).trials
+    infeasible = [t for t in trials if t.user_attrs.get("status") == "infeasible"]
+    assert infeasible and result["n_infeasible"] == len(infeasible)
+    for t in infeasible:
+        assert t.state == TrialState.PRUNED and "max_params" in t.user_attrs["reason"] and t.user_attrs["params"] > 1000
         assert "val_accuracy" not in t.user_attrs and "history" not in t.user_attrs  # never trained
+    assert all(t.user_attrs["params"] <= 1000 for t in trials if "history" in t.user_attrs)
+
+
+def test_constraints_no_genotype_can_meet_are_refused_before_any_trial(folder, tmp_path):
+    with pytest.raises(ValueError, match=r"max_params=900: no genotype .* smallest found, .* has 991 params"):
+        run_search(_cfg(folder, tmp_path, "max_params=900"), tmp_path / "out", log=lambda m: None)
+    assert _study(tmp_path).trials == []
 
 
 def test_duplicate_genotypes_are_not_trained_again(folder, tmp_path):

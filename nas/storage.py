@@ -1,0 +1,263 @@
+"""Study storage: the ``storage=`` config → an Optuna storage with trial heartbeats.
+
+Three engines, one behaviour. ``sqlite`` (one worker process), ``journal`` (Optuna's
+append-only log file: several processes on one machine) and ``postgres`` (several
+machines). Every running trial has a heartbeat; a trial whose heartbeat stops for
+``grace_period`` seconds (its worker was killed) is failed by the next worker that
+looks, and :data:`Retry` puts its parameters back in the queue, so another worker
+trains it again. For the relational engines these are Optuna's own heartbeats; the
+journal has none, so :class:`HeartbeatJournalStorage` keeps them as trial system
+attributes with the same interface.
+
+Passwords never leave this module in clear: :func:`mask_url` is applied to every
+URL that is printed, and :func:`hide_password` moves a password out of a
+command-line ``storage.url`` before Hydra records the overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from omegaconf import OmegaConf
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat  # the interface fail_stale_trials() recognises
+from optuna.trial import FrozenTrial, TrialState
+
+try:  # Optuna ≥ 4.9 renamed the callback and its RDBStorage argument
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+
+    _CALLBACK_ARG = "heartbeat_stale_trial_callback"
+except ImportError:  # pragma: no cover - Optuna < 4.9
+    from optuna.storages import RetryFailedTrialCallback as Retry
+
+    _CALLBACK_ARG = "failed_trial_callback"
+
+try:
+    from optuna.storages.journal import JournalFileBackend
+except ImportError:  # pragma: no cover - Optuna < 4.0
+    from optuna.storages import JournalFileStorage as JournalFileBackend
+
+ENGINES = ("sqlite", "journal", "postgres")
+PASSWORD_ENV = "NAS_STORAGE_PASSWORD"
+
+
+class StorageError(ValueError):
+    """A storage setting or database that cannot be used; the message says how to fix it."""
+
+
+# ---- secrets -------------------------------------------------------------------------
+
+
+def _split_url(url: str) -> tuple[str, str, str, str] | None:
+    """(scheme://, user, password, rest) of a URL with a password, else None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    credentials, _, host = rest.rpartition("@")
+    user, colon, password = credentials.partition(":")
+    if not colon or not password:
+        return None
+    return scheme + "://", user, password, host
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = _split_url(url)
+    return url if parts is None else f"{parts[0]}{parts[1]}:***@{parts[3]}"
+
+
+def hide_password(args: list[str], environ: dict[str, str] = os.environ) -> list[str]:
+    """Move the password of a ``storage.url=…`` override into ``$NAS_STORAGE_PASSWORD``.
+
+    Hydra writes every override into the run folder (``.hydra/``, ``multirun.yaml``)
+    and logs them when it launches workers; after this they hold the URL without the
+    password. Launched workers inherit the variable; :func:`open_storage` puts it back.
+    """
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        parts = _split_url(value) if sep and key.lstrip("+~") == "storage.url" else None
+        if parts is not None:
+            environ[PASSWORD_ENV] = parts[2]
+            arg = f"{key}={parts[0]}{parts[1]}@{parts[3]}"
+        out.append(arg)
+    return out
+
+
+def _with_password(url: str) -> str:
+    password = os.environ.get(PASSWORD_ENV)
+    scheme, sep, rest = url.partition("://")
+    if not password or not sep or "@" not in rest or _split_url(url) is not None:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}://{credentials}:{password}@{host}"
+
+
+def redact(text: str) -> str:
+    """``text`` without the storage password (for error messages from database drivers)."""
+    password = os.environ.get(PASSWORD_ENV)
+    return text.replace(password, "***") if password else text
+
+
+# ---- heartbeats -----------------------------------------------------------------------
+
+
+class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+    """Optuna's journal storage with trial heartbeats (it has none of its own).
+
+    The heartbeat is a trial system attribute holding the writer's clock; the journal
+    lives on one machine, so every worker reads the same clock.
+    """
+
+    def __init__(self, path: str, *, heartbeat_interval: int, grace_period: int,
+                 callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+        super().__init__(JournalFileBackend(path))
+        self._heartbeat_interval = heartbeat_interval
+        self._grace_period = grace_period
+        self._callback = callback
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.set_trial_system_attr(trial_id, "heartbeat", time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        stale = []
+        for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            last = t.system_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else now)
+            if now - last > self._grace_period:
+                stale.append(t._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self._heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self._callback
+
+    get_failed_trial_callback = get_heartbeat_stale_trial_callback  # the name Optuna < 4.9 calls
+
+
+class Heartbeat:
+    """Beats for one trial from a background thread while the trial trains."""
+
+    def __init__(self, storage: BaseStorage, trial_id: int, interval: float) -> None:
+        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        storage.record_heartbeat(trial_id)  # before training starts: no window without a heartbeat
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # noqa: BLE001 - the trial finished or the database blinked; the next beat retries
+                pass
+        if isinstance(self._storage, RDBStorage):
+            self._storage.remove_session()  # this thread's connection
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def fail_stale_trials(study: optuna.Study, storage: BaseStorage, grace_period: int) -> None:
+    """Fail the running trials whose worker is gone, and queue them again.
+
+    Optuna's check covers trials whose heartbeat stopped; a trial that never had one
+    (its worker died between asking and its first beat, or the study predates
+    heartbeats) is gone once it is older than the grace period.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    now = datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" in t.user_attrs or t.datetime_start is None or (now - t.datetime_start).total_seconds() <= grace_period:
+            continue
+        try:
+            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker was first
+        callback = storage.get_heartbeat_stale_trial_callback()
+        if callback is not None:
+            callback(study, copy.deepcopy(storage.get_trial(t._trial_id)))
+
+
+# ---- opening --------------------------------------------------------------------------
+
+
+def retry_callback(max_retry: int | None) -> Retry:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return Retry(max_retry=max_retry)
+
+
+def describe(cfg: Any) -> str:
+    """Where the study lives, printable (no password)."""
+    return f"journal file {cfg.path}" if cfg.name == "journal" else mask_url(cfg.url)
+
+
+def open_storage(cfg: Any) -> BaseStorage:
+    """The storage of ``cfg`` (a ``conf/storage/*.yaml`` group), with heartbeats and retries.
+
+    Raises :class:`StorageError` with a fix for an unknown engine, a malformed URL, a
+    missing driver or an unreachable database.
+    """
+    if cfg.name not in ENGINES:
+        raise StorageError(f"unknown storage {cfg.name!r}; choose one of {', '.join(ENGINES)}")
+    if OmegaConf.is_missing(cfg, "path" if cfg.name == "journal" else "url"):
+        raise StorageError("storage=journal needs storage.path=FILE" if cfg.name == "journal" else
+                           f"storage={cfg.name} needs storage.url=postgresql://USER@HOST:5432/DATABASE")
+    interval, grace = cfg.heartbeat_interval, cfg.grace_period
+    if not (isinstance(interval, int) and isinstance(grace, int) and 0 < interval < grace):
+        raise StorageError(f"storage.heartbeat_interval={interval}, storage.grace_period={grace}: "
+                           "need whole seconds with 0 < heartbeat_interval < grace_period")
+    callback = retry_callback(cfg.max_retry)
+    if cfg.name == "journal":
+        path = Path(str(cfg.path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return HeartbeatJournalStorage(str(path), heartbeat_interval=interval, grace_period=grace, callback=callback)
+    return _open_rdb(cfg, interval, grace, callback)
+
+
+def _open_rdb(cfg: Any, interval: int, grace: int, callback: Retry) -> RDBStorage:
+    url = str(cfg.url)
+    scheme = url.partition("://")[0]
+    expected = {"sqlite": ("sqlite",), "postgres": ("postgresql", "postgresql+psycopg2", "postgresql+psycopg")}
+    if scheme not in expected[cfg.name]:
+        example = "sqlite:///runs/<study>/study.db" if cfg.name == "sqlite" else "postgresql://user@host:5432/db"
+        raise StorageError(f"storage.url={mask_url(url)!r} is not a {cfg.name} URL; use e.g. {example}")
+    if cfg.name == "sqlite" and url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"heartbeat_interval": interval, "grace_period": grace, _CALLBACK_ARG: callback}
+    engine = {"connect_args": {"connect_timeout": 10}} if cfg.name == "postgres" else {}
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(_with_password(url), engine_kwargs=engine, **kwargs)
+    except ModuleNotFoundError as e:
+        raise StorageError(f"storage={cfg.name} needs the {e.name} database driver: "
+                           "pip install -e '.[postgres]' (psycopg2-binary)") from None
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types for one cause
+        detail = redact(" ".join(str(getattr(e, "orig", None) or e).split()))[:300]
+        raise StorageError(f"cannot open the study database {mask_url(url)} ({type(e).__name__}: {detail}); "
+                           "check that the server is running and reachable, and the user, password and "
+                           "database name in storage.url") from None
