@@ -17,9 +17,14 @@ from typing import Callable, Iterator, NoReturn
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 
 from nas.storage import hide_password, redact
+
+# conf/launcher/local.yaml: worker i → GPU i // workers_per_gpu
+OmegaConf.register_new_resolver("gpu_of_worker", lambda worker, per_gpu: str(int(worker) // int(per_gpu)),
+                                replace=True)
 
 CONF = Path(__file__).parent / "conf"
 EXIT_BAD_INPUT = 2

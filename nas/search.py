@@ -431,6 +431,8 @@ def check_feasible(space, cfg: DictConfig, data: PreparedData) -> None:
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    if cfg.gpu is not None:  # before anything touches CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(cfg.gpu)
     with sigterm_as_interrupt():
         try:
             result = run_search(cfg, log=lambda m: print(m, file=sys.stderr))

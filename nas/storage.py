@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import os
+import random
+import warnings
 import threading
 import time
 from datetime import datetime
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+import sqlalchemy
 from omegaconf import OmegaConf
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface fail_stale_trials() recognises
@@ -178,8 +181,6 @@ def fail_stale_trials(study: optuna.Study, storage: BaseStorage, grace_period: i
     (its worker died between asking and its first beat, or the study predates
     heartbeats) is gone once it is older than the grace period.
     """
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -201,8 +202,6 @@ def fail_stale_trials(study: optuna.Study, storage: BaseStorage, grace_period: i
 
 
 def retry_callback(max_retry: int | None) -> Retry:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return Retry(max_retry=max_retry)
@@ -247,17 +246,25 @@ def _open_rdb(cfg: Any, interval: int, grace: int, callback: Retry) -> RDBStorag
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"heartbeat_interval": interval, "grace_period": grace, _CALLBACK_ARG: callback}
     engine = {"connect_args": {"connect_timeout": 10}} if cfg.name == "postgres" else {}
-    import warnings
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(_with_password(url), engine_kwargs=engine, **kwargs)
+        except ImportError:
+            raise StorageError(f"storage={cfg.name} needs a PostgreSQL driver for {scheme}://: "
+                               "pip install -e '.[postgres]' (psycopg)") from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+            if attempt == 2:
+                raise _unusable(url, e) from None
+            time.sleep(0.5 + random.random())  # workers that start together race to create the schema
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types for one cause
+            raise _unusable(url, e) from None
+    raise AssertionError("unreachable")
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(_with_password(url), engine_kwargs=engine, **kwargs)
-    except ModuleNotFoundError as e:
-        raise StorageError(f"storage={cfg.name} needs the {e.name} database driver: "
-                           "pip install -e '.[postgres]' (psycopg2-binary)") from None
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types for one cause
-        detail = redact(" ".join(str(getattr(e, "orig", None) or e).split()))[:300]
-        raise StorageError(f"cannot open the study database {mask_url(url)} ({type(e).__name__}: {detail}); "
-                           "check that the server is running and reachable, and the user, password and "
-                           "database name in storage.url") from None
+
+def _unusable(url: str, e: Exception) -> StorageError:
+    detail = redact(" ".join(str(getattr(e, "orig", None) or e).split()))[:300]
+    return StorageError(f"cannot open the study database {mask_url(url)} ({type(e).__name__}: {detail}); "
+                        "check that the server is running and reachable, and the user, password and "
+                        "database name in storage.url")

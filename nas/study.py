@@ -56,7 +56,7 @@ def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 def interrupted(t: FrozenTrial) -> bool:
     """A trial whose worker died or was stopped before it finished."""
-    return t.state == TrialState.FAIL and t.user_attrs.get("status") in (None, "running", INTERRUPTED)
+    return t.state == TrialState.FAIL and t.user_attrs.get("status") in (None, "running", "training", INTERRUPTED)
 
 
 def fits(trials: list[FrozenTrial], number: int, n_trials: int) -> bool:

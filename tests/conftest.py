@@ -1,5 +1,9 @@
+import os
+
 import pytest
 import torch
+
+import postgres
 
 from nas.genotype import Block, Genotype, Head, Stem, Transition
 
@@ -18,3 +22,17 @@ def small_genotype(pattern="full", conv="standard", bottleneck=None, theta=0.5, 
     if head is None:
         head = Head("multiscale") if pattern == "clique" else Head()
     return Genotype(Stem(stem, 8), (block, block), (Transition(theta, attention),), head)
+
+
+POSTGRES_PASSWORD = "pw-Zq7xK2-never-print-me"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """``postgresql://nas:<password>@127.0.0.1:<port>/postgres`` of a throwaway server."""
+    if postgres.bindir() is None:
+        if os.environ.get("CI"):
+            pytest.fail(postgres.HOW_TO_ENABLE + " (.ci/run installs it)")
+        pytest.skip(postgres.HOW_TO_ENABLE)
+    with postgres.server(POSTGRES_PASSWORD) as url:
+        yield url

@@ -1,0 +1,180 @@
+"""Several workers on one study, and workers that die: real processes, real storages
+(SQLite file, journal file, a PostgreSQL server on loopback), SIGKILL mid-trial."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from optuna.trial import TrialState
+
+import nas
+from nas.storage import JournalFileBackend
+from nas.study import TRAINED, counted
+
+from datasets import write_folder
+
+CONF = str(Path(nas.__file__).parent / "conf")
+N_TRIALS = 6
+FAST = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(tmp_path_factory.mktemp("data") / "ds", n_per_class=48, classes=3, size=16)
+
+
+def _storage(kind: str, tmp_path: Path, postgres_url: str | None = None) -> list[str]:
+    return {"sqlite": [f"storage.url=sqlite:///{tmp_path / 'study.db'}"],
+            "journal": ["storage=journal", f"storage.path={tmp_path / 'journal.log'}"],
+            "postgres": ["storage=postgres", f"storage.url={postgres_url}"]}[kind]
+
+
+def _load(kind: str, tmp_path: Path, study_name: str, postgres_url: str | None = None) -> optuna.Study:
+    storage = {"sqlite": lambda: f"sqlite:///{tmp_path / 'study.db'}",
+               "journal": lambda: optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "journal.log"))),
+               "postgres": lambda: postgres_url}[kind]()
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _overrides(folder: Path, tmp_path: Path, study_name: str, *extra: str) -> list[str]:
+    return ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=24",
+            "train=smoke", "train.epochs=4", "train.batch_size=16", "device=cpu", "logger=none",
+            f"study_name={study_name}", "sampler=random", f"n_trials={N_TRIALS}", "search_space.layers=[2,6]",
+            "search_space.growth=[4,8,12]", "enqueue_baselines=false", *FAST, *extra]
+
+
+def _start(args: list[str], cwd: Path, name: str) -> subprocess.Popen:
+    log = open(cwd / f"{name}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "nas.search", *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_until_training(load, pid: int, timeout: float = 180) -> int:
+    """The number of the trial process ``pid`` is training, once it is training one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            for t in load().get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if t.user_attrs.get("status") == "training" and t.user_attrs.get("worker", "").endswith(f":{pid}"):
+                    return t.number
+        except (KeyError, ValueError):  # the study is not created yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"worker {pid} never started training a trial")
+
+
+def _finish(proc: subprocess.Popen, cwd: Path, name: str, timeout: float = 300) -> str:
+    proc.wait(timeout=timeout)
+    out = (cwd / f"{name}.log").read_text()
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def _check_budget(trials: list[optuna.trial.FrozenTrial]) -> None:
+    """n_trials met exactly, and no genotype trained to the end twice."""
+    assert len(counted(trials)) == N_TRIALS
+    trained = [t.user_attrs["genotype_id"] for t in trials if t.user_attrs.get("status") in TRAINED]
+    assert len(trained) == len(set(trained))
+
+
+def _check_retried(trials: list[optuna.trial.FrozenTrial], killed: int) -> None:
+    dead = trials[killed]
+    assert dead.state == TrialState.FAIL and dead.user_attrs["status"] in ("training", "interrupted")
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    assert retry.user_attrs["genotype_id"] == dead.user_attrs["genotype_id"]
+    assert dead.number not in {t.number for t in counted(trials)}
+
+
+def test_two_workers_on_postgres_share_the_budget(folder, tmp_path, postgres_url):
+    args = _overrides(folder, tmp_path, "pg_pair", *_storage("postgres", tmp_path, postgres_url))
+    procs = [_start([*args, f"worker={i}"], tmp_path, f"w{i}") for i in range(2)]
+    for i, p in enumerate(procs):
+        _finish(p, tmp_path, f"w{i}")
+    trials = _load("postgres", tmp_path, "pg_pair", postgres_url).get_trials()
+    _check_budget(trials)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == N_TRIALS
+    assert {t.user_attrs["worker"].split("@")[0] for t in complete} == {"0", "1"}  # both workers trained
+
+
+@pytest.mark.parametrize("kind", ["postgres", "journal"])
+def test_a_killed_workers_trial_is_retried_by_the_other(folder, tmp_path, kind, request):
+    url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
+    study_name = f"kill_{kind}"
+    args = _overrides(folder, tmp_path, study_name, *_storage(kind, tmp_path, url))
+    survivor = _start([*args, "worker=0"], tmp_path, "w0")
+    victim = _start([*args, "worker=1"], tmp_path, "w1")
+    killed = _wait_until_training(lambda: _load(kind, tmp_path, study_name, url), victim.pid)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    out = _finish(survivor, tmp_path, "w0")
+    assert f"trial {killed}: its worker" in out  # the survivor noticed the silence
+    trials = _load(kind, tmp_path, study_name, url).get_trials()
+    _check_retried(trials, killed)
+    _check_budget(trials)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_kill_and_restart_resumes_the_study(folder, tmp_path, kind):
+    args = [*_overrides(folder, tmp_path, f"restart_{kind}", *_storage(kind, tmp_path))]
+    first = _start(args, tmp_path, "first")
+    killed = _wait_until_training(lambda: _load(kind, tmp_path, f"restart_{kind}"), first.pid)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    _finish(_start(args, tmp_path, "second"), tmp_path, "second")
+    trials = _load(kind, tmp_path, f"restart_{kind}").get_trials()
+    _check_retried(trials, killed)
+    _check_budget(trials)
+
+
+def test_sigterm_hands_the_trial_back_at_once(folder, tmp_path):
+    args = _overrides(folder, tmp_path, "term", *_storage("sqlite", tmp_path), "storage.grace_period=600")
+    first = _start(args, tmp_path, "first")
+    stopped = _wait_until_training(lambda: _load("sqlite", tmp_path, "term"), first.pid)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 130
+    assert "queued again" in (tmp_path / "first.log").read_text()
+    trials = _load("sqlite", tmp_path, "term").get_trials()
+    assert trials[stopped].user_attrs["status"] == "interrupted"
+    assert any(t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == stopped for t in trials)
+    start = time.monotonic()
+    _finish(_start(args, tmp_path, "second"), tmp_path, "second")  # no waiting for a 600 s grace period
+    assert time.monotonic() - start < 300
+    trials = _load("sqlite", tmp_path, "term").get_trials()
+    _check_retried(trials, stopped)
+    _check_budget(trials)
+
+
+def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
+    args = _overrides(folder, tmp_path, "launched", *_storage("journal", tmp_path), "n_trials=4")
+    proc = subprocess.run([sys.executable, "-m", "nas.search", "-m", "+launcher=local", "workers=2", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = _load("journal", tmp_path, "launched").get_trials()
+    assert len(counted(trials)) == 4
+    assert {t.user_attrs["worker"].split("@")[0] for t in trials if "worker" in t.user_attrs} == {"0", "1"}
+    sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))
+    assert (sweep / "worker0").is_dir() and (sweep / "worker1").is_dir()
+
+
+def test_slurm_launcher_config_makes_a_job_array():
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="search", overrides=["+launcher=slurm", "workers=8", "storage=postgres",
+                                                       "storage.url=postgresql://u@db/nas"],
+                      return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.sweeper.params.worker == "range(8)" and cfg.hydra.launcher.array_parallelism == 8
+    assert cfg.hydra.launcher.gpus_per_node == 1
+
+
+def test_each_worker_samples_with_its_own_seed():
+    from nas.study import worker_seed
+
+    seeds = {worker_seed(0, w) for w in range(16)}
+    assert len(seeds) == 16 and worker_seed(5, 0) == 5 and worker_seed(5, 3) == worker_seed(5, 3)
