@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.genotype import Genotype
 from nas.models import build_model
+from nas.storage import read_storage
 
 
 class ExportError(ValueError):
@@ -33,14 +34,17 @@ class ExportError(ValueError):
 
 
 def load_study(study_dir: Path, storage: str | None, study_name: str | None) -> optuna.Study:
+    """The study in ``study_dir`` (its study.db or journal.log), or in ``storage``: a database
+    URL or a journal file."""
     name = study_name or study_dir.name
     if storage is None:
-        db = study_dir / "study.db"
-        if not db.is_file():
-            raise ExportError(f"{str(study_dir)!r} has no study.db; give --storage URL (and --study-name) for other storages")
-        storage = f"sqlite:///{db}"
+        found = [p for p in (study_dir / "study.db", study_dir / "journal.log") if p.is_file()]
+        if not found:
+            raise ExportError(f"{str(study_dir)!r} has neither study.db nor journal.log; give --storage "
+                              "(a database URL or a journal file) and --study-name")
+        storage = f"sqlite:///{found[0]}" if found[0].suffix == ".db" else str(found[0])
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=read_storage(storage))
     except KeyError:
         raise ExportError(f"no study named {name!r} in that storage; give --study-name") from None
 
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pick", default="knee", help="best-accuracy | smallest | knee | trial=N (default knee)")
     p.add_argument("--max-params", type=int)
     p.add_argument("--out", type=Path, help="default: <study_dir>/export/trial<N>-<id>.yaml")
-    p.add_argument("--storage", help="storage URL when the study is not in <study_dir>/study.db")
+    p.add_argument("--storage", help="database URL or journal file, when the study is not in <study_dir>")
     p.add_argument("--study-name", help="default: the folder's name")
     p.add_argument("--onnx", action="store_true", help="also write <out>.onnx, checked with onnxruntime")
     p.add_argument("--checkpoint", type=Path, help="weights for --onnx (a nas.train model.pt)")

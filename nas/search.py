@@ -43,6 +43,7 @@ from nas.study import (INTERRUPTED, SURPLUS, claimed, counted, describe_running,
                        interrupted, open_study, requeue, status_of, worker_seed)
 from nas.trainer import TrainConfig
 from nas.wandb_logger import NullLogger, make_logger
+from nas.wandb_logger import check as check_logger
 
 OBJECTIVES = {
     "val_accuracy": "maximize",
@@ -326,6 +327,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
     die, taking over) the trials still running elsewhere.
     """
     check_settings(cfg)
+    check_logger(cfg.logger)
     objectives = check_objectives(list(cfg.objectives))
     space = search_spaces.get(cfg.search_space.name)
     space.validate(cfg.search_space)

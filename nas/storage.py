@@ -198,6 +198,21 @@ def fail_stale_trials(study: optuna.Study, storage: BaseStorage, grace_period: i
             callback(study, copy.deepcopy(storage.get_trial(t._trial_id)))
 
 
+def read_storage(spec: str) -> BaseStorage | str:
+    """A storage to read a finished or running study from: a database URL or a journal file."""
+    if "://" in spec:
+        url = _with_password(spec)
+        try:
+            return RDBStorage(url, skip_table_creation=True)
+        except ImportError:
+            raise StorageError("a PostgreSQL URL needs a driver: pip install -e '.[postgres]'") from None
+        except Exception as e:  # noqa: BLE001
+            raise _unusable(url, e) from None
+    if not Path(spec).is_file():
+        raise StorageError(f"storage {spec!r} is neither a database URL nor a journal file")
+    return JournalStorage(JournalFileBackend(spec))
+
+
 # ---- opening --------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nas.cli import fail, run_app
 from nas.data import DataConfig, DataError, PreparedData, prepare, prepare_test
 from nas.genotype import Genotype, GenotypeError
 from nas.metrics import count_macs, count_params
@@ -106,19 +107,22 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     try:
         result = run(cfg, out_dir)
-    except (DataError, GenotypeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except ValueError as e:  # DataError, GenotypeError: bad input, said in one line
+        fail(e)
     if result["status"] != "ok":
         print(f"training stopped: {result['status']}: {result['reason']}", file=sys.stderr)
     summary = f"{result['genotype']}: val accuracy {result['val_accuracy']:.4f}, {result['params']:,} params, " \
               f"{result['images_per_second']:.1f} img/s, {result['train_seconds']:.1f} s training"
     print(summary)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}))
+
+
+def main() -> None:
+    run_app(_hydra_main, "train", "python -m nas.train")
 
 
 if __name__ == "__main__":

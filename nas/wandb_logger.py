@@ -8,6 +8,7 @@ logged again after every trial so the charts fill in as the study goes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,7 @@ class NullLogger:
 class WandbLogger(NullLogger):
     def __init__(self, study_name: str, out_dir: Path, *, mode: str = "offline", project: str = "densenet-nas",
                  entity: str | None = None, config: dict[str, Any] | None = None) -> None:
-        if mode not in ("offline", "online"):
-            raise ValueError(f"logger.mode={mode!r}: use offline (no account needed) or online")
-        try:
-            import wandb
-        except ImportError:
-            raise ValueError("logger=wandb needs the wandb package (pip install wandb), or use logger=none") from None
-        self.wandb = wandb
+        self.wandb = wandb = _wandb(mode)
         self.common = dict(project=project, entity=entity, group=study_name, mode=mode, dir=str(out_dir),
                            reinit="create_new", settings=wandb.Settings(silent=True))
         try:
@@ -69,6 +64,35 @@ class WandbLogger(NullLogger):
 
     def close(self) -> None:
         self.run.finish()
+
+
+def _wandb(mode: str):
+    """The wandb module, once the mode is known and, for online runs, credentials exist."""
+    if mode not in ("offline", "online"):
+        raise ValueError(f"logger.mode={mode!r}: use offline (no account needed) or online")
+    try:
+        import wandb
+    except ImportError:
+        raise ValueError("logger=wandb needs the wandb package (pip install wandb), or use logger=none") from None
+    if mode == "online" and not _logged_in(wandb):
+        raise ValueError("logger.mode=online needs W&B credentials: run `wandb login` or set WANDB_API_KEY — "
+                         "or use logger.mode=offline (upload later with `wandb sync`) or logger=none")
+    return wandb
+
+
+def _logged_in(wandb) -> bool:
+    try:
+        return bool(wandb.login(prompt=False, verify=False))  # reads the key; asks no one, sends nothing
+    except TypeError:  # wandb without prompt=
+        return bool(os.environ.get("WANDB_API_KEY"))
+
+
+def check(cfg: Any) -> None:
+    """Refuse a logger setting before the search starts any work."""
+    if cfg.name == "wandb":
+        _wandb(cfg.mode)
+    elif cfg.name != "none":
+        raise ValueError(f"unknown logger {cfg.name!r}; use wandb or none")
 
 
 def make_logger(cfg: Any, study_name: str, out_dir: Path, config: dict[str, Any]) -> NullLogger:

@@ -1,0 +1,146 @@
+"""Bad input: one line naming the problem and the fix, exit status 2, no traceback —
+the table in README.md, case by case, through the real commands. And secrets: a
+password in storage.url appears nowhere in the output, runs/ or the W&B files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from nas.presets import PRESETS
+
+from conftest import POSTGRES_PASSWORD
+from datasets import write_folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(tmp_path_factory.mktemp("data") / "ds", n_per_class=12, classes=3, size=8)
+
+
+def _run(module: str, args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def _search_args(folder: Path, tmp_path: Path) -> list[str]:
+    return ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=6",
+            "train=smoke", "train.batch_size=8", "device=cpu", "logger=none", "study_name=bad",
+            "search_space.layers=[2,4]", "search_space.growth=[4,8]", "n_trials=1"]
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
+SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's table of bad inputs
+    "unknown search space": (["search_space=resnet"],
+                             ["unknown search space 'resnet'", "choose one of: cliquenet, dense_connectivity"]),
+    "unknown dataset": (["data=imagenet"], ["unknown dataset 'imagenet'", "cifar10", "folder"]),
+    "unknown sampler": (["sampler=cmaes"], ["unknown sampler 'cmaes'", "tpe"]),
+    "unknown storage": (["storage=redis"], ["unknown storage 'redis'", "journal, postgres, sqlite"]),
+    "unknown logger": (["logger=tensorboard"], ["unknown logger 'tensorboard'", "none, wandb"]),
+    "unknown setting": (["n_trial=5"], ["unknown setting 'n_trial'", "--cfg job"]),
+    "malformed override": (["n_trials=[1,"], ["malformed override 'n_trials=[1,'"]),
+    "value of the wrong type": (["n_trials=many"], ["n_trials=many: must be a whole number ≥ 1"]),
+    "n_trials not positive": (["n_trials=0"], ["n_trials=0: must be a whole number ≥ 1"]),
+    "unknown objective": (["objectives=[val_accuracy,latency]"], ["unknown objective 'latency'"]),
+    "missing dataset folder": (["data.root=/no/such/folder"], ["dataset folder '/no/such/folder' does not exist",
+                                                               "set data.root"]),
+    "postgres without a URL": (["storage=postgres"], ["storage=postgres needs storage.url=postgresql://"]),
+    "wrong database URL": (["storage.url=mysql://u@h/db"], ["is not a sqlite URL", "sqlite:///"]),
+    "unreachable database": (["storage=postgres", "storage.url=postgresql://nas:hunter2@127.0.0.1:1/nas"],
+                             ["cannot open the study database postgresql://nas@127.0.0.1:1/nas", "Connection refused",
+                              "check that the server is running"]),
+    "unsatisfiable constraints": (["max_params=100"], ["max_params=100: no genotype", "raise max_params"]),
+    "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
+                                       ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SEARCH_CASES))
+def test_search_rejects_bad_input_in_one_line(folder, tmp_path, case):
+    overrides, fragments = SEARCH_CASES[case]
+    env = {"HOME": str(tmp_path), "WANDB_API_KEY": ""}  # no W&B credentials anywhere
+    last = _assert_one_line_error(_run("nas.search", [*_search_args(folder, tmp_path), *overrides], tmp_path, env),
+                                  *fragments)
+    assert "hunter2" not in last
+
+
+def test_search_rejects_an_empty_class_folder(folder, tmp_path):
+    root = write_folder(tmp_path / "ds", n_per_class=4, classes=2, size=8)
+    (root / "train" / "class_empty").mkdir()
+    args = [*_search_args(folder, tmp_path), f"data.root={root}"]
+    _assert_one_line_error(_run("nas.search", args, tmp_path), "class folder", "class_empty", "holds no images")
+
+
+def test_search_rejects_a_study_with_other_objectives(folder, tmp_path):
+    db = tmp_path / "study.db"
+    study = optuna.create_study(study_name="bad", storage=f"sqlite:///{db}", directions=["maximize"])
+    study.set_user_attr("objectives", ["val_accuracy"])
+    args = [*_search_args(folder, tmp_path), f"storage.url=sqlite:///{db}"]
+    _assert_one_line_error(_run("nas.search", args, tmp_path), "study 'bad' exists with objectives ['val_accuracy']",
+                           "objectives=[val_accuracy] or choose another study_name")
+
+
+def test_search_rejects_a_wrong_database_password(folder, tmp_path, postgres_url):
+    wrong = postgres_url.replace(POSTGRES_PASSWORD, "not-the-password")
+    args = [*_search_args(folder, tmp_path), "storage=postgres", f"storage.url={wrong}"]
+    last = _assert_one_line_error(_run("nas.search", args, tmp_path), "password authentication failed")
+    assert "not-the-password" not in last
+
+
+GENOTYPE_CASES = {
+    "missing field": (lambda d: d.pop("blocks"), "genotype.blocks: missing required field"),
+    "wrong value": (lambda d: d["blocks"][0].update(growth=-3), "blocks[0].growth: -3 must be ≥ 1"),
+    "unknown field": (lambda d: d["blocks"][0].update(grwoth=12), "grwoth"),
+}
+
+
+@pytest.mark.parametrize("case", list(GENOTYPE_CASES))
+def test_train_rejects_a_bad_genotype_file(folder, tmp_path, case):
+    edit, fragment = GENOTYPE_CASES[case]
+    data = PRESETS["densenet_bc40_k12"].to_dict()
+    edit(data)
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(data))
+    args = [f"genotype={tmp_path / 'g.yaml'}", "data=folder", f"data.root={folder}", "device=cpu"]
+    _assert_one_line_error(_run("nas.train", args, tmp_path), fragment)
+
+
+def test_genotype_files_are_parsed_without_executing_anything(folder, tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "g.yaml").write_text(f"!!python/object/apply:os.system ['touch {marker}']\n")
+    args = [f"genotype={tmp_path / 'g.yaml'}", "data=folder", f"data.root={folder}", "device=cpu"]
+    _assert_one_line_error(_run("nas.train", args, tmp_path), "not valid YAML")
+    assert not marker.exists()
+
+
+def test_train_rejects_an_unknown_preset_and_setting(folder, tmp_path):
+    _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc41"], tmp_path),
+                           "'densenet_bc41' is neither a preset nor a file")
+    _assert_one_line_error(_run("nas.train", ["train.epoch=3"], tmp_path), "unknown setting 'train.epoch'")
+
+
+def test_a_password_in_the_storage_url_is_never_written(folder, tmp_path, postgres_url):
+    args = [*_search_args(folder, tmp_path), "storage=postgres", f"storage.url={postgres_url}", "study_name=secret",
+            "logger=wandb", "logger.mode=offline", "n_trials=2"]
+    proc = _run("nas.search", args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert POSTGRES_PASSWORD not in proc.stdout + proc.stderr
+    runs = tmp_path / "runs"
+    files = [p for p in runs.rglob("*") if p.is_file()]
+    assert any("wandb" in p.parts for p in files) and any(p.name == "config.yaml" for p in files)
+    leaks = [p for p in files if POSTGRES_PASSWORD.encode() in p.read_bytes()]
+    assert leaks == []
+    study = optuna.load_study(study_name="secret", storage=postgres_url)  # the password did reach the server
+    assert len(study.trials) == 2
