@@ -144,3 +144,13 @@ def test_a_password_in_the_storage_url_is_never_written(folder, tmp_path, postgr
     assert leaks == []
     study = optuna.load_study(study_name="secret", storage=postgres_url)  # the password did reach the server
     assert len(study.trials) == 2
+
+
+def test_a_missing_launcher_plugin_says_what_to_install():
+    from hydra.errors import MissingConfigException
+
+    from nas.cli import _missing
+
+    e = MissingConfigException("Could not find 'hydra/launcher/joblib'", missing_cfg_file="hydra/launcher/joblib")
+    assert _missing(e, "python -m nas.search") == ("joblib launcher is not installed: pip install "
+                                                   "hydra-joblib-launcher (or pip install -e '.[launchers]')")

@@ -9,6 +9,7 @@ from nas.export import main
 from nas.genotype import Block, Genotype, Head, Stem, Transition
 from nas.inspect import main as inspect_main
 from nas.metrics import count_params
+from nas.storage import JournalFileBackend
 
 
 def _genotype(k: int, pattern: str = "full") -> Genotype:
@@ -16,12 +17,13 @@ def _genotype(k: int, pattern: str = "full") -> Genotype:
                     Head("multiscale") if pattern == "clique" else Head())
 
 
-def _study(tmp_path, points):
+def _study(tmp_path, points, journal=False):
     """A stored study whose completed trials have the given (accuracy, genotype)."""
     folder = tmp_path / "runs" / "demo"
     folder.mkdir(parents=True)
-    study = optuna.create_study(study_name="demo", storage=f"sqlite:///{folder / 'study.db'}",
-                                directions=["maximize", "minimize"])
+    storage = (optuna.storages.JournalStorage(JournalFileBackend(str(folder / "journal.log"))) if journal
+               else f"sqlite:///{folder / 'study.db'}")
+    study = optuna.create_study(study_name="demo", storage=storage, directions=["maximize", "minimize"])
     for i, (acc, g) in enumerate(points):
         params = count_params(build_model(g))
         study.add_trial(optuna.trial.create_trial(
@@ -74,7 +76,16 @@ def test_errors(tmp_path, capsys, argv, message):
 
 def test_missing_study(tmp_path, capsys):
     assert main([str(tmp_path / "nothing")]) == 2
-    assert "has no study.db" in capsys.readouterr().err
+    assert "has neither study.db nor journal.log" in capsys.readouterr().err
+
+
+def test_exports_from_a_journal_study(tmp_path):
+    folder = _study(tmp_path, [(0.3, _genotype(2)), (0.7, _genotype(8))], journal=True)
+    assert main([str(folder), "--pick", "best-accuracy", "--out", str(tmp_path / "best.yaml")]) == 0
+    assert Genotype.load(tmp_path / "best.yaml") == _genotype(8)
+    assert main([str(tmp_path), "--storage", str(folder / "journal.log"), "--study-name", "demo",
+                 "--pick", "smallest", "--out", str(tmp_path / "small.yaml")]) == 0
+    assert Genotype.load(tmp_path / "small.yaml") == _genotype(2)
 
 
 @pytest.mark.parametrize("pattern", ["full", "clique"])
