@@ -114,19 +114,30 @@ def _composition(e: ConfigCompositionException, command: str) -> str:
     return f"{_first_line(e)} {_first_line(e.__cause__) if e.__cause__ else ''}".strip()
 
 
+class StopRequest:
+    """Set once SIGTERM arrived. The first SIGTERM also raises KeyboardInterrupt, to stop the
+    running trial at once; if Python swallows that (it can land in a garbage-collector
+    callback), the search still stops at its next check of :attr:`requested`."""
+
+    requested = False
+
+    def __call__(self, signum, frame) -> None:
+        if not self.requested:
+            self.requested = True
+            raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[StopRequest]:
     """SIGTERM (a cluster's pre-emption, ``kill``) stops the command like Ctrl-C, so the
     running trial is handed back at once instead of waiting for its heartbeat to go stale."""
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
+    stop = StopRequest()
     try:
         previous = signal.signal(signal.SIGTERM, stop)
     except ValueError:  # not the main thread (a launcher's worker thread): leave it alone
-        yield
+        yield stop
         return
     try:
-        yield
+        yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -6,8 +6,9 @@ Optuna runs in-process. Every trial turns its parameters into a genotype, is
 checked against the constraints *before* training (infeasible genotypes are never
 trained), skips genotypes the study has already trained, trains on the data
 prepared once for the whole study, and stores the genotype, every metric and any
-failure reason as trial attributes. ``n_trials`` is the study's total: running the
-same command again resumes, re-running trials a previous process left unfinished.
+failure reason as trial attributes. ``n_trials`` is the study's total, shared by
+every worker running the same command on the same storage (see ``nas.study`` for
+the bookkeeping and ``nas.storage`` for heartbeats); running it again resumes.
 Results are written to ``runs/<study_name>/`` after every trial; the last output
 line is one JSON object.
 """
@@ -23,7 +24,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import hydra
 import optuna
@@ -319,7 +320,8 @@ def _plain(objective: str, value: float) -> float | int:
 # ---- the command -----------------------------------------------------------------------
 
 
-def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[str, Any]:
+def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
+               stop_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """One worker of the search, without Hydra: testable with a composed config.
 
     Any number of workers may run this on the same study at once; each stops when the
@@ -353,7 +355,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
         check_feasible(space, cfg, data)
         logger = make_logger(cfg.logger, cfg.study_name, out_dir, _loggable(cfg))
         try:
-            _work(study, storage, space, data, tcfg, cfg, objectives, out_dir, logger, log)
+            _work(study, storage, space, data, tcfg, cfg, objectives, out_dir, logger, log, stop_requested)
         finally:
             logger.close()
     result = summary(study, objectives, out_dir, write_outputs(study, out_dir, objectives))
@@ -366,12 +368,14 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print) -> dict[
 
 
 def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainConfig, cfg: DictConfig,
-          objectives: list[str], out_dir: Path, logger: NullLogger, log) -> None:
+          objectives: list[str], out_dir: Path, logger: NullLogger, log, stop_requested: Callable[[], bool]) -> None:
     """Run trials until the study has ``n_trials``: fail stale trials, wait while the rest of
     the budget is running elsewhere, and take the queued ones (retries) first."""
     waiting = ""
     first = True
     while True:
+        if stop_requested():
+            raise KeyboardInterrupt
         _fail_stale(study, storage, cfg.storage.grace_period, log)
         trials = study.get_trials(deepcopy=False)
         done = len(counted(trials))
@@ -435,11 +439,12 @@ def check_feasible(space, cfg: DictConfig, data: PreparedData) -> None:
 def _hydra_main(cfg: DictConfig) -> None:
     if cfg.gpu is not None:  # before anything touches CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = str(cfg.gpu)
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt() as stop:
         try:
-            result = run_search(cfg, log=lambda m: print(m, file=sys.stderr))
+            result = run_search(cfg, log=lambda m: print(m, file=sys.stderr), stop_requested=lambda: stop.requested)
         except KeyboardInterrupt:
-            print("stopped: the running trial is queued again; run the same command to continue", file=sys.stderr)
+            print("stopped: a trial left unfinished is queued again; run the same command to continue",
+                  file=sys.stderr)
             sys.exit(130)
         except ValueError as e:  # DataError, GenotypeError, StorageError: bad input, said in one line
             fail(e)

@@ -194,3 +194,13 @@ def test_latency_and_hardware_objectives(folder, tmp_path):
             b1, big = t.user_attrs["latency_batch1_ms"], t.user_attrs["latency_batch_ms"]
             assert 0 < b1 < big and t.values[1] == b1 and t.values[2] == big
             assert t.values[3] == t.user_attrs["images_per_second"] > 0
+
+
+def test_a_study_whose_every_trial_fails_says_so(folder, tmp_path):
+    said = []
+    result = run_search(_cfg(folder, tmp_path, "train.lr=1e30", "n_trials=2"), tmp_path / "out", log=said.append)
+    assert result["n_complete"] == 0 and result["n_failed"] + result["n_duplicate"] == 2
+    assert any("every trial failed" in m for m in said)
+    failed = [t for t in _study(tmp_path).trials if t.state == TrialState.FAIL]
+    assert failed and all(t.user_attrs["status"] == "diverged" and t.user_attrs["reason"] for t in failed)
+    assert "diverged" in (tmp_path / "out" / "trials.csv").read_text()
