@@ -39,7 +39,7 @@ from nas.genotype import Genotype
 from nas.metrics import inference_latency
 from nas.presets import PRESETS
 from nas.train import build_and_count, data_config, resolve_device, train_config, train_genotype
-from nas.storage import Heartbeat, fail_stale_trials, open_storage
+from nas.storage import Heartbeat, describe, fail_stale_trials, open_storage
 from nas.study import (INTERRUPTED, SURPLUS, claimed, counted, describe_running, fits, from_queue, hand_back,
                        interrupted, open_study, requeue, status_of, worker_seed)
 from nas.trainer import TrainConfig
@@ -346,8 +346,11 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
         names = enqueue_baselines(study, space, cfg.search_space)
         if names:
             log(f"baselines first: {', '.join(names)}")
-    if len(counted(study.get_trials(deepcopy=False))) >= cfg.n_trials:
-        log(f"study {cfg.study_name!r} already has {cfg.n_trials} trials (n_trials); nothing to do")
+    done = len(counted(study.get_trials(deepcopy=False)))
+    log(f"study {cfg.study_name!r} in {describe(cfg.storage)}: {done} of n_trials={cfg.n_trials} done; "
+        f"this is worker {cfg.worker} ({WORKER})")
+    if done >= cfg.n_trials:
+        log("nothing to do")
     else:
         if device.type != "cuda":
             log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")

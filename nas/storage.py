@@ -224,7 +224,7 @@ def retry_callback(max_retry: int | None) -> Retry:
 
 def describe(cfg: Any) -> str:
     """Where the study lives, printable (no password)."""
-    return f"journal file {cfg.path}" if cfg.name == "journal" else mask_url(cfg.url)
+    return f"journal {cfg.path}" if cfg.name == "journal" else mask_url(str(cfg.url))
 
 
 def open_storage(cfg: Any) -> BaseStorage:

@@ -1,0 +1,76 @@
+"""The shared bookkeeping, on hand-made trials: what counts, who gets a slot, who trains."""
+
+import optuna
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from nas.study import claimed, counted, fits, from_queue, interrupted, requeue, status_of
+
+DIST = {"x": IntDistribution(0, 9)}
+
+
+def _study(*trials) -> optuna.Study:
+    study = optuna.create_study()
+    for state, attrs, system in trials:
+        values = [1.0] if state == TrialState.COMPLETE else None
+        study.add_trial(create_trial(state=state, values=values, params={"x": 1}, distributions=DIST,
+                                     user_attrs=attrs, system_attrs=system))
+    return study
+
+
+def T(state, system=None, **attrs):
+    return state, attrs, system or {}
+
+
+C, R, W, F, P = TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL, TrialState.PRUNED
+
+
+def test_counted_leaves_out_retried_and_surplus_trials():
+    study = _study(T(C, status="ok"), T(F, status="training"), T(P, status="duplicate"), T(F, status="surplus"),
+                   T(C, {"failed_trial": 1, "retry_history": [1]}, status="ok"), T(F, status="diverged"))
+    assert [t.number for t in counted(study.trials)] == [0, 2, 4, 5]
+    assert [interrupted(t) for t in study.trials] == [False, True, False, False, False, False]
+    assert status_of(study.trials[1]) == "interrupted" and status_of(study.trials[5]) == "diverged"
+
+
+def test_a_dead_trial_that_is_not_retried_still_counts():
+    study = _study(T(C, status="ok"), T(F, status="training"))  # max_retry used up: no retry exists
+    assert [t.number for t in counted(study.trials)] == [0, 1]
+
+
+def test_slots_go_in_trial_number_order():
+    study = _study(T(C, status="ok"), T(R), T(R), T(F, status="surplus"), T(R))
+    trials = study.trials
+    assert fits(trials, 1, 2) and not fits(trials, 2, 2) and not fits(trials, 4, 2)
+    assert fits(trials, 2, 3) and not fits(trials, 4, 3) and fits(trials, 4, 4)  # surplus takes no slot
+
+
+def test_queued_trials_hold_their_slot():
+    study = _study(T(C, status="ok"), T(W), T(R))
+    assert fits(study.trials, 2, 3) and not fits(study.trials, 2, 2)
+
+
+def test_the_lower_trial_number_keeps_a_genotype():
+    study = _study(T(C, status="ok", genotype_id="a"), T(F, status="error", genotype_id="b"),
+                   T(R, status="running", genotype_id="c"), T(R, status="running", genotype_id="c"),
+                   T(R, status="training", genotype_id="d"), T(R, status="running", genotype_id="d"))
+    trials = study.trials
+    assert claimed(trials, 9, "a") == 0  # trained
+    assert claimed(trials, 9, "b") is None  # an exception is no result: train it again
+    assert claimed(trials, 3, "c") == 2 and claimed(trials, 2, "c") is None  # both asked at once: 2 keeps it
+    assert claimed(trials, 3, "d") == 4  # a later trial that is already training keeps it too
+    assert claimed(trials, 9, "e") is None
+
+
+def test_requeue_keeps_a_queued_trial_as_it_was():
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 3}, user_attrs={"baseline": "b"})
+    trial = study.ask()
+    frozen = next(t for t in study.trials if t.number == trial.number)
+    assert from_queue(frozen)
+    requeue(study, frozen)
+    study.tell(trial, state=TrialState.FAIL)
+    again = study.ask(DIST)
+    assert again.params == {"x": 3} and again.user_attrs["baseline"] == "b"
+    fresh = study.ask(DIST)  # sampled, not queued
+    assert not from_queue(study.trials[fresh.number])
