@@ -41,7 +41,7 @@ from nas.presets import PRESETS
 from nas.train import build_and_count, data_config, resolve_device, train_config, train_genotype
 from nas.storage import Heartbeat, describe, fail_stale_trials, open_storage
 from nas.study import (INTERRUPTED, SURPLUS, claimed, counted, describe_running, fits, from_queue, hand_back,
-                       interrupted, open_study, requeue, status_of, worker_seed)
+                       interrupted, open_study, reason_of, requeue, retries, status_of, worker_seed)
 from nas.trainer import TrainConfig
 from nas.wandb_logger import NullLogger, make_logger
 from nas.wandb_logger import check as check_logger
@@ -124,9 +124,8 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
     with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
         trial = study.ask()
-    trials = study.get_trials(deepcopy=False)
-    if not fits(trials, trial.number, cfg.n_trials):
-        mine = copy.deepcopy(next(t for t in trials if t.number == trial.number))
+    if not fits(study.get_trials(deepcopy=False), trial.number, cfg.n_trials):
+        mine = _frozen(study, trial.number)
         trial.set_user_attr("status", SURPLUS)
         trial.set_user_attr("reason", "other workers filled n_trials first; not counted")
         if from_queue(mine):
@@ -153,6 +152,7 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
 
 
 def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """A copy of trial ``number`` as stored now (the storage's own object must not change)."""
     return copy.deepcopy(next(t for t in study.get_trials(deepcopy=False) if t.number == number))
 
 
@@ -230,9 +230,9 @@ def pareto_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.best_trials if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)) else []
 
 
-def trial_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def trial_row(t: optuna.trial.FrozenTrial, retried: dict[int, int] | None = None) -> dict[str, Any]:
     a = t.user_attrs
-    row = {"trial": t.number, "state": t.state.name, "status": status_of(t), "reason": a.get("reason", ""),
+    row = {"trial": t.number, "state": t.state.name, "status": status_of(t), "reason": reason_of(t, retried or {}),
            "genotype_id": a.get("genotype_id", ""), "name": a.get("genotype_name", ""),
            "baseline": a.get("baseline", ""), "worker": a.get("worker", "")}
     row.update({k: a.get(k, "") for k in (*METRICS, "latency_batch1_ms", "latency_batch_ms")})
@@ -258,7 +258,7 @@ def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str],
     pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png; the W&B study run.
     Returns the hypervolume history."""
     trials = study.get_trials(deepcopy=False)
-    write_csv(out_dir / "trials.csv", [trial_row(t) for t in trials])
+    write_csv(out_dir / "trials.csv", [trial_row(t, retries(trials)) for t in trials])
     front = pareto_trials(study)
     complete = [trial_row(t) for t in trials if t.state == TrialState.COMPLETE]
     history = pareto.hypervolume_history(complete, objectives)
@@ -348,7 +348,8 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
             log(f"baselines first: {', '.join(names)}")
     done = len(counted(study.get_trials(deepcopy=False)))
     log(f"study {cfg.study_name!r} in {describe(cfg.storage)}: {done} of n_trials={cfg.n_trials} done; "
-        f"this is worker {cfg.worker} ({WORKER})")
+        f"this is worker {cfg.worker} ({WORKER})"
+        + (f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}" if cfg.gpu is not None else ""))
     if done >= cfg.n_trials:
         log("nothing to do")
     else:
@@ -404,7 +405,7 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
         status = t.user_attrs.get("status", "?")
         log(f"trial {t.number}: {t.user_attrs.get('genotype_name', '?')} {status}"
             + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({t.user_attrs.get('reason', '')})")
-            + timing + f" — {done + 1}/{cfg.n_trials}")
+            + timing + f" — {len(counted(study.get_trials(deepcopy=False)))}/{cfg.n_trials}")
         left = cfg.n_trials - done - 1
         if first and left > 0 and status == "ok":
             log(f"estimate: ~{seconds * left / 60:.0f} min of this worker's time for the remaining {left} "

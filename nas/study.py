@@ -106,6 +106,19 @@ def status_of(t: FrozenTrial) -> str:
     return INTERRUPTED if interrupted(t) else t.user_attrs.get("status", "")
 
 
+def reason_of(t: FrozenTrial, retries: dict[int, int]) -> str:
+    """The stored reason; for a trial whose worker died, what became of it."""
+    reason = t.user_attrs.get("reason", "")
+    if interrupted(t) and t.number in retries:
+        return f"{reason or 'its worker stopped before it finished'}; run again as trial {retries[t.number]}"
+    return reason
+
+
+def retries(trials: list[FrozenTrial]) -> dict[int, int]:
+    """Trial number → the number of the trial that runs it again."""
+    return {history[-1]: t.number for t in trials if (history := t.system_attrs.get("retry_history"))}
+
+
 def worker_seed(seed: int, worker: int) -> int:
     """A distinct sampler seed per worker; worker 0 keeps ``seed`` (single-worker runs reproduce)."""
     return seed if worker == 0 else int(np.random.SeedSequence([seed, worker]).generate_state(1)[0] >> 1)

@@ -86,6 +86,8 @@ def test_a_trial_left_running_without_a_heartbeat_is_failed_and_run_again(folder
     retry = trials[stale.number + 1]
     assert retry.system_attrs["failed_trial"] == stale.number and retry.params["growth"] == stale.params["growth"]
     assert len(counted(trials)) == 3 and result["n_interrupted"] == 1  # n_trials met exactly, the dead one not counted
+    row = (tmp_path / "out" / "trials.csv").read_text().splitlines()[1 + stale.number]
+    assert ",interrupted," in row and f"run again as trial {retry.number}" in row
 
 
 def test_constraints_are_checked_before_training(folder, tmp_path):

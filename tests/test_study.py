@@ -4,7 +4,7 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from nas.study import claimed, counted, fits, from_queue, interrupted, requeue, status_of
+from nas.study import claimed, counted, fits, from_queue, interrupted, reason_of, requeue, retries, status_of
 
 DIST = {"x": IntDistribution(0, 9)}
 
@@ -74,3 +74,10 @@ def test_requeue_keeps_a_queued_trial_as_it_was():
     assert again.params == {"x": 3} and again.user_attrs["baseline"] == "b"
     fresh = study.ask(DIST)  # sampled, not queued
     assert not from_queue(study.trials[fresh.number])
+
+
+def test_retries_map_each_dead_trial_to_its_latest_rerun():
+    study = _study(T(F, status="training"), T(F, {"failed_trial": 0, "retry_history": [0]}, status="training"),
+                   T(C, {"failed_trial": 0, "retry_history": [0, 1]}, status="ok"))
+    assert retries(study.trials) == {0: 1, 1: 2}
+    assert reason_of(study.trials[1], retries(study.trials)).endswith("run again as trial 2")

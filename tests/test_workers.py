@@ -163,6 +163,19 @@ def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
     assert {t.user_attrs["worker"].split("@")[0] for t in trials if "worker" in t.user_attrs} == {"0", "1"}
     sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))
     assert (sweep / "worker0").is_dir() and (sweep / "worker1").is_dir()
+    for worker in (0, 1):  # one GPU each
+        assert f"this is worker {worker} (" in proc.stderr
+        assert f"worker {worker} ({proc.stderr.split(f'worker {worker} (')[1].split(')')[0]}), " \
+               f"CUDA_VISIBLE_DEVICES={worker}" in proc.stderr
+
+
+def test_local_launcher_packs_workers_onto_gpus():
+    import nas.cli  # noqa: F401 - registers the config's gpu_of_worker resolver, as the commands do
+
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        gpus = [compose(config_name="search", overrides=["+launcher=local", "workers=4", "workers_per_gpu=2",
+                                                         f"worker={w}"]).gpu for w in range(4)]
+    assert gpus == ["0", "0", "1", "1"]
 
 
 def test_slurm_launcher_config_makes_a_job_array():
