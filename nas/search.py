@@ -101,6 +101,9 @@ def check_settings(cfg: DictConfig) -> None:
     whole("worker", 0)
     whole("max_params", 1, optional=True)
     whole("max_macs", 1, optional=True)
+    if cfg.worker > 0 and cfg.storage.name == "sqlite":
+        raise ValueError(f"worker={cfg.worker}: storage=sqlite is for one worker process; share a study between "
+                         "workers with storage=journal (one machine) or storage=postgres (several)")
 
 
 def enqueue_baselines(study: optuna.Study, space, space_cfg) -> list[str]:

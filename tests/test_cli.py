@@ -57,6 +57,7 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "unknown objective": (["objectives=[val_accuracy,latency]"], ["unknown objective 'latency'"]),
     "missing dataset folder": (["data.root=/no/such/folder"], ["dataset folder '/no/such/folder' does not exist",
                                                                "set data.root"]),
+    "several workers on SQLite": (["worker=1"], ["storage=sqlite is for one worker process", "storage=journal"]),
     "postgres without a URL": (["storage=postgres"], ["storage=postgres needs storage.url=postgresql://"]),
     "wrong database URL": (["storage.url=mysql://u@h/db"], ["is not a sqlite URL", "sqlite:///"]),
     "unreachable database": (["storage=postgres", "storage.url=postgresql://nas:hunter2@127.0.0.1:1/nas"],

@@ -173,9 +173,11 @@ def test_local_launcher_packs_workers_onto_gpus():
     import nas.cli  # noqa: F401 - registers the config's gpu_of_worker resolver, as the commands do
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        gpus = [compose(config_name="search", overrides=["+launcher=local", "workers=4", "workers_per_gpu=2",
-                                                         f"worker={w}"]).gpu for w in range(4)]
-    assert gpus == ["0", "0", "1", "1"]
+        cfgs = [compose(config_name="search", overrides=["+launcher=local", "workers=4", "workers_per_gpu=2",
+                                                         f"worker={w}"]) for w in range(4)]
+        postgres = compose(config_name="search", overrides=["+launcher=local", "storage=postgres"])
+    assert [c.gpu for c in cfgs] == ["0", "0", "1", "1"]
+    assert cfgs[0].storage.name == "journal" and postgres.storage.name == "postgres"  # journal unless told
 
 
 def test_slurm_launcher_config_makes_a_job_array():
