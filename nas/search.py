@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 import search_spaces
-from nas import pareto
+from nas import heatmap, pareto
 from nas.cli import fail, run_app, sigterm_as_interrupt
 from nas.data import PreparedData, prepare
 from nas.genotype import Genotype
@@ -186,6 +186,7 @@ def _evaluate(study: optuna.Study, trial: optuna.Trial, space, data: PreparedDat
         model, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
         if result["status"] == "ok":
             result.update(_latencies(model, data, tcfg, objectives))
+            trial.set_user_attr("heatmaps", [m.to_dict() for m in heatmap.connection_strengths(model)])
         for key in METRICS:
             trial.set_user_attr(key, result[key])
         for key in ("latency_batch1_ms", "latency_batch_ms"):
@@ -400,7 +401,7 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
         if t is None:
             continue
         if "history" in t.user_attrs:  # it was trained
-            logger.trial(t.number, t.user_attrs["genotype"], t.params, _trial_result(t))
+            logger.trial(t.number, t.user_attrs["genotype"], t.params, _trial_result(t), _heatmap_png(t, out_dir))
         write_outputs(study, out_dir, objectives, logger)
         seconds = time.perf_counter() - start
         timing = f" [{seconds:.1f} s, training {t.user_attrs['wall_seconds']:.1f} s]" \
@@ -414,6 +415,15 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
             log(f"estimate: ~{seconds * left / 60:.0f} min of this worker's time for the remaining {left} "
                 f"trials at {seconds:.0f} s per trial")
             first = False
+
+
+def _heatmap_png(t: optuna.trial.FrozenTrial, out_dir: Path) -> Path | None:
+    """runs/<study>/heatmaps/trial<N>-<id>.png from the connection strengths the trial stored."""
+    if "heatmaps" not in t.user_attrs:
+        return None
+    path = out_dir / "heatmaps" / f"trial{t.number:04d}-{t.user_attrs['genotype_id']}.png"
+    maps = [heatmap.Heatmap.from_dict(d) for d in t.user_attrs["heatmaps"]]
+    return heatmap.plot(maps, path, f"trial {t.number}: {t.user_attrs['genotype_name']}")
 
 
 def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace_period: int, log) -> None:

@@ -20,6 +20,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nas import heatmap
 from nas.cli import fail, run_app
 from nas.data import DataConfig, DataError, PreparedData, prepare, prepare_test
 from nas.genotype import Genotype, GenotypeError
@@ -98,6 +99,8 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
         out_dir.mkdir(parents=True, exist_ok=True)
         genotype.save(out_dir / "genotype.yaml")
         (out_dir / "result.json").write_text(json.dumps(result, indent=2))
+        if result["status"] == "ok":
+            heatmap.write(model, out_dir / "heatmap.png", f"{genotype.name} ({result['val_accuracy']:.3f})")
         if cfg.save_checkpoint and result["status"] == "ok":
             torch.save({"genotype": genotype.to_dict(), "num_classes": data.num_classes,
                         "in_channels": data.in_channels, "mean": data.mean, "std": data.std,

@@ -17,7 +17,8 @@ TABLE_COLUMNS = ("trial", "name", "genotype_id", "baseline", "pareto", "val_accu
 
 
 class NullLogger:
-    def trial(self, number: int, genotype: dict, params: dict, result: dict[str, Any]) -> None:
+    def trial(self, number: int, genotype: dict, params: dict, result: dict[str, Any],
+              heatmap: Path | None = None) -> None:
         pass
 
     def study(self, rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> None:
@@ -39,11 +40,14 @@ class WandbLogger(NullLogger):
             raise ValueError(f"W&B could not start a {mode} run ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                              "log in with `wandb login`, or use logger.mode=offline or logger=none") from None
 
-    def trial(self, number: int, genotype: dict, params: dict, result: dict[str, Any]) -> None:
+    def trial(self, number: int, genotype: dict, params: dict, result: dict[str, Any],
+              heatmap: Path | None = None) -> None:
         run = self.wandb.init(name=f"trial{number:04d}-{result.get('genotype', '')}", job_type="trial",
                               config={"trial": number, "genotype": genotype, "params": params}, **self.common)
         for h in result.get("history", []):
             run.log({k: v for k, v in h.items()}, step=h["epoch"])
+        if heatmap is not None:
+            run.log({"connection_strengths": self.wandb.Image(str(heatmap))})
         run.summary.update({k: v for k, v in result.items() if k != "history"})
         run.finish()
 

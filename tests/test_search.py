@@ -58,6 +58,10 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
     assert all(Genotype.load(p) for p in front)
     for name in ("pareto.png", "pareto_params.html", "pareto_macs.html", "hypervolume.png", "hypervolume.csv"):
         assert (out / name).is_file(), name
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    for t in complete:  # connection strengths of every trained trial: stored, and drawn
+        assert len(t.user_attrs["heatmaps"]) == 3 + sum(b["pattern"] == "clique" for b in t.user_attrs["genotype"]["blocks"])
+        assert (out / "heatmaps" / f"trial{t.number:04d}-{t.user_attrs['genotype_id']}.png").is_file()
     assert result["hypervolume"] > 0
 
 
@@ -180,6 +184,8 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
     assert "val_accuracy" in table["columns"] and "pareto" in table["columns"]
     assert len(table["data"]) == sum(t.state == TrialState.COMPLETE for t in _study(tmp_path).trials)
     assert any(row[table["columns"].index("pareto")] for row in table["data"])
+    images = list((out / "wandb").glob("offline-run-*/files/media/images/connection_strengths_*.png"))
+    assert len(images) == sum(t.state == TrialState.COMPLETE for t in _study(tmp_path).trials)
 
 
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):

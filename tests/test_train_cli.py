@@ -44,6 +44,8 @@ def test_run_trains_and_writes_results(folder, tmp_path):
     model = nas.build_model(nas.Genotype.from_dict(checkpoint["genotype"]), num_classes=3)
     model.load_state_dict(checkpoint["state_dict"])
     assert nas.Genotype.load(tmp_path / "out/genotype.yaml") == nas.PRESETS["densenet_bc40_k12"]
+    maps = json.loads((tmp_path / "out/heatmap.json").read_text())
+    assert (tmp_path / "out/heatmap.png").is_file() and [m["block"] for m in maps] == [1, 2, 3]
     assert "test_accuracy" not in result
 
 

@@ -1,0 +1,47 @@
+import json
+
+import torch
+
+from nas import build_model
+from nas.analyze import main
+from nas.presets import PRESETS
+
+from conftest import small_genotype
+
+
+def _checkpoint(tmp_path, genotype, with_genotype=True):
+    model = build_model(genotype, num_classes=3)
+    state = {"state_dict": model.state_dict(), "num_classes": 3}
+    if with_genotype:
+        state["genotype"] = genotype.to_dict()
+    torch.save(state, tmp_path / "model.pt")
+    return tmp_path / "model.pt"
+
+
+def test_a_checkpoint_gets_its_heat_maps(tmp_path, capsys):
+    g = small_genotype(pattern="clique")
+    path = _checkpoint(tmp_path, g)
+    assert main([str(path)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["maps"] == 4 and (tmp_path / "model-heatmap.png").is_file()
+    maps = json.loads((tmp_path / "model-heatmap.json").read_text())
+    assert [(m["block"], m["stage"]) for m in maps] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+
+
+def test_a_genotype_with_its_weights(tmp_path, capsys):
+    g = small_genotype()
+    path = _checkpoint(tmp_path, g, with_genotype=False)
+    g.save(tmp_path / "g.yaml")
+    assert main([str(tmp_path / "g.yaml"), "--checkpoint", str(path), "--out", str(tmp_path / "h.png")]) == 0
+    assert (tmp_path / "h.png").is_file()
+
+
+def test_errors_say_what_to_do(tmp_path, capsys):
+    assert main(["densenet_bc40_k12"]) == 2
+    assert "python -m nas.train genotype=densenet_bc40_k12" in capsys.readouterr().err
+    path = _checkpoint(tmp_path, small_genotype())
+    assert main(["densenet_bc40_k12", "--checkpoint", str(path)]) == 2
+    assert f"not {PRESETS['densenet_bc40_k12'].name}" in capsys.readouterr().err
+    (tmp_path / "evil.pt").write_bytes(b"not a checkpoint")
+    assert main([str(tmp_path / "evil.pt")]) == 2
+    assert "not a weights-only PyTorch checkpoint" in capsys.readouterr().err
