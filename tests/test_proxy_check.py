@@ -1,0 +1,55 @@
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import nas
+import search_spaces
+from nas.proxy_check import rank_correlations, run, sample_genotypes
+
+from datasets import write_folder
+
+CONF = str(Path(nas.__file__).parent / "conf")
+
+
+@pytest.mark.parametrize("brief, long, rho, tau", [
+    ([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], 1.0, 1.0),        # same order
+    ([0.1, 0.2, 0.3, 0.4], [0.8, 0.7, 0.6, 0.5], -1.0, -1.0),      # reversed
+    # ranks (1,2,3,4,5) vs (2,1,3,5,4): Σd² = 4 → ρ = 1 - 6·4/(5·24) = 0.8; 8 concordant, 2 discordant → τ = 0.6
+    ([1, 2, 3, 4, 5], [2, 1, 3, 5, 4], 0.8, 0.6),
+])
+def test_rank_correlations_on_known_rankings(brief, long, rho, tau):
+    result = rank_correlations(brief, long)
+    assert result["spearman"] == pytest.approx(rho) and result["kendall"] == pytest.approx(tau)
+
+
+def test_rank_correlations_need_three_items():
+    with pytest.raises(ValueError, match="≥ 3"):
+        rank_correlations([0.1, 0.2], [0.1, 0.2])
+
+
+def test_samples_are_distinct_and_within_the_budget():
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="proxy_check")
+    space = search_spaces.get("dense_connectivity")
+    genotypes = sample_genotypes(space, cfg.search_space, 6, seed=1, num_classes=10, in_channels=3, max_params=300_000)
+    assert len({g.id for g in genotypes}) == 6
+    assert genotypes == sample_genotypes(space, cfg.search_space, 6, seed=1, num_classes=10, in_channels=3,
+                                         max_params=300_000)  # seeded
+
+
+def test_proxy_check_end_to_end(tmp_path):
+    folder = write_folder(tmp_path / "ds", n_per_class=16, classes=3, size=8)
+    overrides = ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
+                 "train=smoke", "train.batch_size=16", "train.progress=false", "device=cpu", "n_genotypes=3",
+                 "factor=2", "search_space.layers=[2,4]", "search_space.growth=[4,8]"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="proxy_check", overrides=overrides)
+    result = run(cfg, tmp_path / "out", log=lambda m: None)
+    assert result["n_genotypes"] == 3 and (result["brief_epochs"], result["long_epochs"]) == (1, 2)
+    assert -1 <= result["spearman"] <= 1 or result["spearman"] != result["spearman"]  # NaN when a ranking is all ties
+    saved = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert [g["long_epochs"] for g in saved["genotypes"]] == [2, 2, 2]
+    assert (tmp_path / "out" / "proxy_check.png").is_file()
+    assert len((tmp_path / "out" / "proxy_check.csv").read_text().splitlines()) == 4
