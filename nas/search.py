@@ -38,6 +38,7 @@ from nas.data import PreparedData, prepare
 from nas.genotype import Genotype
 from nas.metrics import inference_latency
 from nas.presets import PRESETS
+from nas.prune import prune
 from nas.train import build_and_count, data_config, resolve_device, train_config, train_genotype
 from nas.storage import Heartbeat, describe, fail_stale_trials, open_storage
 from nas.study import (INTERRUPTED, SURPLUS, claimed, counted, describe_running, fits, from_queue, hand_back,
@@ -101,6 +102,11 @@ def check_settings(cfg: DictConfig) -> None:
     whole("worker", 0)
     whole("max_params", 1, optional=True)
     whole("max_macs", 1, optional=True)
+    threshold = cfg.prune_threshold
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 < threshold <= 1):
+        raise ValueError(f"prune_threshold={threshold}: connection strengths are normalised to [0, 1]; "
+                         "choose 0 < prune_threshold ≤ 1, or null for no pruning")
     if cfg.worker > 0 and cfg.storage.name == "sqlite":
         raise ValueError(f"worker={cfg.worker}: storage=sqlite is for one worker process; share a study between "
                          "workers with storage=journal (one machine) or storage=postgres (several)")
@@ -164,6 +170,8 @@ def _evaluate(study: optuna.Study, trial: optuna.Trial, space, data: PreparedDat
     start = time.perf_counter()
     try:
         genotype = space.suggest(trial, cfg.search_space)
+        if "child_genotype" in trial.user_attrs:  # a pruned child of a Pareto trial (the parent's parameters)
+            genotype = Genotype.from_dict(trial.user_attrs["child_genotype"])
         trial.set_user_attr("genotype", genotype.to_dict())
         trial.set_user_attr("genotype_id", genotype.id)
         trial.set_user_attr("genotype_name", genotype.name)
@@ -238,7 +246,7 @@ def trial_row(t: optuna.trial.FrozenTrial, retried: dict[int, int] | None = None
     a = t.user_attrs
     row = {"trial": t.number, "state": t.state.name, "status": status_of(t), "reason": reason_of(t, retried or {}),
            "genotype_id": a.get("genotype_id", ""), "name": a.get("genotype_name", ""),
-           "baseline": a.get("baseline", ""), "worker": a.get("worker", "")}
+           "baseline": a.get("baseline", ""), "pruned_from": a.get("pruned_from", ""), "worker": a.get("worker", "")}
     row.update({k: a.get(k, "") for k in (*METRICS, "latency_batch1_ms", "latency_batch_ms")})
     row.update({f"param:{k}": v for k, v in sorted(t.params.items())})
     return row
@@ -403,6 +411,8 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
         if "history" in t.user_attrs:  # it was trained
             logger.trial(t.number, t.user_attrs["genotype"], t.params, _trial_result(t), _heatmap_png(t, out_dir))
         write_outputs(study, out_dir, objectives, logger)
+        if cfg.prune_threshold is not None and t.state == TrialState.COMPLETE:
+            enqueue_pruned_children(study, cfg.prune_threshold, log)
         seconds = time.perf_counter() - start
         timing = f" [{seconds:.1f} s, training {t.user_attrs['wall_seconds']:.1f} s]" \
             if "wall_seconds" in t.user_attrs else ""
@@ -415,6 +425,24 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
             log(f"estimate: ~{seconds * left / 60:.0f} min of this worker's time for the remaining {left} "
                 f"trials at {seconds:.0f} s per trial")
             first = False
+
+
+def enqueue_pruned_children(study: optuna.Study, threshold: float, log) -> None:
+    """Queue, once per Pareto trial, its genotype without the connections weaker than
+    ``threshold`` (:func:`nas.prune.prune`), trained with the parent's parameters recorded."""
+    trials = study.get_trials(deepcopy=False)
+    done = {t.user_attrs["pruned_from"] for t in trials if "pruned_from" in t.user_attrs}
+    for parent in pareto_trials(study):
+        if parent.number in done or "heatmaps" not in parent.user_attrs:
+            continue
+        genotype = Genotype.from_dict(parent.user_attrs["genotype"])
+        child = prune(genotype, [heatmap.Heatmap.from_dict(d) for d in parent.user_attrs["heatmaps"]], threshold)
+        if child is genotype:
+            continue
+        study.enqueue_trial(parent.params, user_attrs={"pruned_from": parent.number, "child_genotype": child.to_dict()})
+        log(f"trial {parent.number}: its pruned child {child.name} is queued "
+            f"({sum(b.connections() for b in genotype.blocks)} → {sum(b.connections() for b in child.blocks)} "
+            "connections)")
 
 
 def _heatmap_png(t: optuna.trial.FrozenTrial, out_dir: Path) -> Path | None:

@@ -136,6 +136,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
     (["objectives=[val_accuracy,latency]"], "unknown objective 'latency'"),
     (["sampler.name=cmaes"], "unknown sampler 'cmaes'"),
     (["search_space.layers=[6,2]"], "need 1 ≤ low ≤ high"),
+    (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
 ])
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
@@ -212,3 +213,21 @@ def test_a_study_whose_every_trial_fails_says_so(folder, tmp_path):
     failed = [t for t in _study(tmp_path).trials if t.state == TrialState.FAIL]
     assert failed and all(t.user_attrs["status"] == "diverged" and t.user_attrs["reason"] for t in failed)
     assert "diverged" in (tmp_path / "out" / "trials.csv").read_text()
+
+
+def test_pareto_trials_get_their_pruned_children(folder, tmp_path):
+    one_pattern = ["search_space.patterns=[full]", "search_space.layers=[4,4]", "search_space.bottleneck=[null]"]
+    said = []
+    run_search(_cfg(folder, tmp_path, *one_pattern, "prune_threshold=1.0", "n_trials=4"), tmp_path / "out",
+               log=said.append)
+    trials = _study(tmp_path).trials
+    children = [t for t in trials if "pruned_from" in t.user_attrs]
+    assert children and any("pruned child" in m for m in said)
+    for child in children:
+        parent = trials[child.user_attrs["pruned_from"]]
+        kid, mom = Genotype.from_dict(child.user_attrs["genotype"]), Genotype.from_dict(parent.user_attrs["genotype"])
+        assert all(b.pattern == "explicit" for b in kid.blocks)
+        assert sum(b.connections() for b in kid.blocks) < sum(b.connections() for b in mom.blocks)
+        if child.state == TrialState.COMPLETE:
+            assert child.user_attrs["params"] < parent.user_attrs["params"] and child.params == parent.params
+    assert len(counted(trials)) == 4
