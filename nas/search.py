@@ -270,7 +270,8 @@ def write_outputs(study: optuna.Study, out_dir: Path, objectives: list[str],
     pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png; the W&B study run.
     Returns the hypervolume history."""
     trials = study.get_trials(deepcopy=False)
-    write_csv(out_dir / "trials.csv", [trial_row(t, retries(trials)) for t in trials])
+    reruns = retries(trials)
+    write_csv(out_dir / "trials.csv", [trial_row(t, reruns) for t in trials])
     front = pareto_trials(study)
     complete = [trial_row(t) for t in trials if t.state == TrialState.COMPLETE]
     history = pareto.hypervolume_history(complete, objectives)
