@@ -353,8 +353,10 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(cfg.storage)
-    sampler = make_sampler(cfg.sampler.name, worker_seed(cfg.seed, cfg.worker))
+    sampler = make_sampler(cfg.sampler.name, cfg.seed)
     study = open_study(storage, cfg.study_name, {o: OBJECTIVES[o] for o in objectives}, sampler)
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(cfg.sampler.name, worker_seed(cfg.seed, cfg.worker, existing))
     if cfg.enqueue_baselines and cfg.worker == 0:
         names = enqueue_baselines(study, space, cfg.search_space)
         if names:

@@ -119,9 +119,13 @@ def retries(trials: list[FrozenTrial]) -> dict[int, int]:
     return {history[-1]: t.number for t in trials if (history := t.system_attrs.get("retry_history"))}
 
 
-def worker_seed(seed: int, worker: int) -> int:
-    """A distinct sampler seed per worker; worker 0 keeps ``seed`` (single-worker runs reproduce)."""
-    return seed if worker == 0 else int(np.random.SeedSequence([seed, worker]).generate_state(1)[0] >> 1)
+def worker_seed(seed: int, worker: int, existing: int = 0) -> int:
+    """A distinct sampler seed per worker and per resumption (``existing`` trials in the study):
+    the same seed again would redraw the random start-up samples the study already has. A
+    fresh study's worker 0 keeps ``seed``, so single-worker runs reproduce."""
+    if worker == 0 and existing == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, worker, existing]).generate_state(1)[0] >> 1)
 
 
 def describe_running(trials: list[FrozenTrial]) -> str:

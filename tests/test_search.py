@@ -231,3 +231,11 @@ def test_pareto_trials_get_their_pruned_children(folder, tmp_path):
         if child.state == TrialState.COMPLETE:
             assert child.user_attrs["params"] < parent.user_attrs["params"] and child.params == parent.params
     assert len(counted(trials)) == 4
+
+
+def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
+    run_search(_cfg(folder, tmp_path, "n_trials=2", "sampler=random"), tmp_path / "out", log=lambda m: None)
+    run_search(_cfg(folder, tmp_path, "n_trials=4", "sampler=random"), tmp_path / "out", log=lambda m: None)
+    trials = _study(tmp_path).trials
+    assert [t.params for t in trials[2:]] != [t.params for t in trials[:2]]
+    assert all(t.user_attrs.get("status") != "duplicate" for t in trials)

@@ -193,5 +193,5 @@ def test_slurm_launcher_config_makes_a_job_array():
 def test_each_worker_samples_with_its_own_seed():
     from nas.study import worker_seed
 
-    seeds = {worker_seed(0, w) for w in range(16)}
-    assert len(seeds) == 16 and worker_seed(5, 0) == 5 and worker_seed(5, 3) == worker_seed(5, 3)
+    seeds = {worker_seed(0, w) for w in range(16)} | {worker_seed(0, 0, existing=n) for n in range(1, 16)}
+    assert len(seeds) == 31 and worker_seed(5, 0) == 5 and worker_seed(5, 3, 7) == worker_seed(5, 3, 7)
