@@ -107,8 +107,8 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
                 ["value", "on the front", "of all complete", "share on the front"],
                 [[v, on_front[key][v], tried[key][v], f"{on_front[key][v] / tried[key][v]:.0%}"] for v in values]))
 
-        sections.append("<h2>Parameter importances</h2><p>Optuna's default evaluator, per objective, over "
-                        "the parameters every complete trial has.</p>")
+        sections.append("<h2>Parameter importances</h2><p>Optuna's default importance evaluator, per "
+                        "objective, over the complete trials.</p>")
         for objective, values in importances(study, objectives).items():
             body = (html.escape(values) if isinstance(values, str) else
                     _table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in values.items()]))
