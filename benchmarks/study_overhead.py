@@ -3,7 +3,7 @@
     python benchmarks/study_overhead.py [--trials 200] [--rounds 20] [--postgres-url URL]
 
 For each storage, a study is filled with ``--trials`` finished trials carrying the
-attributes a real search stores (genotype, per-epoch history, metrics). Then two
+attributes a real search stores (genotype, per-epoch history, metrics, heat maps). Then two
 ways of running one more (untrained) trial alternate, on the same storage:
 
 - plain: ``ask`` → set the attributes → ``tell`` — what a single Optuna loop costs;
@@ -28,6 +28,8 @@ from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
+from nas.heatmap import connection_strengths
+from nas.models import build_model
 from nas.presets import PRESETS
 from nas.storage import Heartbeat, fail_stale_trials, open_storage
 from nas.study import claimed, counted, fits
@@ -35,11 +37,13 @@ from nas.study import claimed, counted, fits
 DIST = {"x": IntDistribution(0, 10**6)}
 GENOTYPE = PRESETS["densenet_bc100_k12"]
 HISTORY = [{"epoch": e, "train_loss": 1.0, "val_loss": 1.0, "val_accuracy": 0.5, "lr": 0.1} for e in range(10)]
+HEATMAPS = [m.to_dict() for m in connection_strengths(build_model(GENOTYPE))]  # 3 maps of 18 × 17
 
 
 def _attrs(i: int) -> dict:
     return {"genotype": GENOTYPE.to_dict(), "genotype_id": f"{i:012x}", "genotype_name": GENOTYPE.name,
-            "params": 769162, "macs": 287929692, "val_accuracy": 0.5, "history": HISTORY, "status": "ok"}
+            "params": 769162, "macs": 287929692, "val_accuracy": 0.5, "history": HISTORY, "heatmaps": HEATMAPS,
+            "status": "ok"}
 
 
 def _fill(study: optuna.Study, n: int) -> None:

@@ -109,8 +109,6 @@ def _composition(e: ConfigCompositionException, command: str) -> str:
     if text.startswith("Could not append to config"):
         key = text.split("'")[1] if "'" in text else "?"
         return f"{key!r} is already a setting; drop the '+' to change it"
-    if "Could not find" in text or "not found" in text:
-        return _first_line(e)
     return f"{_first_line(e)} {_first_line(e.__cause__) if e.__cause__ else ''}".strip()
 
 

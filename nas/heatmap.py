@@ -25,7 +25,6 @@ import numpy as np
 from torch import Tensor, nn
 
 from nas.models.clique import CliqueBlock
-from nas.models.dense import DenseBlock
 from nas.models.network import DenseNet
 from nas.models.ops import conv_weights
 
@@ -82,9 +81,8 @@ def _normalised(rows: list[np.ndarray]) -> np.ndarray:
 def _classifier_rows(model: DenseNet) -> dict[int, Tensor]:
     """Per block index (1-based), the classifier's per-channel strength over that block's feature."""
     weight = model.classifier.weight.detach()
-    blocks = [m for m in model.features.values() if isinstance(m, (DenseBlock, CliqueBlock))]
     if not model.multiscale:
-        return {len(blocks): channel_strength(weight)}
+        return {len(model.genotype.blocks): channel_strength(weight)}
     rows, offset = {}, 0
     for i, pool in enumerate(model.pools, start=1):
         part = weight[:, offset:offset + pool.out_channels]
@@ -105,7 +103,7 @@ def connection_strengths(model: DenseNet) -> list[Heatmap]:
         module = model.features[f"denseblock{i}"]
         widths = block.source_channels(channels)
         n = len(widths)
-        sources = ("in", *(str(j) for j in range(1, n)))
+        layers = tuple(str(j) for j in range(1, n))
         transition = model.features[f"transition{i}"] if f"transition{i}" in model.features else None
         tail_rows, tail_names = [], []
         if transition is not None:
@@ -120,13 +118,12 @@ def connection_strengths(model: DenseNet) -> list[Heatmap]:
                 rows = [_row(channel_strength(*layer.stage_weights(stage)), sources_j, widths, n)
                         for layer, sources_j in zip(module.values(), inputs)]
                 last = stage == 2
-                maps.append(Heatmap(i, stage, (*(str(j) for j in range(1, n)), *(tail_names if last else ())),
-                                    sources, _normalised(rows + (tail_rows if last else []))))
+                maps.append(Heatmap(i, stage, (*layers, *(tail_names if last else ())), ("in", *layers),
+                                    _normalised(rows + (tail_rows if last else []))))
         else:
             rows = [_row(channel_strength(*conv_weights(layer.conv1)), inputs, widths, n)
                     for layer, inputs in zip(module.values(), module.inputs)]
-            maps.append(Heatmap(i, None, (*(str(j) for j in range(1, n)), *tail_names), sources,
-                                _normalised(rows + tail_rows)))
+            maps.append(Heatmap(i, None, (*layers, *tail_names), ("in", *layers), _normalised(rows + tail_rows)))
         channels = transition.conv.out_channels if transition is not None else channels
     return maps
 

@@ -35,6 +35,7 @@ from nas.data import prepare
 from nas.genotype import Genotype
 from nas.metrics import count_params
 from nas.models import build_model
+from nas.search import write_csv
 from nas.train import data_config, resolve_device, train_config, train_genotype
 
 
@@ -96,21 +97,12 @@ def run(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
         rows.append(row)
     correlations = rank_correlations([r["brief_val_accuracy"] for r in rows], [r["long_val_accuracy"] for r in rows])
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "proxy_check.csv", rows)
+    write_csv(out_dir / "proxy_check.csv", rows)
     _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
     result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
               **correlations, "out_dir": str(out_dir)}
     (out_dir / "result.json").write_text(json.dumps({**result, "genotypes": rows}, indent=2))
     return result
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    import csv
-
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _plot(rows: list[dict[str, Any]], corr: dict[str, float], brief_epochs: int, long_epochs: int, path: Path) -> None:

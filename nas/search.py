@@ -141,10 +141,11 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
             requeue(study, mine)
         study.tell(trial, state=TrialState.FAIL)
         return None
-    trial.set_user_attr("worker", f"{cfg.worker}@{WORKER}")
-    trial.set_user_attr("status", "running")
     try:
         with Heartbeat(storage, trial._trial_id, cfg.storage.heartbeat_interval):
+            # after the first beat: a trial without "worker" is one whose worker may never have beaten
+            trial.set_user_attr("worker", f"{cfg.worker}@{WORKER}")
+            trial.set_user_attr("status", "running")
             try:
                 state, values = _evaluate(study, trial, space, data, tcfg, cfg, objectives)
             except KeyboardInterrupt:
@@ -373,9 +374,13 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
         data = prepare(data_cfg, device, channels_last=tcfg.on(device).channels_last)
         check_feasible(space, cfg, data)
         logger = make_logger(cfg.logger, cfg.study_name, out_dir, _loggable(cfg))
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.n_trials, desc="trials", file=sys.stderr, disable=not sys.stderr.isatty())
         try:
-            _work(study, storage, space, data, tcfg, cfg, objectives, out_dir, logger, log, stop_requested)
+            _work(study, storage, space, data, tcfg, cfg, objectives, out_dir, logger, log, stop_requested, bar)
         finally:
+            bar.close()
             logger.close()
     result = summary(study, objectives, out_dir, write_outputs(study, out_dir, objectives))
     if result["n_complete"] == 0:
@@ -387,7 +392,8 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
 
 
 def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainConfig, cfg: DictConfig,
-          objectives: list[str], out_dir: Path, logger: NullLogger, log, stop_requested: Callable[[], bool]) -> None:
+          objectives: list[str], out_dir: Path, logger: NullLogger, log, stop_requested: Callable[[], bool],
+          bar) -> None:
     """Run trials until the study has ``n_trials``: fail stale trials, wait while the rest of
     the budget is running elsewhere, and take the queued ones (retries) first."""
     waiting = ""
@@ -398,6 +404,7 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
         _fail_stale(study, storage, cfg.storage.grace_period, log)
         trials = study.get_trials(deepcopy=False)
         done = len(counted(trials))
+        bar.update(done - bar.n)  # the study's count: other workers' trials too
         if done >= cfg.n_trials:
             return
         if done + sum(t.state == TrialState.RUNNING for t in trials) >= cfg.n_trials:

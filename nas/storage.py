@@ -58,16 +58,22 @@ class StorageError(ValueError):
 # ---- secrets -------------------------------------------------------------------------
 
 
-def _split_url(url: str) -> tuple[str, str, str, str] | None:
-    """(scheme://, user, password, rest) of a URL with a password, else None."""
+def _credentials(url: str) -> tuple[str, str, str] | None:
+    """(scheme://, user[:password], host…) of a URL that names a user, else None."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return None
     credentials, _, host = rest.rpartition("@")
-    user, colon, password = credentials.partition(":")
-    if not colon or not password:
+    return scheme + sep, credentials, host
+
+
+def _split_url(url: str) -> tuple[str, str, str, str] | None:
+    """(scheme://, user, password, host…) of a URL with a password, else None."""
+    parts = _credentials(url)
+    if parts is None:
         return None
-    return scheme + "://", user, password, host
+    user, colon, password = parts[1].partition(":")
+    return (parts[0], user, password, parts[2]) if colon and password else None
 
 
 def mask_url(url: str) -> str:
@@ -95,12 +101,11 @@ def hide_password(args: list[str], environ: dict[str, str] = os.environ) -> list
 
 
 def _with_password(url: str) -> str:
-    password = os.environ.get(PASSWORD_ENV)
-    scheme, sep, rest = url.partition("://")
-    if not password or not sep or "@" not in rest or _split_url(url) is not None:
+    """``url`` with the password :func:`hide_password` took out of it, if any."""
+    password, parts = os.environ.get(PASSWORD_ENV), _credentials(url)
+    if not password or parts is None or _split_url(url) is not None:
         return url
-    credentials, _, host = rest.rpartition("@")
-    return f"{scheme}://{credentials}:{password}@{host}"
+    return f"{parts[0]}{parts[1]}:{password}@{parts[2]}"
 
 
 def redact(text: str) -> str:

@@ -13,13 +13,11 @@ any worker (or a restarted one) reaches the same answers:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.storage import Retry, retry_callback
+from nas.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 TRAINED = ("ok", "diverged", "chance", "oom")  # a result exists: training it again would give the same
@@ -41,15 +39,9 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: dict
     return study
 
 
-def _retried(trials: list[FrozenTrial]) -> set[int]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return {n for t in trials for n in Retry.retry_history(t)}
-
-
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that count towards ``n_trials``."""
-    retried = _retried(trials)
+    retried = retries(trials)
     return [t for t in trials if t.state in FINISHED and t.number not in retried
             and t.user_attrs.get("status") != SURPLUS]
 
@@ -115,7 +107,8 @@ def reason_of(t: FrozenTrial, retries: dict[int, int]) -> str:
 
 
 def retries(trials: list[FrozenTrial]) -> dict[int, int]:
-    """Trial number → the number of the trial that runs it again."""
+    """Trial number → the number of the trial that runs it again (from the ``retry_history``
+    that Optuna's retry callback writes: every trial in it was run again by the next)."""
     return {history[-1]: t.number for t in trials if (history := t.system_attrs.get("retry_history"))}
 
 

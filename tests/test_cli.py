@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from nas.presets import PRESETS
+from nas.study import counted
 
 from conftest import POSTGRES_PASSWORD
 from datasets import write_folder
@@ -155,3 +156,17 @@ def test_a_missing_launcher_plugin_says_what_to_install():
     e = MissingConfigException("Could not find 'hydra/launcher/joblib'", missing_cfg_file="hydra/launcher/joblib")
     assert _missing(e, "python -m nas.search") == ("joblib launcher is not installed: pip install "
                                                    "hydra-joblib-launcher (or pip install -e '.[launchers]')")
+
+
+def test_launched_workers_get_the_password_hydra_never_sees(folder, tmp_path, postgres_url):
+    args = [a for a in _search_args(folder, tmp_path) if not a.startswith(("study_name=", "n_trials="))]
+    proc = subprocess.run([sys.executable, "-m", "nas.search", "-m", "+launcher=local", "workers=2", *args,
+                           "storage=postgres", f"storage.url={postgres_url}", "study_name=launched", "n_trials=2"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]  # both workers reached the server with the password
+    assert POSTGRES_PASSWORD not in proc.stdout + proc.stderr
+    files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    assert any(p.name == "multirun.yaml" for p in files)
+    assert [p for p in files if POSTGRES_PASSWORD.encode() in p.read_bytes()] == []
+    assert proc.stderr.count("study 'launched' in postgresql://nas@127.0.0.1") == 2  # each worker opened it
+    assert len(counted(optuna.load_study(study_name="launched", storage=postgres_url).trials)) == 2
