@@ -21,7 +21,7 @@ from torch import nn
 from torchvision.models.densenet import _DenseBlock, _Transition
 
 from nas import build_model
-from nas.metrics import PeakMemory, PeakRSS, count_params
+from nas.training.metrics import PeakMemory, PeakRSS, count_params
 
 
 class TorchvisionCifarDenseNet(nn.Module):

@@ -28,11 +28,11 @@ from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from nas.heatmap import connection_strengths
+from nas.analysis.heatmap import connection_strengths
 from nas.models import build_model
-from nas.presets import PRESETS
-from nas.storage import Heartbeat, fail_stale_trials, open_storage
-from nas.study import claimed, counted, fits
+from nas.genotype.presets import PRESETS
+from nas.study.storage import Heartbeat, fail_stale_trials, open_storage
+from nas.study.bookkeeping import claimed, counted, fits
 
 DIST = {"x": IntDistribution(0, 10**6)}
 GENOTYPE = PRESETS["densenet_bc100_k12"]

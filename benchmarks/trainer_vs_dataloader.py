@@ -2,7 +2,7 @@
 
 Reference: torchvision ``ImageFolder`` + transforms (RandomCrop(padding), flip,
 ToTensor, Normalize) + ``DataLoader`` (worker processes, pinned memory on CUDA)
-+ the textbook loop (fp32, same optimizer and loss). Ours: ``nas.trainer.fit`` on
++ the textbook loop (fp32, same optimizer and loss). Ours: ``nas.training.trainer.fit`` on
 the device-resident uint8 tensors (bf16 and channels-last on CUDA). Both train
 the same genotype from the same initial weights for the same number of steps, in
 this one process, two rounds each; the ratio is of the median rounds.
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torchvision import datasets, transforms
 
 from nas import build_model
-from nas.data import DataConfig, prepare
-from nas.trainer import TrainConfig, fit, param_groups
+from nas.training.data import DataConfig, prepare
+from nas.training.trainer import TrainConfig, fit, param_groups
 
 
 def reference_round(model, loader, steps: int, cfg: TrainConfig, device: torch.device) -> float:
@@ -96,7 +96,7 @@ def main() -> None:
     torch.manual_seed(0)
     init = build_model(args.genotype, num_classes=data.num_classes).state_dict()
     # All reference rounds first: the trainer tunes the process's CPU allocator
-    # (nas.trainer.keep_freed_cpu_memory), and the conventional loop must not inherit that.
+    # (nas.training.trainer.keep_freed_cpu_memory), and the conventional loop must not inherit that.
     ref = []
     for _ in range(2):
         model = build_model(args.genotype, num_classes=data.num_classes)
@@ -110,7 +110,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.genotype}, batch {args.batch_size}, {args.steps} steps per round, {name}; images from {root}")
     print(f"DataLoader loop ({args.workers} workers): {statistics.median(ref):8.1f} img/s   rounds {[round(r, 1) for r in ref]}")
-    print(f"nas.trainer (device tensors):  {statistics.median(ours):8.1f} img/s   rounds {[round(r, 1) for r in ours]}")
+    print(f"nas.training.trainer (device tensors):  {statistics.median(ours):8.1f} img/s   rounds {[round(r, 1) for r in ours]}")
     print(f"ratio trainer / DataLoader loop: {statistics.median(ours) / statistics.median(ref):.2f}x")
     if device.type == "cuda":
         full = prepare(DataConfig("folder", str(root), val_size=5000), device, channels_last=True)

@@ -18,13 +18,9 @@ from typing import Callable, Iterator, NoReturn
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
-from omegaconf import OmegaConf
 
-from nas.storage import hide_password, redact
-
-# conf/launcher/local.yaml: worker i → GPU i // workers_per_gpu
-OmegaConf.register_new_resolver("gpu_of_worker", lambda worker, per_gpu: str(int(worker) // int(per_gpu)),
-                                replace=True)
+from nas.runtime import startup
+from nas.study.storage import hide_password, redact
 
 CONF = Path(__file__).parent / "conf"
 EXIT_BAD_INPUT = 2
@@ -42,6 +38,7 @@ def fail(error: BaseException | str) -> NoReturn:
 
 def run_app(hydra_main: Callable[[], None], config_name: str, command: str) -> None:
     """Check the command line, hide a storage password from Hydra's records, then run."""
+    startup()
     args = hide_password(sys.argv[1:])
     sys.argv[1:] = args
     if all(a in ("-m", "--multirun") for a in args if a.startswith("-")):  # other flags: Hydra's own business

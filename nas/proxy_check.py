@@ -17,125 +17,22 @@ Writes ``runs/proxy_check/<time>/``: ``proxy_check.csv`` (one row per genotype),
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import hydra
-import numpy as np
-import optuna
 from omegaconf import DictConfig
-from scipy import stats
 
-import search_spaces
+from nas.analysis.proxy import proxy_check
 from nas.cli import fail, run_app
-from nas.data import prepare
-from nas.genotype import Genotype
-from nas.metrics import count_params
-from nas.models import build_model
-from nas.search import write_csv
-from nas.train import data_config, resolve_device, train_config, train_genotype
-
-
-def rank_correlations(brief: list[float], long: list[float]) -> dict[str, float]:
-    """Spearman's ρ and Kendall's τ-b (ties allowed) between two scores of the same items."""
-    if len(brief) != len(long) or len(brief) < 3:
-        raise ValueError(f"need the same ≥ 3 items in both rankings, got {len(brief)} and {len(long)}")
-    rho = stats.spearmanr(brief, long).statistic
-    tau = stats.kendalltau(brief, long).statistic
-    return {"spearman": float(rho), "kendall": float(tau)}
-
-
-def sample_genotypes(space, space_cfg, n: int, seed: int, num_classes: int, in_channels: int,
-                     max_params: int | None = None, max_draws: int = 1000) -> list[Genotype]:
-    """``n`` distinct genotypes drawn uniformly from the space's parameters."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    found: dict[str, Genotype] = {}
-    for _ in range(max_draws):
-        trial = study.ask()
-        genotype = space.suggest(trial, space_cfg)
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        if genotype.id in found:
-            continue
-        if max_params is not None and count_params(build_model(genotype, num_classes=num_classes,
-                                                               in_channels=in_channels)) > max_params:
-            continue
-        found[genotype.id] = genotype
-        if len(found) == n:
-            return list(found.values())
-    raise ValueError(f"only {len(found)} distinct genotypes within max_params after {max_draws} draws; "
-                     "lower n_genotypes or widen the space")
-
-
-def run(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
-    """The whole check, without Hydra: testable with a composed config."""
-    if not (isinstance(cfg.n_genotypes, int) and cfg.n_genotypes >= 3):
-        raise ValueError(f"n_genotypes={cfg.n_genotypes}: need at least 3 to rank")
-    if not (isinstance(cfg.factor, (int, float)) and cfg.factor > 1):
-        raise ValueError(f"factor={cfg.factor}: the long budget must be longer (factor > 1)")
-    space = search_spaces.get(cfg.search_space.name)
-    space.validate(cfg.search_space)
-    brief_cfg = train_config(cfg.train)
-    long_cfg = dataclasses.replace(brief_cfg, epochs=max(brief_cfg.epochs + 1, round(brief_cfg.epochs * cfg.factor)))
-    device = resolve_device(cfg.device)
-    data = prepare(data_config(cfg.data), device, channels_last=brief_cfg.on(device).channels_last)
-    genotypes = sample_genotypes(space, cfg.search_space, cfg.n_genotypes, cfg.seed, data.num_classes,
-                                 data.in_channels, cfg.max_params)
-    rows = []
-    for i, genotype in enumerate(genotypes):
-        row: dict[str, Any] = {"genotype": genotype.name, "genotype_id": genotype.id}
-        for label, tcfg in (("brief", brief_cfg), ("long", long_cfg)):
-            _, result = train_genotype(genotype, data, tcfg, seed=cfg.seed + i)
-            row.update({f"{label}_val_accuracy": result["val_accuracy"], f"{label}_status": result["status"],
-                        f"{label}_epochs": tcfg.epochs, f"{label}_seconds": result["train_seconds"]})
-            row["params"] = result["params"]
-        log(f"{i + 1}/{len(genotypes)} {genotype.name}: brief {row['brief_val_accuracy']:.4f} "
-            f"({brief_cfg.epochs} epochs), long {row['long_val_accuracy']:.4f} ({long_cfg.epochs} epochs)")
-        rows.append(row)
-    correlations = rank_correlations([r["brief_val_accuracy"] for r in rows], [r["long_val_accuracy"] for r in rows])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(out_dir / "proxy_check.csv", rows)
-    _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
-    result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
-              **correlations, "out_dir": str(out_dir)}
-    (out_dir / "result.json").write_text(json.dumps({**result, "genotypes": rows}, indent=2))
-    return result
-
-
-def _plot(rows: list[dict[str, Any]], corr: dict[str, float], brief_epochs: int, long_epochs: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    brief = np.array([r["brief_val_accuracy"] for r in rows])
-    long = np.array([r["long_val_accuracy"] for r in rows])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
-    left.scatter(brief, long)
-    for r, x, y in zip(rows, brief, long):
-        left.annotate(r["genotype"], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    left.set_xlabel(f"validation accuracy, {brief_epochs} epoch(s)")
-    left.set_ylabel(f"validation accuracy, {long_epochs} epochs")
-    rank_brief = stats.rankdata(-brief)
-    rank_long = stats.rankdata(-long)
-    right.scatter(rank_brief, rank_long)
-    right.plot([1, len(rows)], [1, len(rows)], color="grey", linewidth=0.8)
-    right.set_xlabel("rank, brief budget (1 = best)")
-    right.set_ylabel("rank, long budget")
-    fig.suptitle(f"Spearman ρ = {corr['spearman']:.3f}, Kendall τ = {corr['kendall']:.3f} ({len(rows)} genotypes)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 @hydra.main(config_path="conf", config_name="proxy_check", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     try:
-        result = run(cfg, out_dir, log=lambda m: print(m, file=sys.stderr))
+        result = proxy_check(cfg, out_dir, log=lambda m: print(m, file=sys.stderr))
     except ValueError as e:
         fail(e)
     print(f"Spearman ρ = {result['spearman']:.3f}, Kendall τ = {result['kendall']:.3f} "

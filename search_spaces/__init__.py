@@ -97,7 +97,7 @@ def smallest(space: ModuleType, cfg: Any, metric: str, num_classes: int, in_chan
     """The space's genotype with the fewest ``metric`` ("params" or "macs"), by coordinate
     descent over its parameters (exact when the metric grows monotonically with each
     parameter, as layer counts, widths and connections make it)."""
-    from nas.metrics import count_macs, count_params
+    from nas.training.metrics import count_macs, count_params
     from nas.models import build_model
 
     def measure(chosen: dict[str, Any]) -> tuple[float, Genotype | None, dict[str, list]]:

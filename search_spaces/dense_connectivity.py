@@ -13,18 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.genotype import Block, Genotype, Head, Stem, Transition
+from nas.genotype import Block, Genotype, Head, Stem, Transition, patterns
 
 
 def validate(cfg: Any) -> None:
     low, high = cfg.layers
     if not 1 <= low <= high:
         raise ValueError(f"search_space.layers={list(cfg.layers)}: need 1 ≤ low ≤ high")
-    if "clique" in cfg.patterns and low < 2:
-        raise ValueError("search_space.layers: clique blocks need at least 2 layers; raise the lower bound to 2")
-    unknown = set(cfg.patterns) - {"full", "nearest", "odd_even", "clique"}
+    unknown = set(cfg.patterns) - set(patterns.searchable())
     if unknown:
-        raise ValueError(f"search_space.patterns: unknown {sorted(unknown)}; use full, nearest, odd_even, clique")
+        raise ValueError(f"search_space.patterns: unknown {sorted(unknown)}; use {', '.join(patterns.searchable())}")
+    for name in cfg.patterns:
+        need = patterns.get(name).min_layers
+        if low < need:
+            raise ValueError(f"search_space.layers: {name} blocks need at least {need} layers; "
+                             f"raise the lower bound to {need}")
     if cfg.blocks < 1:
         raise ValueError(f"search_space.blocks={cfg.blocks}: need at least one block")
     if not 1 <= cfg.m[0] <= cfg.m[1]:
@@ -39,16 +42,13 @@ def suggest(trial: Any, cfg: Any) -> Genotype:
     for i in range(1, cfg.blocks + 1):
         p = f"block{i}."
         layers = trial.suggest_int(p + "layers", cfg.layers[0], cfg.layers[1], step=cfg.layers_step)
-        pattern = trial.suggest_categorical(p + "pattern", list(cfg.patterns))
-        m = min(trial.suggest_int(p + "m", cfg.m[0], cfg.m[1]), layers) if pattern == "nearest" else None
-        if pattern == "clique":
-            bottleneck = trial.suggest_categorical(p + "clique_bottleneck", list(cfg.clique_bottleneck))
-        else:
-            bottleneck = trial.suggest_categorical(p + "bottleneck", list(cfg.bottleneck))
+        pattern = patterns.get(trial.suggest_categorical(p + "pattern", list(cfg.patterns)))
+        own = pattern.suggest(trial, p, cfg, layers)
+        bottleneck = trial.suggest_categorical(p + pattern.bottleneck_key, list(cfg[pattern.bottleneck_key]))
         conv = trial.suggest_categorical(p + "conv", list(cfg.conv))
         k = growth * 2 ** (i - 1) if schedule == "double" else growth
-        blocks.append(Block(layers, k, pattern, m=m, bottleneck=bottleneck, conv=conv))
-    head = Head("multiscale") if all(b.pattern == "clique" for b in blocks) else Head()
+        blocks.append(Block(layers, k, pattern.name, bottleneck=bottleneck, conv=conv, **own))
+    head = Head("multiscale") if all(patterns.get(b.pattern).two_stage for b in blocks) else Head()
     return Genotype(Stem(cfg.stem, cfg.stem_multiplier * growth), tuple(blocks),
                     (Transition(theta),) * (cfg.blocks - 1), head)
 
@@ -56,7 +56,7 @@ def suggest(trial: Any, cfg: Any) -> Genotype:
 def encode(genotype: Genotype, cfg: Any) -> dict[str, Any] | None:
     """Trial parameters that reproduce ``genotype``, or None if the space cannot."""
     blocks = genotype.blocks
-    if len(blocks) != cfg.blocks or any(b.pattern not in ("full", "nearest", "odd_even", "clique") for b in blocks):
+    if len(blocks) != cfg.blocks or any(b.pattern not in patterns.searchable() for b in blocks):
         return None
     growth = blocks[0].growth
     schedule = "double" if len(blocks) > 1 and blocks[1].growth == 2 * growth else "constant"
@@ -66,9 +66,9 @@ def encode(genotype: Genotype, cfg: Any) -> dict[str, Any] | None:
     for i, b in enumerate(blocks, start=1):
         p = f"block{i}."
         params[p + "layers"] = b.layers
+        pattern = patterns.get(b.pattern)
         params[p + "pattern"] = b.pattern
-        if b.pattern == "nearest":
-            params[p + "m"] = b.m
-        params[p + ("clique_bottleneck" if b.pattern == "clique" else "bottleneck")] = b.bottleneck
+        params.update(pattern.encode(b, p))
+        params[p + pattern.bottleneck_key] = b.bottleneck
         params[p + "conv"] = b.conv
     return params

@@ -6,6 +6,13 @@ import torch
 import postgres
 
 from nas.genotype import Block, Genotype, Head, Stem, Transition
+from nas.runtime import startup
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _startup():
+    """What the commands set at start-up (the tests call the library without them)."""
+    startup()
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import torch
 
 from nas import build_model
 from nas.analyze import main
-from nas.presets import PRESETS
+from nas.genotype.presets import PRESETS
 
 from conftest import small_genotype
 

@@ -11,8 +11,9 @@ import optuna
 import pytest
 import yaml
 
-from nas.presets import PRESETS
-from nas.study import counted
+from nas.genotype.presets import PRESETS
+from nas.study.bookkeeping import counted
+from nas.study.record import STUDY_OBJECTIVES
 
 from conftest import POSTGRES_PASSWORD
 from datasets import write_folder
@@ -89,7 +90,7 @@ def test_search_rejects_an_empty_class_folder(folder, tmp_path):
 def test_search_rejects_a_study_with_other_objectives(folder, tmp_path):
     db = tmp_path / "study.db"
     study = optuna.create_study(study_name="bad", storage=f"sqlite:///{db}", directions=["maximize"])
-    study.set_user_attr("objectives", ["val_accuracy"])
+    study.set_user_attr(STUDY_OBJECTIVES, ["val_accuracy"])
     args = [*_search_args(folder, tmp_path), f"storage.url=sqlite:///{db}"]
     _assert_one_line_error(_run("nas.search", args, tmp_path), "study 'bad' exists with objectives ['val_accuracy']",
                            "objectives=[val_accuracy] or choose another study_name")

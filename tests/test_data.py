@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from nas.data import (DataConfig, DataError, DeviceData, channel_stats, load_split, prepare, prepare_test,
+from nas.training.data import (DataConfig, DataError, DeviceData, channel_stats, load_split, prepare, prepare_test,
                       stratified_split)
 
 from datasets import class_images, write_cifar, write_folder, write_mnist, write_svhn
@@ -145,7 +145,7 @@ def test_test_split_only_on_request(tmp_path, cache):
 
 def _device_data(crop=0, flip=False, n=8, size=6):
     images, labels = class_images(n // 2, 2, size, 3)
-    from nas.data import ImageSet
+    from nas.training.data import ImageSet
 
     s = ImageSet(torch.from_numpy(images), torch.from_numpy(labels), ("a", "b"))
     idx = torch.arange(n)

@@ -6,10 +6,11 @@ from optuna.distributions import IntDistribution
 
 from nas import build_model
 from nas.export import main
+from nas.study.record import RECORD, Status, TrialRecord
 from nas.genotype import Block, Genotype, Head, Stem, Transition
 from nas.inspect import main as inspect_main
-from nas.metrics import count_params
-from nas.storage import JournalFileBackend
+from nas.training.metrics import count_params
+from nas.study.storage import JournalFileBackend
 
 
 def _genotype(k: int, pattern: str = "full") -> Genotype:
@@ -28,7 +29,9 @@ def _study(tmp_path, points, journal=False):
         params = count_params(build_model(g))
         study.add_trial(optuna.trial.create_trial(
             params={"i": i}, distributions={"i": IntDistribution(0, 100)}, values=[acc, params],
-            user_attrs={"genotype": g.to_dict(), "val_accuracy": acc, "params": params, "macs": 1000 * params}))
+            user_attrs={RECORD: TrialRecord(Status.OK, genotype=g.to_dict(), genotype_id=g.id, genotype_name=g.name,
+                                            metrics={"val_accuracy": acc, "params": params,
+                                                     "macs": 1000 * params}).stored()}))
     return folder
 
 

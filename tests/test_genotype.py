@@ -4,7 +4,7 @@ import json
 import pytest
 
 from nas.genotype import Block, Genotype, GenotypeError, Head, Stem, Transition
-from nas.presets import PRESETS
+from nas.genotype.presets import PRESETS
 
 from conftest import small_genotype
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from nas.inspect import main
-from nas.presets import PRESETS
+from nas.genotype.presets import PRESETS
 
 
 def test_cli_last_line_is_json(capsys):

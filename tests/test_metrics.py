@@ -2,7 +2,7 @@ import torch
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.metrics import PeakMemory, count_macs, count_params, inference_latency
+from nas.training.metrics import PeakMemory, count_macs, count_params, inference_latency
 
 
 def test_macs_count_convs_and_linear_by_hand():

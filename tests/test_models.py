@@ -6,7 +6,7 @@ import torchvision
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.metrics import PeakMemory, count_params
+from nas.training.metrics import PeakMemory, count_params
 from nas.models import min_input_size
 from nas.models.clique import CliqueBlock
 from nas.models.dense import DenseBlock

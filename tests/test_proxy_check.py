@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 
 import nas
 import search_spaces
-from nas.proxy_check import rank_correlations, run, sample_genotypes
+from nas.analysis.proxy import proxy_check, rank_correlations, sample_genotypes
 
 from datasets import write_folder
 
@@ -46,7 +46,7 @@ def test_proxy_check_end_to_end(tmp_path):
                  "factor=2", "search_space.layers=[2,4]", "search_space.growth=[4,8]"]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check", overrides=overrides)
-    result = run(cfg, tmp_path / "out", log=lambda m: None)
+    result = proxy_check(cfg, tmp_path / "out", log=lambda m: None)
     assert result["n_genotypes"] == 3 and (result["brief_epochs"], result["long_epochs"]) == (1, 2)
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     again = rank_correlations([g["brief_val_accuracy"] for g in saved["genotypes"]],

@@ -5,7 +5,7 @@ from hydra import compose, initialize_config_dir
 
 import nas
 from nas.report import main
-from nas.search import run_search
+from nas.study.worker import run_search
 
 from datasets import write_folder
 

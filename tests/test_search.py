@@ -11,8 +11,9 @@ from optuna.trial import TrialState
 
 import nas
 from nas.genotype import Genotype
-from nas.search import run_search
-from nas.study import counted
+from nas.study.bookkeeping import counted
+from nas.study.record import Status, TrialRecord
+from nas.study.worker import run_search
 
 from datasets import write_folder
 
@@ -45,12 +46,12 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
     assert result["study_name"] == "s" and result["n_complete"] + result["n_duplicate"] == 3
     assert result["pareto"] and all({"trial", "val_accuracy", "params", "macs"} <= set(p) for p in result["pareto"])
     trials = _study(tmp_path).get_trials()
-    for t in trials:
-        g = Genotype.from_dict(t.user_attrs["genotype"])
-        assert g.id == t.user_attrs["genotype_id"]
-        if t.state == TrialState.COMPLETE:
-            assert t.values[1] == t.user_attrs["params"] and 0 <= t.user_attrs["val_accuracy"] <= 1
-            assert t.user_attrs["history"] and t.user_attrs["status"] == "ok"
+    for r in map(TrialRecord.of, trials):
+        g = Genotype.from_dict(r.genotype)
+        assert g.id == r.genotype_id
+        if r.state == TrialState.COMPLETE:
+            assert r.values[1] == r.metrics["params"] and 0 <= r.metrics["val_accuracy"] <= 1
+            assert r.history and r.status == Status.OK
     rows = (out / "trials.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[0].startswith("trial,state,status")
     front = list((out / "pareto").glob("*.yaml"))
@@ -58,10 +59,11 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
     assert all(Genotype.load(p) for p in front)
     for name in ("pareto.png", "pareto_params.html", "pareto_macs.html", "hypervolume.png", "hypervolume.csv"):
         assert (out / name).is_file(), name
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    for t in complete:  # connection strengths of every trained trial: stored, and drawn
-        assert len(t.user_attrs["heatmaps"]) == 3 + sum(b["pattern"] == "clique" for b in t.user_attrs["genotype"]["blocks"])
-        assert (out / "heatmaps" / f"trial{t.number:04d}-{t.user_attrs['genotype_id']}.png").is_file()
+    complete = [TrialRecord.of(t) for t in trials if t.state == TrialState.COMPLETE]
+    front = {p["trial"] for p in result["pareto"]}
+    for r in complete:  # connection strengths of every trained trial stored; those of the front drawn
+        assert len(r.heatmaps) == 3 + sum(b["pattern"] == "clique" for b in r.genotype["blocks"])
+        assert r.number not in front or (out / "heatmaps" / f"trial{r.number:04d}-{r.genotype_id}.png").is_file()
     assert result["hypervolume"] > 0
 
 
@@ -97,12 +99,13 @@ def test_a_trial_left_running_without_a_heartbeat_is_failed_and_run_again(folder
 def test_constraints_are_checked_before_training(folder, tmp_path):
     result = run_search(_cfg(folder, tmp_path, "max_params=1000", "n_trials=4"), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
-    infeasible = [t for t in trials if t.user_attrs.get("status") == "infeasible"]
+    records = [TrialRecord.of(t) for t in trials]
+    infeasible = [r for r in records if r.status == Status.INFEASIBLE]
     assert infeasible and result["n_infeasible"] == len(infeasible)
-    for t in infeasible:
-        assert t.state == TrialState.PRUNED and "max_params" in t.user_attrs["reason"] and t.user_attrs["params"] > 1000
-        assert "val_accuracy" not in t.user_attrs and "history" not in t.user_attrs  # never trained
-    assert all(t.user_attrs["params"] <= 1000 for t in trials if "history" in t.user_attrs)
+    for r in infeasible:
+        assert r.state == TrialState.PRUNED and "max_params" in r.reason and r.metrics["params"] > 1000
+        assert "val_accuracy" not in r.metrics and not r.history  # never trained
+    assert all(r.metrics["params"] <= 1000 for r in records if r.history)
 
 
 def test_constraints_no_genotype_can_meet_are_refused_before_any_trial(folder, tmp_path):
@@ -117,18 +120,18 @@ def test_duplicate_genotypes_are_not_trained_again(folder, tmp_path):
            "search_space.compression=[0.5]"]
     result = run_search(_cfg(folder, tmp_path, *one), tmp_path / "out", log=lambda m: None)
     assert result["n_complete"] == 1 and result["n_duplicate"] == 2
-    dups = [t for t in _study(tmp_path).trials if t.user_attrs.get("status") == "duplicate"]
-    assert all("same genotype as trial 0" in t.user_attrs["reason"] for t in dups)
+    dups = [r for r in map(TrialRecord.of, _study(tmp_path).trials) if r.status == Status.DUPLICATE]
+    assert len(dups) == 2 and all("same genotype as trial 0" in r.reason for r in dups)
 
 
 def test_baselines_are_enqueued_first(folder, tmp_path):
     cfg = _cfg(folder, tmp_path, "search_space.layers=[2,6]", "search_space.growth=[12]", "max_params=200000",
                "n_trials=2")
     run_search(cfg, tmp_path / "out", log=lambda m: None)
-    trials = _study(tmp_path).trials
-    assert trials[0].user_attrs["baseline"] == "densenet_bc40_k12"
-    assert trials[0].user_attrs["genotype_id"] == nas.PRESETS["densenet_bc40_k12"].id
-    assert trials[0].state == TrialState.COMPLETE
+    first = TrialRecord.of(_study(tmp_path).trials[0])
+    assert first.baseline == "densenet_bc40_k12"
+    assert first.genotype_id == nas.PRESETS["densenet_bc40_k12"].id
+    assert first.state == TrialState.COMPLETE
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -177,16 +180,20 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
     out = tmp_path / "out"
     run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=offline"), out, log=lambda m: None)
     runs = sorted((out / "wandb").glob("offline-run-*"))
-    trained = [t for t in _study(tmp_path).trials if "history" in t.user_attrs]
+    trained = [t for t in _study(tmp_path).trials if TrialRecord.of(t).history]
     assert len(runs) == 1 + len(trained)  # the study run and one run per trained trial
-    tables = sorted((out / "wandb").glob("offline-run-*/files/media/table/trials_*.table.json"))
-    assert tables, "the study run logged no trials table"
-    table = json.loads(tables[-1].read_text())
-    assert "val_accuracy" in table["columns"] and "pareto" in table["columns"]
-    assert len(table["data"]) == sum(t.state == TrialState.COMPLETE for t in _study(tmp_path).trials)
-    assert any(row[table["columns"].index("pareto")] for row in table["data"])
-    images = list((out / "wandb").glob("offline-run-*/files/media/images/connection_strengths_*.png"))
-    assert len(images) == sum(t.state == TrialState.COMPLETE for t in _study(tmp_path).trials)
+    media = out / "wandb"
+    complete = sum(t.state == TrialState.COMPLETE for t in _study(tmp_path).trials)
+    parts = [json.loads(p.read_text()) for p in media.glob("offline-run-*/files/media/table/trials_*.table.json")]
+    assert parts and all("val_accuracy" in p["columns"] and "pareto" in p["columns"] for p in parts)
+    assert sum(len(p["data"]) for p in parts) == complete  # an incremental table: each row logged once
+    charts = sorted(media.glob("offline-run-*/files/media/table/accuracy_vs_params_table_*.table.json"),
+                    key=lambda p: int(p.name.split("_")[-2]))
+    final = json.loads(charts[-1].read_text())  # the charts over all trials, drawn at the end
+    assert len(final["data"]) == complete and any(row[final["columns"].index("pareto")] for row in final["data"])
+    drawn = {p.parent.parent.parent.parent.parent.name
+             for p in media.glob("offline-run-*/files/media/images/connection_strengths/*.png")}
+    assert len(drawn) == complete  # each trained trial's run shows its connection strengths
 
 
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):
@@ -198,11 +205,11 @@ def test_latency_and_hardware_objectives(folder, tmp_path):
     objectives = "objectives=[val_accuracy,latency_batch1_ms,latency_batch_ms,images_per_second,peak_memory_bytes]"
     result = run_search(_cfg(folder, tmp_path, objectives, "n_trials=2"), tmp_path / "out", log=lambda m: None)
     assert result["pareto"]
-    for t in _study(tmp_path).trials:
-        if t.state == TrialState.COMPLETE:
-            b1, big = t.user_attrs["latency_batch1_ms"], t.user_attrs["latency_batch_ms"]
-            assert 0 < b1 < big and t.values[1] == b1 and t.values[2] == big
-            assert t.values[3] == t.user_attrs["images_per_second"] > 0
+    for r in map(TrialRecord.of, _study(tmp_path).trials):
+        if r.state == TrialState.COMPLETE:
+            b1, big = r.metrics["latency_batch1_ms"], r.metrics["latency_batch_ms"]
+            assert 0 < b1 < big and r.values[1] == b1 and r.values[2] == big
+            assert r.values[3] == r.metrics["images_per_second"] > 0
 
 
 def test_a_study_whose_every_trial_fails_says_so(folder, tmp_path):
@@ -210,8 +217,8 @@ def test_a_study_whose_every_trial_fails_says_so(folder, tmp_path):
     result = run_search(_cfg(folder, tmp_path, "train.lr=1e30", "n_trials=2"), tmp_path / "out", log=said.append)
     assert result["n_complete"] == 0 and result["n_failed"] + result["n_duplicate"] == 2
     assert any("every trial failed" in m for m in said)
-    failed = [t for t in _study(tmp_path).trials if t.state == TrialState.FAIL]
-    assert failed and all(t.user_attrs["status"] == "diverged" and t.user_attrs["reason"] for t in failed)
+    failed = [TrialRecord.of(t) for t in _study(tmp_path).trials if t.state == TrialState.FAIL]
+    assert failed and all(r.status == Status.DIVERGED and r.reason for r in failed)
     assert "diverged" in (tmp_path / "out" / "trials.csv").read_text()
 
 
@@ -221,15 +228,16 @@ def test_pareto_trials_get_their_pruned_children(folder, tmp_path):
     run_search(_cfg(folder, tmp_path, *one_pattern, "prune_threshold=1.0", "n_trials=4"), tmp_path / "out",
                log=said.append)
     trials = _study(tmp_path).trials
-    children = [t for t in trials if "pruned_from" in t.user_attrs]
+    records = [TrialRecord.of(t) for t in trials]
+    children = [r for r in records if r.pruned_from is not None]
     assert children and any("pruned child" in m for m in said)
     for child in children:
-        parent = trials[child.user_attrs["pruned_from"]]
-        kid, mom = Genotype.from_dict(child.user_attrs["genotype"]), Genotype.from_dict(parent.user_attrs["genotype"])
+        parent = records[child.pruned_from]
+        kid, mom = Genotype.from_dict(child.genotype), Genotype.from_dict(parent.genotype)
         assert all(b.pattern == "explicit" for b in kid.blocks)
         assert sum(b.connections() for b in kid.blocks) < sum(b.connections() for b in mom.blocks)
         if child.state == TrialState.COMPLETE:
-            assert child.user_attrs["params"] < parent.user_attrs["params"] and child.params == parent.params
+            assert child.metrics["params"] < parent.metrics["params"] and child.params == parent.params
     assert len(counted(trials)) == 4
 
 
@@ -238,4 +246,4 @@ def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
     run_search(_cfg(folder, tmp_path, "n_trials=4", "sampler=random"), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
     assert [t.params for t in trials[2:]] != [t.params for t in trials[:2]]
-    assert all(t.user_attrs.get("status") != "duplicate" for t in trials)
+    assert all(TrialRecord.of(t).status != Status.DUPLICATE for t in trials)

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 import search_spaces
 from nas import build_model
-from nas.presets import PRESETS
+from nas.genotype.presets import PRESETS
 from search_spaces import baseline_params, genotype_from_params
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "search_space"

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from nas.storage import (PASSWORD_ENV, HeartbeatJournalStorage, StorageError, fail_stale_trials, hide_password,
+from nas.study.storage import (PASSWORD_ENV, HeartbeatJournalStorage, StorageError, fail_stale_trials, hide_password,
                          mask_url, open_storage, read_storage, redact, retry_callback)
 
 

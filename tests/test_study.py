@@ -4,7 +4,8 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from nas.study import claimed, counted, fits, from_queue, interrupted, reason_of, requeue, retries, status_of
+from nas.study.bookkeeping import claimed, counted, fits, from_queue, interrupted, requeue, retries
+from nas.study.record import RECORD, TrialRecord
 
 DIST = {"x": IntDistribution(0, 9)}
 
@@ -18,8 +19,9 @@ def _study(*trials) -> optuna.Study:
     return study
 
 
-def T(state, system=None, **attrs):
-    return state, attrs, system or {}
+def T(state, system=None, **record):
+    """A trial in ``state`` whose stored record has the given fields."""
+    return state, {RECORD: record} if record else {}, system or {}
 
 
 C, R, W, F, P = TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL, TrialState.PRUNED
@@ -30,7 +32,8 @@ def test_counted_leaves_out_retried_and_surplus_trials():
                    T(C, {"failed_trial": 1, "retry_history": [1]}, status="ok"), T(F, status="diverged"))
     assert [t.number for t in counted(study.trials)] == [0, 2, 4, 5]
     assert [interrupted(t) for t in study.trials] == [False, True, False, False, False, False]
-    assert status_of(study.trials[1]) == "interrupted" and status_of(study.trials[5]) == "diverged"
+    shown = [TrialRecord.of(t).shown_status for t in study.trials]
+    assert shown[1] == "interrupted" and shown[5] == "diverged"
 
 
 def test_a_dead_trial_that_is_not_retried_still_counts():
@@ -80,4 +83,4 @@ def test_retries_map_each_dead_trial_to_its_latest_rerun():
     study = _study(T(F, status="training"), T(F, {"failed_trial": 0, "retry_history": [0]}, status="training"),
                    T(C, {"failed_trial": 0, "retry_history": [0, 1]}, status="ok"))
     assert retries(study.trials) == {0: 1, 1: 2}
-    assert reason_of(study.trials[1], retries(study.trials)).endswith("run again as trial 2")
+    assert TrialRecord.of(study.trials[1]).shown_reason(retries(study.trials)).endswith("run again as trial 2")

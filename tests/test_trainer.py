@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from nas import build_model
-from nas.data import DeviceData, ImageSet, channel_stats
+from nas.training.data import DeviceData, ImageSet, channel_stats
 from nas.genotype import Block, Genotype, Stem, Transition
-from nas.trainer import TrainConfig, evaluate, fit, lr_factor, param_groups
+from nas.training.trainer import TrainConfig, evaluate, fit, lr_factor, param_groups
 
 from datasets import class_images
 

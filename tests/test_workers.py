@@ -13,8 +13,9 @@ from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
 import nas
-from nas.storage import JournalFileBackend
-from nas.study import TRAINED, counted
+from nas.study.storage import JournalFileBackend
+from nas.study.bookkeeping import counted
+from nas.study.record import Status, TrialRecord
 
 from datasets import write_folder
 
@@ -59,7 +60,8 @@ def _wait_until_training(load, pid: int, timeout: float = 180) -> int:
     while time.monotonic() < deadline:
         try:
             for t in load().get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                if t.user_attrs.get("status") == "training" and t.user_attrs.get("worker", "").endswith(f":{pid}"):
+                record = TrialRecord.of(t)
+                if record.status == Status.TRAINING and record.worker.endswith(f":{pid}"):
                     return t.number
         except (KeyError, ValueError):  # the study is not created yet
             pass
@@ -77,16 +79,16 @@ def _finish(proc: subprocess.Popen, cwd: Path, name: str, timeout: float = 300) 
 def _check_budget(trials: list[optuna.trial.FrozenTrial]) -> None:
     """n_trials met exactly, and no genotype trained to the end twice."""
     assert len(counted(trials)) == N_TRIALS
-    trained = [t.user_attrs["genotype_id"] for t in trials if t.user_attrs.get("status") in TRAINED]
+    trained = [r.genotype_id for r in map(TrialRecord.of, trials) if r.status.trained]
     assert len(trained) == len(set(trained))
 
 
 def _check_retried(trials: list[optuna.trial.FrozenTrial], killed: int) -> None:
-    dead = trials[killed]
-    assert dead.state == TrialState.FAIL and dead.user_attrs["status"] in ("training", "interrupted")
-    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    dead = TrialRecord.of(trials[killed])
+    assert dead.state == TrialState.FAIL and dead.status in (Status.TRAINING, Status.INTERRUPTED)
+    (retry,) = [TrialRecord.of(t) for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params
-    assert retry.user_attrs["genotype_id"] == dead.user_attrs["genotype_id"]
+    assert retry.genotype_id == dead.genotype_id
     assert dead.number not in {t.number for t in counted(trials)}
 
 
@@ -99,7 +101,7 @@ def test_two_workers_on_postgres_share_the_budget(folder, tmp_path, postgres_url
     _check_budget(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == N_TRIALS
-    assert {t.user_attrs["worker"].split("@")[0] for t in complete} == {"0", "1"}  # both workers trained
+    assert {TrialRecord.of(t).worker.split("@")[0] for t in complete} == {"0", "1"}  # both workers trained
 
 
 @pytest.mark.parametrize("kind", ["postgres", "journal"])
@@ -141,7 +143,7 @@ def test_sigterm_hands_the_trial_back_at_once(folder, tmp_path):
     assert "queued again" in (tmp_path / "first.log").read_text()
     trials = _load("sqlite", tmp_path, "term").get_trials()
     assert not any(t.state == TrialState.RUNNING for t in trials)  # nothing left for a grace period to expire
-    handed_back = trials[stopped].user_attrs["status"] == "interrupted"
+    handed_back = TrialRecord.of(trials[stopped]).status == Status.INTERRUPTED
     if handed_back:  # the usual case; rarely Python drops the interrupt and the trial finishes first
         assert any(t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == stopped for t in trials)
     start = time.monotonic()
@@ -160,7 +162,7 @@ def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = _load("journal", tmp_path, "launched").get_trials()
     assert len(counted(trials)) == 4
-    assert {t.user_attrs["worker"].split("@")[0] for t in trials if "worker" in t.user_attrs} == {"0", "1"}
+    assert {r.worker.split("@")[0] for r in map(TrialRecord.of, trials) if r.worker} == {"0", "1"}
     sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))
     assert (sweep / "worker0").is_dir() and (sweep / "worker1").is_dir()
     for worker in (0, 1):  # one GPU each
@@ -191,7 +193,7 @@ def test_slurm_launcher_config_makes_a_job_array():
 
 
 def test_each_worker_samples_with_its_own_seed():
-    from nas.study import worker_seed
+    from nas.study.samplers import worker_seed
 
     seeds = {worker_seed(0, w) for w in range(16)} | {worker_seed(0, 0, existing=n) for n in range(1, 16)}
     assert len(seeds) == 31 and worker_seed(5, 0) == 5 and worker_seed(5, 3, 7) == worker_seed(5, 3, 7)

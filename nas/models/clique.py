@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas import connectivity
-from nas.genotype import Block
+from nas.genotype import Block, patterns
 from nas.models.efficient import bn_relu_conv
 from nas.models.ops import SeparableConv2d, conv3x3, conv_weights
 
@@ -72,7 +71,7 @@ class CliqueBlock(nn.ModuleDict):
                  memory_efficient: bool = False) -> None:
         super().__init__()
         self.stage1 = block.layer_inputs()
-        self.stage2 = connectivity.clique_stage2_inputs(block.layers)
+        self.stage2 = patterns.Clique.stage2_inputs(block.layers)
         for j in range(1, block.layers + 1):
             self[f"cliquelayer{j}"] = CliqueLayer(j, block.layers, in_channels, block.growth,
                                                   block.bottleneck, block.conv, dropout, memory_efficient)

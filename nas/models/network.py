@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas.genotype import Genotype, transition_channels
+from nas.genotype import Genotype, patterns, transition_channels
 from nas.models.clique import CliqueBlock
 from nas.models.dense import DenseBlock
 from nas.models.ops import ChannelAttention
@@ -73,7 +73,7 @@ class DenseNet(nn.Module):
 
         channels, block_features = stem.channels, []
         for i, block in enumerate(genotype.blocks, start=1):
-            kind = CliqueBlock if block.pattern == "clique" else DenseBlock
+            kind = CliqueBlock if patterns.get(block.pattern).two_stage else DenseBlock
             features[f"denseblock{i}"] = kind(block, channels, genotype.dropout, memory_efficient)
             block_features.append(block.feature_channels(channels))
             if i <= len(genotype.transitions):
@@ -129,13 +129,13 @@ class DenseNet(nn.Module):
 def build_model(genotype: Genotype | str | Path, *, num_classes: int = 10, in_channels: int = 3,
                 memory_efficient: bool = False) -> DenseNet:
     """Build the network a genotype describes: a :class:`Genotype`, a preset name
-    (see :data:`nas.presets.PRESETS`) or a YAML/JSON genotype file.
+    (see :data:`nas.genotype.presets.PRESETS`) or a YAML/JSON genotype file.
 
     ``memory_efficient`` recomputes concat → BN → ReLU → first conv in the backward
     pass; outputs and gradients are the same, training memory grows linearly with
     block depth instead of quadratically.
     """
-    from nas.presets import resolve
+    from nas.genotype.presets import resolve
 
     if not isinstance(genotype, Genotype):
         genotype = resolve(genotype)

@@ -1,58 +1,74 @@
-"""Pareto fronts, hypervolume and the accuracy-versus-size plots of a study.
+"""Pareto fronts, their hypervolume, and the accuracy-versus-size plots of a study.
 
-Plots read each trial's stored metrics (``user_attrs``), so accuracy against
-parameters and against multiply-adds is drawn whatever the study's objectives.
+Objectives are compared as losses (every one minimised); the hypervolume is measured
+on each objective's fixed range (:class:`nas.study.record.Objective`), so it can be
+appended to as trials finish. Plots read each trial's stored metrics, so accuracy
+against parameters and against multiply-adds is drawn whatever the study's objectives.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MAXIMIZE = {"val_accuracy", "images_per_second"}
+from nas.analysis.hypervolume import HypervolumeHistory
+from nas.study.record import OBJECTIVES
+
+REFERENCE = 1.0  # the far end of every objective's fixed range, after normalisation
 
 
-def hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
-    """Volume dominated by ``losses`` (minimisation) up to ``reference``, by slicing
-    along the first objective (exact; fine for the few hundred points of a study)."""
-    points = losses[np.all(losses < reference, axis=1)]
-    if len(points) == 0:
-        return 0.0
-    if points.shape[1] == 1:
-        return float(reference[0] - points[:, 0].min())
-    points = points[np.argsort(points[:, 0])]
-    volume = 0.0
-    for i, p in enumerate(points):
-        upper = points[i + 1, 0] if i + 1 < len(points) else reference[0]
-        if upper > p[0]:
-            volume += (upper - p[0]) * hypervolume(points[: i + 1, 1:], reference[1:])
-    return volume
+def losses(values: list[float], objectives: list[str]) -> np.ndarray:
+    """Objective values as losses to minimise, in the objectives' own units."""
+    return np.array([-v if OBJECTIVES[o].direction == "maximize" else v for o, v in zip(objectives, values)], float)
 
 
-def normalised_losses(rows: list[dict[str, Any]], objectives: list[str]) -> np.ndarray:
-    """Objectives as losses in [0, 1]: accuracy as error, sizes over the study's largest."""
-    cols = []
-    for o in objectives:
-        v = np.array([float(r[o]) for r in rows])
-        if o == "val_accuracy":
-            cols.append(1 - v)
-        elif o in MAXIMIZE:
-            cols.append(1 - v / max(v.max(), 1e-12))
+def normalised(values: list[float], objectives: list[str]) -> np.ndarray:
+    """Objective values mapped to [0, 1] on their fixed ranges (0 best), for the hypervolume."""
+    out = []
+    for o, v in zip(objectives, values):
+        spec = OBJECTIVES[o]
+        lo, hi = spec.bounds
+        if spec.scale == "error":
+            x = 1 - v
+        elif spec.scale == "linear":
+            x = (v - lo) / (hi - lo)
         else:
-            cols.append(v / max(np.abs(v).max(), 1e-12))
-    return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0))
+            x = (math.log(max(v, 1e-300)) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        out.append(1 - x if spec.direction == "maximize" and spec.scale != "error" else x)
+    return np.array(out, float)
 
 
-def hypervolume_history(rows: list[dict[str, Any]], objectives: list[str]) -> list[float]:
-    """Hypervolume of the front after each completed trial (in trial order),
-    with the normalisation of :func:`normalised_losses` and reference 1.1."""
-    if not rows:
-        return []
-    losses = normalised_losses(rows, objectives)
-    reference = np.full(losses.shape[1], 1.1)
-    return [hypervolume(losses[: i + 1], reference) for i in range(len(rows))]
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Loss vector ``a`` is no worse than ``b`` everywhere and better somewhere."""
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+class Front:
+    """The Pareto set of the trials added so far, kept up to date one trial at a time
+    (equal to Optuna's ``study.best_trials``: ties stay on the front), with the
+    hypervolume after each added trial."""
+
+    def __init__(self, objectives: list[str]) -> None:
+        self.objectives = objectives
+        self.members: dict[int, np.ndarray] = {}  # trial number → losses
+        self.hypervolume = HypervolumeHistory(np.full(len(objectives), REFERENCE))
+
+    def add(self, number: int, values: list[float]) -> bool:
+        """Add a completed trial; True when the front changed."""
+        self.hypervolume.add(np.clip(normalised(values, self.objectives), 0.0, None))
+        new = losses(values, self.objectives)
+        if any(dominates(old, new) for old in self.members.values()):
+            return False
+        self.members = {n: old for n, old in self.members.items() if not dominates(new, old)}
+        self.members[number] = new
+        return True
+
+    @property
+    def value(self) -> float:
+        return self.hypervolume.value
 
 
 def _front_2d(x: np.ndarray, acc: np.ndarray) -> np.ndarray:
@@ -67,9 +83,6 @@ def _front_2d(x: np.ndarray, acc: np.ndarray) -> np.ndarray:
 
 def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Path]:
     """pareto.png (accuracy vs parameters and vs MACs) and one interactive HTML per axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import plotly.graph_objects as go
 
@@ -119,15 +132,14 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
 
 
 def plot_hypervolume(history: list[float], trials: list[int], out_dir: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     ax.plot(trials, history, marker="o", ms=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
     ax.set_xlabel("trial")
-    ax.set_ylabel("hypervolume (normalised objectives)")
+    ax.set_ylabel("hypervolume (objectives on fixed ranges)")
     ax.grid(alpha=0.3)
     path = out_dir / "hypervolume.png"
     fig.savefig(path, dpi=120)

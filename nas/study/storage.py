@@ -218,6 +218,22 @@ def read_storage(spec: str) -> BaseStorage | str:
     return JournalStorage(JournalFileBackend(spec))
 
 
+def load_study(study_dir: Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
+    """The study in ``study_dir`` (its study.db or journal.log), or in ``storage``: a database
+    URL or a journal file. For the commands that read a study after (or while) it runs."""
+    name = study_name or study_dir.name
+    if storage is None:
+        found = [p for p in (study_dir / "study.db", study_dir / "journal.log") if p.is_file()]
+        if not found:
+            raise StorageError(f"{str(study_dir)!r} has neither study.db nor journal.log; give --storage "
+                               "(a database URL or a journal file) and --study-name")
+        storage = f"sqlite:///{found[0]}" if found[0].suffix == ".db" else str(found[0])
+    try:
+        return optuna.load_study(study_name=name, storage=read_storage(storage))
+    except KeyError:
+        raise StorageError(f"no study named {name!r} in that storage; give --study-name") from None
+
+
 # ---- opening --------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 The DenseNet authors expected that a good pruning method could remove dense
 connections at no cost. Here every layer of a dense block keeps the inputs whose
-strength (:mod:`nas.heatmap`, normalised per layer) is at least ``threshold``, and
+strength (:mod:`nas.analysis.heatmap`, normalised per layer) is at least ``threshold``, and
 always its strongest one. The result is an ``explicit`` block with the same
 layers, growth, bottleneck and conv, and the same block outputs. Clique blocks keep
 their two-stage all-pairs structure and are left as they are.
@@ -14,8 +14,8 @@ import dataclasses
 
 import numpy as np
 
-from nas.genotype import Block, Genotype
-from nas.heatmap import Heatmap
+from nas.genotype import Block, Genotype, patterns
+from nas.analysis.heatmap import Heatmap
 
 
 def prune(genotype: Genotype, maps: list[Heatmap], threshold: float) -> Genotype:
@@ -28,7 +28,7 @@ def prune(genotype: Genotype, maps: list[Heatmap], threshold: float) -> Genotype
     by_block = {m.block: m for m in maps if m.stage is None}
     blocks = []
     for i, block in enumerate(genotype.blocks, start=1):
-        if block.pattern == "clique":
+        if patterns.get(block.pattern).two_stage:  # its stage-II reads are not a subset to prune
             blocks.append(block)
             continue
         if i not in by_block:

@@ -130,9 +130,6 @@ def connection_strengths(model: DenseNet) -> list[Heatmap]:
 
 def plot(maps: list[Heatmap], path: Path, title: str = "") -> Path:
     """One panel per map, targets down and sources across, as in the DenseNet paper."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 1.5, 3.4), squeeze=False)

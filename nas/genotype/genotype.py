@@ -27,15 +27,12 @@ from typing import Any
 
 import yaml
 
-from nas import connectivity
+from nas.genotype import patterns
+from nas.genotype.patterns import GenotypeError
 
 STEMS = ("cifar", "imagenet")
 CONV_TYPES = ("standard", "separable")
 HEADS = ("last", "multiscale")
-
-
-class GenotypeError(ValueError):
-    """A genotype field has a bad value; the message names the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class Block:
     (DenseNet-B); for ``clique`` it makes the pairwise filters 1×1 and adds each
     layer's own 3×3 conv (CliqueNet option B uses b = 1). ``m`` only for
     ``nearest``; ``inputs``/``outputs`` only for ``explicit`` (see
-    :mod:`nas.connectivity`).
+    :mod:`nas.genotype.patterns`, where each pattern's fields are defined).
     """
 
     layers: int
@@ -74,16 +71,16 @@ class Block:
             object.__setattr__(self, "outputs", tuple(self.outputs))
 
     def layer_inputs(self) -> tuple[tuple[int, ...], ...]:
-        return connectivity.layer_inputs(self.pattern, self.layers, self.m, self.inputs)
+        return patterns.get(self.pattern).inputs(self)
 
     def connections(self) -> int:
-        return connectivity.connection_count(self.pattern, self.layers, self.m, self.inputs)
+        return patterns.get(self.pattern).connections(self)
 
     def block_outputs(self) -> tuple[int, ...]:
-        return connectivity.block_outputs(self.pattern, self.layers, self.outputs)
+        return patterns.get(self.pattern).outputs(self)
 
     def transit_sources(self) -> tuple[int, ...]:
-        return connectivity.transit_sources(self.pattern, self.layers, self.outputs)
+        return patterns.get(self.pattern).transit(self)
 
     def source_channels(self, in_channels: int) -> list[int]:
         """Channel count of each source: the block input, then every layer."""
@@ -219,56 +216,11 @@ def _check_bool(where: str, value: Any) -> None:
 def _validate_block(where: str, b: Block) -> None:
     _check_int(f"{where}.layers", b.layers)
     _check_int(f"{where}.growth", b.growth)
-    _check_choice(f"{where}.pattern", b.pattern, connectivity.PATTERNS)
+    _check_choice(f"{where}.pattern", b.pattern, tuple(patterns.PATTERNS))
     _check_choice(f"{where}.conv", b.conv, CONV_TYPES)
     if b.bottleneck is not None:
         _check_int(f"{where}.bottleneck", b.bottleneck)
-    if b.pattern == "nearest":
-        if b.m is None:
-            _fail(f"{where}.m", "pattern 'nearest' needs m (how many predecessors each layer reads)")
-        _check_int(f"{where}.m", b.m)
-        if b.m > b.layers:
-            _fail(f"{where}.m", f"{b.m} is larger than the block ({b.layers} layers); choose 1 ≤ m ≤ {b.layers}")
-    elif b.m is not None:
-        _fail(f"{where}.m", f"only pattern 'nearest' takes m, not {b.pattern!r}; remove it")
-    if b.pattern == "clique" and b.layers < 2:
-        _fail(f"{where}.layers", "a clique block needs at least 2 layers (stage II reads the other layers)")
-    if b.pattern == "explicit":
-        _validate_explicit(where, b)
-    else:
-        for name in ("inputs", "outputs"):
-            if getattr(b, name) is not None:
-                _fail(f"{where}.{name}", f"only pattern 'explicit' takes {name}, not {b.pattern!r}; remove it")
-
-
-def _validate_explicit(where: str, b: Block) -> None:
-    if b.inputs is None:
-        _fail(f"{where}.inputs", "pattern 'explicit' needs inputs: one list of source indices per layer")
-    if len(b.inputs) != b.layers:
-        _fail(f"{where}.inputs", f"has {len(b.inputs)} entries for {b.layers} layers; give one per layer")
-    used = set()
-    for i, sources in enumerate(b.inputs, start=1):
-        w = f"{where}.inputs[{i - 1}]"
-        if not sources:
-            _fail(w, f"layer {i} reads nothing; give at least one source in 0..{i - 1}")
-        for s in sources:
-            _check_int(w, s, low=0)
-            if s >= i:
-                _fail(w, f"input index {s} does not exist for layer {i}; sources are 0 (block input) .. {i - 1}")
-        if list(sources) != sorted(set(sources)):
-            _fail(w, f"{list(sources)} must be increasing without repeats")
-        used.update(sources)
-    outputs = b.block_outputs()
-    for s in outputs:
-        _check_int(f"{where}.outputs", s, low=0)
-        if s > b.layers:
-            _fail(f"{where}.outputs", f"output index {s} does not exist; sources are 0 .. {b.layers}")
-    if list(outputs) != sorted(set(outputs)):
-        _fail(f"{where}.outputs", f"{list(outputs)} must be increasing without repeats")
-    used.update(outputs)
-    dead = [i for i in range(1, b.layers + 1) if i not in used]
-    if dead:
-        _fail(f"{where}.inputs", f"layer {dead[0]}'s output is never used (no later layer reads it and it is not an output)")
+    patterns.get(b.pattern).check(where, b)
 
 
 def _validate(g: Genotype) -> None:
@@ -378,14 +330,8 @@ def _from_dict(data: Any) -> Genotype:
 
 # ---- short name ------------------------------------------------------------------------
 
-_PATTERN_CODE = {"full": "F", "nearest": "N", "odd_even": "OE", "clique": "Q", "explicit": "X"}
-
-
 def _block_code(b: Block) -> str:
-    code = _PATTERN_CODE[b.pattern]
-    if b.pattern == "nearest":
-        code += str(b.m) + ":"
-    code += f"{b.layers}k{b.growth}"
+    code = patterns.get(b.pattern).short_code(b) + f"{b.layers}k{b.growth}"
     if b.bottleneck is not None:
         code += f"b{b.bottleneck}"
     if b.conv == "separable":

@@ -1,9 +1,10 @@
 """Weights & Biases logging of a search; wandb is imported only when it is used.
 
-Each trial is its own run (grouped by study, genotype as config, per-epoch
-curves, final metrics as summary); one study run per invocation carries the
-trials table, accuracy-vs-parameters/MACs scatter charts and the Pareto PNG,
-logged again after every trial so the charts fill in as the study goes.
+Each trained trial is its own run (grouped by study, genotype as config, per-epoch
+curves, its connection strengths as images, final metrics as summary). One study
+run per worker carries the trials table — one row added per completed trial (an
+incremental table) — and, whenever the outputs redraw their plots and at the end,
+the accuracy-vs-parameters/MACs scatter charts over all trials and the Pareto PNG.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 TABLE_COLUMNS = ("trial", "name", "genotype_id", "baseline", "pareto", "val_accuracy", "params", "macs",
                  "images_per_second", "peak_memory_bytes", "train_seconds")
 
 
 class NullLogger:
-    def trial(self, number: int, genotype: dict, params: dict, result: dict[str, Any],
-              heatmap: Path | None = None) -> None:
-        pass
+    def trial(self, record: Any) -> None:
+        """A trained trial (a :class:`nas.study.record.TrialRecord`)."""
+
+    def add_row(self, row: dict[str, Any], on_front: bool) -> None:
+        """One completed trial's row of the study table."""
 
     def study(self, rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> None:
-        pass
+        """Charts over all completed trials so far."""
 
     def close(self) -> None:
         pass
@@ -39,27 +44,33 @@ class WandbLogger(NullLogger):
         except Exception as e:  # noqa: BLE001 - wandb raises several types for a missing login
             raise ValueError(f"W&B could not start a {mode} run ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                              "log in with `wandb login`, or use logger.mode=offline or logger=none") from None
+        self.table = wandb.Table(columns=list(TABLE_COLUMNS), log_mode="INCREMENTAL")
+        self.rows = 0
 
-    def trial(self, number: int, genotype: dict, params: dict, result: dict[str, Any],
-              heatmap: Path | None = None) -> None:
-        run = self.wandb.init(name=f"trial{number:04d}-{result.get('genotype', '')}", job_type="trial",
-                              config={"trial": number, "genotype": genotype, "params": params}, **self.common)
-        for h in result.get("history", []):
-            run.log({k: v for k, v in h.items()}, step=h["epoch"])
-        if heatmap is not None:
-            run.log({"connection_strengths": self.wandb.Image(str(heatmap))})
-        run.summary.update({k: v for k, v in result.items() if k != "history"})
+    def trial(self, record: Any) -> None:
+        run = self.wandb.init(name=f"trial{record.number:04d}-{record.genotype_name}", job_type="trial",
+                              config={"trial": record.number, "genotype": record.genotype, "params": record.params},
+                              **self.common)
+        for h in record.history:
+            run.log(dict(h), step=h["epoch"])
+        if record.heatmaps:
+            run.log({f"connection_strengths/{_panel(m)}": self.wandb.Image(_picture(m["strength"]))
+                     for m in record.heatmaps})
+        run.summary.update(record.summary())
         run.finish()
+
+    def add_row(self, row: dict[str, Any], on_front: bool) -> None:
+        self.table.add_data(*[on_front if c == "pareto" else row.get(c, "") for c in TABLE_COLUMNS])
+        self.rows += 1
+        self.run.log({"trials": self.table, "n_complete": self.rows})
 
     def study(self, rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> None:
         wandb = self.wandb
         data = [[r.get(c, "") if c != "pareto" else r["trial"] in pareto for c in TABLE_COLUMNS] for r in rows]
         table = wandb.Table(columns=list(TABLE_COLUMNS), data=data)
         logs: dict[str, Any] = {
-            "trials": table,
             "accuracy_vs_params": wandb.plot.scatter(table, "params", "val_accuracy", title="validation accuracy vs parameters"),
             "accuracy_vs_macs": wandb.plot.scatter(table, "macs", "val_accuracy", title="validation accuracy vs multiply-adds"),
-            "n_complete": len(rows),
         }
         png = out_dir / "pareto.png"
         if png.is_file():
@@ -68,6 +79,18 @@ class WandbLogger(NullLogger):
 
     def close(self) -> None:
         self.run.finish()
+
+
+def _panel(m: dict[str, Any]) -> str:
+    return f"block{m['block']}" + (f"_stage{m['stage']}" if m.get("stage") else "")
+
+
+def _picture(strength: list[list[float]]) -> np.ndarray:
+    """A heat map as an RGB image (targets down, sources across; white 0 → dark red 1), 8 px a cell:
+    no plotting library in the loop."""
+    s = np.nan_to_num(np.asarray(strength, float), nan=0.0).clip(0, 1)
+    rgb = np.stack([1 - 0.45 * s, 1 - s, 1 - s], axis=-1)
+    return (np.kron(rgb, np.ones((8, 8, 1))) * 255).astype(np.uint8)
 
 
 def _wandb(mode: str):

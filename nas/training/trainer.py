@@ -12,8 +12,7 @@ record them and go on.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
+import enum
 import gc
 import math
 import sys
@@ -24,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.data import DeviceData
-from nas.metrics import PeakMemory, PeakRSS
+from nas.training.data import DeviceData
+from nas.training.metrics import PeakMemory, PeakRSS
 
 SCHEDULES = ("onecycle", "cosine")
 
@@ -73,9 +72,19 @@ class TrainConfig:
                               "progress": sys.stderr.isatty() if self.progress is None else self.progress})
 
 
+class Outcome(str, enum.Enum):
+    OK = "ok"
+    DIVERGED = "diverged"  # a loss became NaN or infinite
+    CHANCE = "chance"  # no better than guessing after the first epoch
+    OOM = "oom"  # out of memory, or estimated to exceed the memory cap
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class TrainResult:
-    status: str  # ok | diverged | chance | oom
+    status: Outcome
     reason: str = ""
     val_accuracy: float = float("nan")
     val_loss: float = float("nan")
@@ -89,10 +98,10 @@ class TrainResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == Outcome.OK
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "status": self.status.value}
 
 
 def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
@@ -134,25 +143,6 @@ def _is_oom(e: BaseException) -> bool:
         "out of memory" in str(e) or "not enough memory" in str(e) or "can't allocate memory" in str(e)))
 
 
-@functools.cache
-def keep_freed_cpu_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse instead of returning it to the kernel.
-
-    PyTorch's CPU allocator is plain malloc: every training step frees and
-    re-allocates the same activation buffers, and by default glibc hands large ones
-    back to the kernel, so each step pays page faults to get them again (a third of
-    the step time for a CIFAR DenseNet here). Raising the mmap and trim thresholds
-    keeps them in the heap, as the caching allocator does on CUDA. Process-wide and
-    once; a no-op where there is no glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**30))
-
-
 def _chance_level(accuracy: float, num_classes: int, n: int) -> bool:
     """Accuracy within two binomial standard deviations of guessing."""
     p = 1 / num_classes
@@ -164,10 +154,8 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
     """Train ``model`` on ``train`` and judge it on ``val``; never raises for bad runs."""
     device = train.device
     cfg = cfg.on(device)
-    if device.type == "cpu":
-        keep_freed_cpu_memory()
     start = time.perf_counter()
-    result = TrainResult(status="ok")
+    result = TrainResult(status=Outcome.OK)
     # Peak memory of training beyond what was allocated before (the dataset, for one):
     # the CUDA allocator's peak on a GPU, the process's resident-set peak on a CPU.
     memory = PeakMemory(device) if device.type == "cuda" else PeakRSS()
@@ -180,7 +168,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
             raise
         oom = str(e).splitlines()[0][:200]
     if oom:  # outside the except block, so the traceback's tensors can be freed now
-        result.status, result.reason = "oom", f"out of memory on {device.type}: {oom}"
+        result.status, result.reason = Outcome.OOM, f"out of memory on {device.type}: {oom}"
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -232,7 +220,7 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
         result.epochs = epoch
         result.train_loss = loss_sum.item() / max(1, steps)
         if not math.isfinite(result.train_loss):
-            result.status, result.reason = "diverged", f"training loss became {result.train_loss} in epoch {epoch}"
+            result.status, result.reason = Outcome.DIVERGED, f"training loss became {result.train_loss} in epoch {epoch}"
             break
         result.val_accuracy, result.val_loss = evaluate(model, val, cfg)
         result.history.append({"epoch": epoch, "train_loss": result.train_loss, "val_loss": result.val_loss,
@@ -242,10 +230,10 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
             print(f"epoch {epoch}/{cfg.epochs}: train loss {result.train_loss:.4f}  val loss {result.val_loss:.4f}  "
                   f"val acc {result.val_accuracy:.4f}  ({seconds:.1f}s)", file=sys.stderr)
         if not math.isfinite(result.val_loss):
-            result.status, result.reason = "diverged", f"validation loss became {result.val_loss} after epoch {epoch}"
+            result.status, result.reason = Outcome.DIVERGED, f"validation loss became {result.val_loss} after epoch {epoch}"
             break
         if epoch == 1 and cfg.stop_at_chance and cfg.epochs > 1 and _chance_level(result.val_accuracy, num_classes, len(val)):
-            result.status = "chance"
+            result.status = Outcome.CHANCE
             result.reason = (f"validation accuracy {result.val_accuracy:.4f} after epoch 1 is indistinguishable from "
                              f"chance ({1 / num_classes:.4f})")
             break

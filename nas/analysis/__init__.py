@@ -1,0 +1,1 @@
+"""Analysis of studies: Pareto fronts, hypervolume, heat maps, pruning, reports."""

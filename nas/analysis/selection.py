@@ -1,0 +1,58 @@
+"""Which trial to take away from a study: the most accurate, the smallest, the knee, or one by number."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.study.record import TrialRecord
+
+PICKS = ("best-accuracy", "smallest", "knee", "trial=N")
+
+
+class SelectionError(ValueError):
+    pass
+
+
+def pick(study: optuna.Study, how: str, max_params: int | None = None) -> TrialRecord:
+    complete = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise SelectionError(f"study {study.study_name!r} has no completed trial to export")
+    if how.startswith("trial="):
+        number = int(how.removeprefix("trial="))
+        for r in complete:
+            if r.number == number:
+                return r
+        raise SelectionError(f"trial {number} is not a completed trial of {study.study_name!r}")
+    front = {t.number for t in study.best_trials}
+    candidates = [r for r in complete if r.number in front
+                  and (max_params is None or r.metrics["params"] <= max_params)]
+    if not candidates:
+        raise SelectionError(f"no Pareto trial has ≤ {max_params:,} parameters; raise --max-params")
+    if how == "best-accuracy":
+        return max(candidates, key=lambda r: (r.metrics["val_accuracy"], -r.metrics["params"]))
+    if how == "smallest":
+        return min(candidates, key=lambda r: (r.metrics["params"], -r.metrics["val_accuracy"]))
+    if how == "knee":
+        return knee(candidates)
+    raise SelectionError(f"--pick {how!r}: use {', '.join(PICKS)}")
+
+
+def knee(records: list[TrialRecord]) -> TrialRecord:
+    """The trial farthest above the chord joining the smallest and the most accurate
+    trial, in (log10 parameters, accuracy) normalised to the unit square."""
+    xs = [math.log10(r.metrics["params"]) for r in records]
+    ys = [r.metrics["val_accuracy"] for r in records]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    pts = [((x - min(xs)) / span_x, (y - min(ys)) / span_y) for x, y in zip(xs, ys)]
+    a = min(range(len(records)), key=lambda i: (xs[i], -ys[i]))
+    b = max(range(len(records)), key=lambda i: (ys[i], -xs[i]))
+    (x1, y1), (x2, y2) = pts[a], pts[b]
+
+    def above_chord(i: int) -> float:
+        x, y = pts[i]
+        return ((x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)) / (math.hypot(x2 - x1, y2 - y1) or 1.0)
+
+    return records[max(range(len(records)), key=above_chord)]

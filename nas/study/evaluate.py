@@ -1,0 +1,135 @@
+"""One trial, from ask to tell: genotype, duplicate and constraint checks, training, result.
+
+The trial's :class:`~nas.study.record.TrialRecord` is assembled in memory and
+written three times: when the worker claims the trial (after its first
+heartbeat), when it claims the genotype (so other workers do not train it too),
+and with the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import time
+import warnings
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.analysis import heatmap
+from nas.genotype import Genotype
+from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
+from nas.study.record import LATENCIES, Status, TrialRecord
+from nas.study.storage import Heartbeat
+from nas.training.data import PreparedData
+from nas.training.metrics import inference_latency
+from nas.training.trainer import TrainConfig
+from nas.training.unit import build_and_count, train_genotype
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, data: PreparedData,
+              tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], log) -> FrozenTrial | None:
+    """Ask, evaluate and tell one trial while its heartbeat runs. None when the trial
+    did not take a slot of the budget, or another worker took it over."""
+    with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        trial = study.ask()
+    if not fits(study.get_trials(deepcopy=False), trial.number, cfg.n_trials):
+        mine = _frozen(study, trial.number)
+        TrialRecord(Status.SURPLUS, "other workers filled n_trials first; not counted").save(trial)
+        if from_queue(mine):
+            requeue(study, mine)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
+    record = TrialRecord(Status.RUNNING, worker=f"{cfg.worker}@{WORKER}")
+    try:
+        with Heartbeat(storage, trial._trial_id, cfg.storage.heartbeat_interval):
+            # after the first beat: a trial with no record is one whose worker may never have beaten
+            record.save(trial)
+            try:
+                values = evaluate(study, trial, record, space, data, tcfg, cfg, objectives)
+            except KeyboardInterrupt:
+                record.status = Status.INTERRUPTED
+                record.reason = "stopped (Ctrl-C or SIGTERM) while running; queued for another worker"
+                record.save(trial)
+                study.tell(trial, state=TrialState.FAIL)
+                hand_back(study, _frozen(study, trial.number), cfg.storage.max_retry)
+                raise
+            record.save(trial)
+        return study.tell(trial, values, state=record.status.state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log(f"trial {trial.number}: another worker found no heartbeat from this one for "
+            f"{cfg.storage.grace_period} s and queued the trial again; this run's result is dropped")
+        return None
+
+
+def _frozen(study: optuna.Study, number: int) -> FrozenTrial:
+    """A copy of trial ``number`` as stored now (the storage's own object must not change)."""
+    return copy.deepcopy(next(t for t in study.get_trials(deepcopy=False) if t.number == number))
+
+
+def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, space, data: PreparedData,
+             tcfg: TrainConfig, cfg: DictConfig, objectives: list[str]) -> list[float] | None:
+    """Fill ``record`` in; return the objective values of a completed trial. Never raises
+    for a bad trial: a failing trial never ends the study."""
+    start = time.perf_counter()
+    try:
+        genotype = space.suggest(trial, cfg.search_space)
+        queued = TrialRecord.of(_frozen(study, trial.number))
+        if queued.child_genotype is not None:  # a pruned child of a Pareto trial (the parent's parameters)
+            genotype = Genotype.from_dict(queued.child_genotype)
+        record.genotype, record.genotype_id, record.genotype_name = genotype.to_dict(), genotype.id, genotype.name
+        earlier = claimed(study.get_trials(deepcopy=False), trial.number, genotype.id)
+        if earlier is not None:
+            record.status, record.reason = Status.DUPLICATE, f"same genotype as trial {earlier}; not trained again"
+            return None
+        seed = cfg.seed + trial.number
+        built = build_and_count(genotype, data, seed=seed, memory_efficient=tcfg.memory_efficient)
+        _, params, macs = built
+        record.metrics.update(params=params, macs=macs)
+        reason = violation(params, macs, cfg)
+        if reason:
+            record.status, record.reason = Status.INFEASIBLE, reason
+            return None
+        record.status = Status.TRAINING
+        record.save(trial)  # the claim other workers read
+        model, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
+        record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
+        record.metrics.update({k: v for k, v in result.items() if k in ("val_accuracy", "val_loss", "train_loss",
+                                                                       "images_per_second", "train_seconds",
+                                                                       "wall_seconds", "peak_memory_bytes", "epochs")})
+        if record.status == Status.OK:
+            record.metrics.update(latencies(model, data, tcfg, objectives))
+            record.heatmaps = [m.to_dict() for m in heatmap.connection_strengths(model)]
+        record.trial_seconds = time.perf_counter() - start
+        if record.status != Status.OK:
+            return None
+        return [record.metrics[o] for o in objectives]
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a failing trial never ends the study
+        record.status = Status.ERROR
+        record.reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500]
+        return None
+
+
+def latencies(model, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> dict[str, Any]:
+    """Inference latency on the trial's device, measured only when an objective asks for it."""
+    device = data.train.device
+    channels_last = tcfg.on(device).channels_last
+    return {key: 1000 * inference_latency(model, data.image_size, batch_size=batch, in_channels=data.in_channels,
+                                          device=device, channels_last=channels_last)
+            for key, batch in LATENCIES.items() if key in objectives}
+
+
+def violation(params: int, macs: int, cfg: DictConfig) -> str:
+    if cfg.max_params is not None and params > cfg.max_params:
+        return f"{params:,} parameters > max_params {cfg.max_params:,}"
+    if cfg.max_macs is not None and macs > cfg.max_macs:
+        return f"{macs:,} multiply-adds > max_macs {cfg.max_macs:,}"
+    return ""

@@ -1,0 +1,204 @@
+"""``runs/<study>/`` and the W&B study run, kept current at a cost that does not grow with the study.
+
+While a study runs, each finished trial costs one appended row in ``trials.csv``,
+one dominance check against the current Pareto set, one exclusive hypervolume
+contribution appended to ``hypervolume.csv``, and one row added to the W&B
+study table. ``pareto.csv`` and ``pareto/*.yaml`` change only when the front
+does; the plots are redrawn when the front has changed and ``plot_every``
+seconds have passed. :meth:`Outputs.rewrite` writes everything from the storage
+in trial order — when a worker starts (a resume) and when it stops — so the files
+are complete and correct at the end whatever happened in between (a reason
+amended when an interrupted trial is run again, rows from other workers).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.analysis import heatmap, pareto
+from nas.genotype import Genotype
+from nas.study.bookkeeping import FINISHED, counted, retries
+from nas.study.record import Status, TrialRecord, plain
+from nas.study.wandb_logger import NullLogger
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """All of ``rows``, atomically (workers on one machine write the same files)."""
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+class CsvLog:
+    """A CSV file that grows by appended rows; rewritten only when a row brings a new column
+    (a conditional parameter seen for the first time), which happens a bounded number of times."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        self.columns: list[str] = []
+
+    def reset(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = list(rows)
+        self.columns = []
+        for row in rows:
+            self.columns += [k for k in row if k not in self.columns]
+        write_csv(self.path, self.rows)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if not self.path.exists() or any(k not in self.columns for k in row):
+            self.reset(self.rows)
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+
+class Outputs:
+    """What ``runs/<study>/`` holds: trials.csv; pareto.csv and pareto/<trial>-<id>.yaml;
+    pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png; heatmaps/ of the Pareto
+    trials; and the W&B study run's table and charts."""
+
+    def __init__(self, out_dir: Path, objectives: list[str], logger: NullLogger | None = None, *,
+                 plot_every: float = 60.0, live: bool = True) -> None:
+        self.out_dir, self.objectives = out_dir, objectives
+        self.logger = logger or NullLogger()
+        self.plot_every, self.live = plot_every, live
+        self.trials = CsvLog(out_dir / "trials.csv")
+        self.hypervolume = CsvLog(out_dir / "hypervolume.csv")
+        self._clear()
+
+    def _clear(self) -> None:
+        self.seen: set[int] = set()
+        self.front = pareto.Front(self.objectives)
+        self.complete: dict[int, dict[str, Any]] = {}  # rows of the completed trials
+        self.records: dict[int, TrialRecord] = {}  # of the completed trials: the front's genotypes and heat maps
+        self.front_changed = False
+        self.last_plot = -float("inf")
+
+    # ---- while the study runs -------------------------------------------------------
+
+    def update(self, trials: list[FrozenTrial]) -> None:
+        """Take in the trials that finished since the last call."""
+        if not self.live:
+            return
+        new = sorted((t for t in trials if t.state in FINISHED and t.number not in self.seen), key=lambda t: t.number)
+        for t in new:
+            self._add(TrialRecord.of(t), append=True)
+        if self.front_changed:
+            self._write_front()
+            if time.monotonic() - self.last_plot >= self.plot_every:
+                self._plot()
+
+    def _add(self, record: TrialRecord, *, append: bool) -> None:
+        self.seen.add(record.number)
+        row = record.row()
+        if append:
+            self.trials.append(row)
+        if record.state != TrialState.COMPLETE:
+            return
+        self.complete[record.number] = row
+        self.records[record.number] = record
+        self.front_changed |= self.front.add(record.number, record.values)
+        hv_row = {"trial": record.number, "hypervolume": self.front.value}
+        if append:
+            self.hypervolume.append(hv_row)
+            self.logger.add_row(row, on_front=record.number in self.front.members)
+        else:
+            self.hypervolume.rows.append(hv_row)
+
+    def _write_front(self) -> None:
+        front = sorted(self.front.members)
+        write_csv(self.out_dir / "pareto.csv", [self.complete[n] for n in front])
+        folder = self.out_dir / "pareto"
+        folder.mkdir(exist_ok=True)
+        keep = set()
+        for n in front:
+            record = self.records[n]
+            path = folder / f"trial{n:04d}-{record.genotype_id}.yaml"
+            keep.add(path.name)
+            if not path.exists():
+                Genotype.from_dict(record.genotype).save(path)
+        for old in folder.glob("*.yaml"):
+            if old.name not in keep:
+                old.unlink(missing_ok=True)  # no longer on the front (another worker may have removed it)
+        self.front_changed = False
+
+    def _plot(self) -> None:
+        rows = [self.complete[n] for n in sorted(self.complete)]
+        if not rows:
+            return
+        front = set(self.front.members)
+        pareto.plot(rows, front, self.out_dir)
+        pareto.plot_hypervolume([r["hypervolume"] for r in self.hypervolume.rows],
+                                [r["trial"] for r in self.hypervolume.rows], self.out_dir)
+        for n in front:
+            self.heatmap_png(self.records[n])
+        self.logger.study(rows, front, self.out_dir)
+        self.last_plot = time.monotonic()
+
+    def heatmap_png(self, record: TrialRecord) -> Path | None:
+        """runs/<study>/heatmaps/trial<N>-<id>.png from the connection strengths the trial stored."""
+        if not record.heatmaps:
+            return None
+        path = self.out_dir / "heatmaps" / f"trial{record.number:04d}-{record.genotype_id}.png"
+        if not path.exists():
+            maps = [heatmap.Heatmap.from_dict(d) for d in record.heatmaps]
+            heatmap.plot(maps, path, f"trial {record.number}: {record.genotype_name}")
+        return path
+
+    # ---- from the storage -------------------------------------------------------------
+
+    def rewrite(self, trials: list[FrozenTrial], *, plots: bool = True) -> None:
+        """Every file from the stored trials, in trial order."""
+        self._clear()
+        reruns = retries(trials)
+        rows = []
+        for t in sorted(trials, key=lambda t: t.number):
+            record = TrialRecord.of(t)
+            rows.append(record.row(reruns))
+            if t.state in FINISHED:
+                self._add(record, append=False)
+        self.trials.reset(rows)
+        self.hypervolume.reset(self.hypervolume.rows)
+        self._write_front()
+        if plots:
+            self._plot()
+
+    @property
+    def history(self) -> list[float]:
+        return [r["hypervolume"] for r in self.hypervolume.rows]
+
+
+def summary(study: optuna.Study, objectives: list[str], outputs: Outputs) -> dict[str, Any]:
+    """The JSON line a search prints last."""
+    trials = study.get_trials(deepcopy=False)
+    records = [TrialRecord.of(t) for t in counted(trials)]
+    statuses = [r.status for r in records]
+    front = [outputs.records[n] for n in sorted(outputs.front.members)]
+    return {
+        "study_name": study.study_name,
+        "n_complete": sum(r.state == TrialState.COMPLETE for r in records),
+        "n_failed": sum(r.state == TrialState.FAIL for r in records),
+        "n_infeasible": statuses.count(Status.INFEASIBLE),
+        "n_duplicate": statuses.count(Status.DUPLICATE),
+        "n_interrupted": sum(TrialRecord.of(t).interrupted for t in trials),
+        "objectives": objectives,
+        "pareto": [{"trial": r.number, "name": r.genotype_name,
+                    **{o: plain(o, v) for o, v in zip(objectives, r.values)}} for r in front],
+        "hypervolume": outputs.front.value,
+        "out_dir": str(outputs.out_dir),
+    }

@@ -1,0 +1,204 @@
+"""The trial record: the one definition of what a search trial is and stores.
+
+Optuna keeps a trial's parameters, state and objective values; everything else a
+trial learns (its genotype, metrics, status, reason, training history, heat maps)
+is one :class:`TrialRecord`, assembled in memory and stored as a single user
+attribute (:data:`RECORD`). While a trial runs, the record is written when it
+claims its worker and again when it claims its genotype — that is what other
+workers read to avoid training one genotype twice — and once more with the result.
+Every reader goes through :meth:`TrialRecord.of`, and every table of trials is
+made of :meth:`TrialRecord.row`.
+
+The objectives a study can have, with their directions and units, are
+:data:`OBJECTIVES`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.training.trainer import Outcome
+from nas.training.unit import json_number
+
+RECORD = "record"  # the user attribute that holds a TrialRecord
+# Attributes given to a queued trial when it is enqueued (Optuna stores them before it runs).
+BASELINE = "baseline"  # the preset a baseline trial reproduces
+PRUNED_FROM = "pruned_from"  # the Pareto trial whose pruned child this is
+CHILD_GENOTYPE = "child_genotype"  # that child's genotype (the parameters are the parent's)
+# Attributes of the study.
+STUDY_OBJECTIVES = "objectives"
+STUDY_BASELINES = "baselines_enqueued"
+
+
+class Status(str, enum.Enum):
+    """What became of a trial. The training outcomes are the trainer's own."""
+
+    RUNNING = "running"  # asked for, its worker beating
+    TRAINING = "training"  # past the duplicate and constraint checks: its genotype is claimed
+    OK = Outcome.OK.value
+    DIVERGED = Outcome.DIVERGED.value
+    CHANCE = Outcome.CHANCE.value
+    OOM = Outcome.OOM.value
+    ERROR = "error"  # an unexpected exception; the reason holds it
+    DUPLICATE = "duplicate"  # the genotype was trained by another trial
+    INFEASIBLE = "infeasible"  # breaks max_params / max_macs; never trained
+    INTERRUPTED = "interrupted"  # its worker died or was stopped; the trial is queued again
+    SURPLUS = "surplus"  # asked for after other workers filled n_trials; not counted
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def trained(self) -> bool:
+        """A training result exists: training the genotype again would give the same."""
+        return self in (Status.OK, Status.DIVERGED, Status.CHANCE, Status.OOM)
+
+    @property
+    def state(self) -> TrialState:
+        """The Optuna state a trial that ends with this status is told."""
+        if self is Status.OK:
+            return TrialState.COMPLETE
+        if self in (Status.DUPLICATE, Status.INFEASIBLE):
+            return TrialState.PRUNED
+        return TrialState.FAIL
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective with its direction and unit, and the fixed range its hypervolume is
+    measured over: ``scale`` "error" is 1 − accuracy on [0, 1]; "linear" and "log" map
+    ``bounds`` to [0, 1] (a value beyond them adds no volume). Fixed ranges, not the
+    study's own extremes, keep the hypervolume history appendable as a study grows and
+    comparable between studies."""
+
+    name: str
+    direction: str  # "maximize" | "minimize"
+    unit: str
+    integer: bool = False
+    scale: str = "log"
+    bounds: tuple[float, float] = (0.0, 1.0)
+
+
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
+    Objective("val_accuracy", "maximize", "fraction", scale="error"),
+    Objective("val_loss", "minimize", "nats", scale="linear", bounds=(0.0, 7.0)),  # ln 1000 ≈ 6.9: chance on 1000 classes
+    Objective("params", "minimize", "parameters", integer=True, bounds=(1e3, 1e9)),
+    Objective("macs", "minimize", "multiply-adds per image", integer=True, bounds=(1e4, 1e12)),
+    Objective("images_per_second", "maximize", "images/s", bounds=(1.0, 1e7)),
+    Objective("peak_memory_bytes", "minimize", "bytes", integer=True, bounds=(1e5, 1e12)),
+    Objective("latency_batch1_ms", "minimize", "ms", bounds=(1e-3, 1e5)),
+    Objective("latency_batch_ms", "minimize", "ms", bounds=(1e-3, 1e5)),
+)}
+LATENCIES = {"latency_batch1_ms": 1, "latency_batch_ms": 256}  # objective → batch size it is measured at
+# What every trained trial measures (objectives or not), in trials.csv's column order.
+METRICS = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_per_second", "train_seconds",
+           "wall_seconds", "peak_memory_bytes", "epochs", *LATENCIES)
+
+
+def check_objectives(names: list[str]) -> list[str]:
+    if not names:
+        raise ValueError("objectives is empty; give at least one, e.g. objectives=[val_accuracy,params]")
+    unknown = [o for o in names if o not in OBJECTIVES]
+    if unknown:
+        raise ValueError(f"unknown objective {unknown[0]!r}; choose from {', '.join(OBJECTIVES)}")
+    return list(names)
+
+
+def directions(names: list[str]) -> list[str]:
+    return [OBJECTIVES[o].direction for o in names]
+
+
+def plain(objective: str, value: float) -> float | int:
+    """An objective value as its natural type (counts as int)."""
+    return int(value) if OBJECTIVES[objective].integer else value
+
+
+@dataclass
+class TrialRecord:
+    """Everything a trial knows beyond Optuna's own fields; see the module docstring."""
+
+    status: Status
+    reason: str = ""
+    worker: str = ""
+    genotype: dict[str, Any] | None = None
+    genotype_id: str = ""
+    genotype_name: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    heatmaps: list[dict[str, Any]] | None = None
+    trial_seconds: float | None = None
+    # From the queue (see BASELINE, PRUNED_FROM, CHILD_GENOTYPE) and from Optuna:
+    baseline: str = ""
+    pruned_from: int | None = None
+    child_genotype: dict[str, Any] | None = None
+    number: int = -1
+    state: TrialState = TrialState.RUNNING
+    params: dict[str, Any] = field(default_factory=dict)
+    values: list[float] | None = None
+
+    _STORED = ("status", "reason", "worker", "genotype", "genotype_id", "genotype_name", "metrics", "history",
+               "heatmaps", "trial_seconds")
+
+    @classmethod
+    def of(cls, t: FrozenTrial) -> TrialRecord:
+        """The record of a stored trial (a trial that never started has status ``running``)."""
+        a = t.user_attrs
+        stored = dict(a.get(RECORD) or {})
+        status = Status(stored.pop("status", Status.RUNNING))
+        return cls(status=status, **{k: v for k, v in stored.items() if k in cls._STORED},
+                   baseline=a.get(BASELINE, ""), pruned_from=a.get(PRUNED_FROM), child_genotype=a.get(CHILD_GENOTYPE),
+                   number=t.number, state=t.state, params=dict(t.params), values=t.values)
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON-able dict kept under :data:`RECORD` (NaN as null)."""
+        out = {k: getattr(self, k) for k in self._STORED if getattr(self, k) not in (None, "", [], {})}
+        out["status"] = self.status.value
+        if "metrics" in out:
+            out["metrics"] = {k: json_number(v) for k, v in self.metrics.items()}
+        return out
+
+    def save(self, trial: optuna.Trial) -> None:
+        """One storage write."""
+        trial.set_user_attr(RECORD, self.stored())
+
+    @property
+    def interrupted(self) -> bool:
+        """Its worker died or was stopped before it finished."""
+        return self.state == TrialState.FAIL and self.status in (Status.RUNNING, Status.TRAINING, Status.INTERRUPTED)
+
+    @property
+    def shown_status(self) -> Status:
+        return Status.INTERRUPTED if self.interrupted else self.status
+
+    def shown_reason(self, reruns: dict[int, int]) -> str:
+        """The stored reason; for an interrupted trial, what became of it."""
+        if self.interrupted and self.number in reruns:
+            return f"{self.reason or 'its worker stopped before it finished'}; run again as trial {reruns[self.number]}"
+        return self.reason
+
+    def metric(self, name: str) -> Any:
+        return self.metrics.get(name)
+
+    def row(self, reruns: dict[int, int] | None = None) -> dict[str, Any]:
+        """The row of ``trials.csv`` (and of every table of trials)."""
+        row = {"trial": self.number, "state": self.state.name, "status": self.shown_status.value,
+               "reason": self.shown_reason(reruns or {}), "genotype_id": self.genotype_id, "name": self.genotype_name,
+               "baseline": self.baseline, "pruned_from": "" if self.pruned_from is None else self.pruned_from,
+               "worker": self.worker}
+        row.update({k: _blank(self.metrics.get(k)) for k in METRICS})
+        row.update({f"param:{k}": v for k, v in sorted(self.params.items())})
+        return row
+
+    def summary(self) -> dict[str, Any]:
+        """What a W&B trial run keeps as its summary."""
+        return {"genotype": self.genotype_name, "genotype_id": self.genotype_id, "status": self.status.value,
+                "reason": self.reason, **{k: v for k, v in self.metrics.items() if v is not None}}
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value

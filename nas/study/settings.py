@@ -1,0 +1,51 @@
+"""A search's top-level settings and constraints, refused with one line before any work."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+import search_spaces
+from nas.training.data import PreparedData
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Top-level settings with the wrong type or range."""
+    def whole(key: str, low: int, optional: bool = False) -> None:
+        value = cfg[key]
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key}={value}: must be a whole number ≥ {low}"
+                             + (" (the study's total number of trials)" if key == "n_trials" else "")
+                             + (", or null for none" if optional else ""))
+    whole("n_trials", 1)
+    whole("seed", 0)
+    whole("worker", 0)
+    whole("max_params", 1, optional=True)
+    whole("max_macs", 1, optional=True)
+    threshold = cfg.prune_threshold
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 < threshold <= 1):
+        raise ValueError(f"prune_threshold={threshold}: connection strengths are normalised to [0, 1]; "
+                         "choose 0 < prune_threshold ≤ 1, or null for no pruning")
+    every = cfg.plot_every
+    if isinstance(every, bool) or not isinstance(every, (int, float)) or every < 0:
+        raise ValueError(f"plot_every={every}: seconds between plot refreshes while the study runs "
+                         "(≥ 0; 0 redraws after every trial that changes the front)")
+    if cfg.worker > 0 and cfg.storage.name == "sqlite":
+        raise ValueError(f"worker={cfg.worker}: storage=sqlite is for one worker process; share a study between "
+                         "workers with storage=journal (one machine) or storage=postgres (several)")
+
+
+def check_feasible(space, cfg: DictConfig, data: PreparedData) -> None:
+    """Refuse constraints that even the space's smallest genotype breaks."""
+    for key, metric in (("max_params", "params"), ("max_macs", "macs")):
+        limit = cfg[key]
+        if limit is None:
+            continue
+        genotype, value = search_spaces.smallest(space, cfg.search_space, metric, data.num_classes,
+                                                 data.in_channels, data.image_size)
+        if value > limit:
+            raise ValueError(f"{key}={limit:,}: no genotype in search_space={cfg.search_space.name} satisfies it — "
+                             f"the smallest found, {genotype.name}, has {value:,} {metric}; raise {key} or "
+                             "widen the space's lower bounds")

@@ -1,0 +1,1 @@
+"""Data, training, checkpoints and what a trial measures."""

@@ -1,0 +1,82 @@
+"""The unit of work of a trial: build, count and train one genotype on prepared data.
+
+``python -m nas.train``, every search trial and the proxy check all go through
+:func:`train_genotype`, so a genotype trained by any of them is trained the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nas.genotype import Genotype, GenotypeError
+from nas.models import build_model, min_input_size
+from nas.training.data import DataConfig, DataError, PreparedData, prepare_test
+from nas.training.metrics import count_macs, count_params
+from nas.training.trainer import TrainConfig, evaluate, fit
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"device={spec!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={spec!r}: this machine has no CUDA GPU; use device=cpu (or auto)")
+    return device
+
+
+def _dataclass_from(cls: type, group: str, values: dict[str, Any]) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{group}.{unknown[0]} is not a setting; {group} has {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def data_config(cfg: DictConfig) -> DataConfig:
+    values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    if OmegaConf.is_missing(cfg, "root"):
+        raise DataError(f"data.root is not set; data={cfg.name} needs data.root=<folder with train/<class>/...>")
+    return _dataclass_from(DataConfig, "data", values)
+
+
+def train_config(cfg: DictConfig) -> TrainConfig:
+    return _dataclass_from(TrainConfig, "train", OmegaConf.to_container(cfg, resolve=True))
+
+
+def json_number(value: Any) -> Any:
+    """NaN and infinities are not JSON: strict parsers get null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def build_and_count(genotype: Genotype, data: PreparedData, *, seed: int,
+                    memory_efficient: bool = False) -> tuple[torch.nn.Module, int, int]:
+    """The seeded model for ``data`` with its parameter and multiply-add counts."""
+    smallest = min_input_size(genotype)
+    if min(data.image_size) < smallest:
+        raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, "
+                            f"the data has {data.image_size[0]}×{data.image_size[1]}; set data.image_size")
+    torch.manual_seed(seed)
+    model = build_model(genotype, num_classes=data.num_classes, in_channels=data.in_channels,
+                        memory_efficient=memory_efficient)
+    return model, count_params(model), count_macs(model, data.image_size, data.in_channels)
+
+
+def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
+                   evaluate_test: bool = False,
+                   built: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build (unless ``built`` by :func:`build_and_count`), count and train one genotype."""
+    model, params, macs = built or build_and_count(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
+    result = fit(model, data.train, data.val, cfg, num_classes=data.num_classes, seed=seed)
+    out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
+           "device": str(data.train.device), "train_images": len(data.train), "val_images": len(data.val)}
+    if evaluate_test and result.ok:
+        out["test_accuracy"], out["test_loss"] = evaluate(model, prepare_test(data), cfg.on(data.train.device))
+    return model, out
