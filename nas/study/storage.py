@@ -33,6 +33,8 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface fail_stale_trials() recognises
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.study.record import TrialRecord
+
 try:  # Optuna ≥ 4.9 renamed the callback and its RDBStorage argument
     from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 
@@ -191,7 +193,7 @@ def fail_stale_trials(study: optuna.Study, storage: BaseStorage, grace_period: i
         optuna.storages.fail_stale_trials(study)
     now = datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if "worker" in t.user_attrs or t.datetime_start is None or (now - t.datetime_start).total_seconds() <= grace_period:
+        if TrialRecord.of(t).worker or t.datetime_start is None or (now - t.datetime_start).total_seconds() <= grace_period:
             continue
         try:
             if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):

@@ -128,7 +128,7 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
             enqueue_pruned_children(study, outputs, cfg.prune_threshold, log)
         seconds = time.perf_counter() - start
         training = record.metrics.get("wall_seconds")
-        timing = f" [{seconds:.1f} s, training {training:.1f} s]" if training is not None else ""
+        timing = f" [{seconds:.2f} s, training {training:.2f} s]" if training is not None else f" [{seconds:.2f} s]"
         log(f"trial {t.number}: {record.genotype_name or '?'} {record.status}"
             + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({record.reason})")
             + timing + f" — {len(counted(trials))}/{cfg.n_trials}")
