@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas.analysis.hypervolume import HypervolumeHistory
-from nas.study.record import OBJECTIVES
+from nas.study.record import BASELINE, OBJECTIVES
 
 REFERENCE = 1.0  # the far end of every objective's fixed range, after normalisation
 
@@ -31,13 +31,13 @@ def normalised(values: list[float], objectives: list[str]) -> np.ndarray:
     for o, v in zip(objectives, values):
         spec = OBJECTIVES[o]
         lo, hi = spec.bounds
-        if spec.scale == "error":
+        if spec.scale == "accuracy":
             x = 1 - v
         elif spec.scale == "linear":
             x = (v - lo) / (hi - lo)
         else:
             x = (math.log(max(v, 1e-300)) - math.log(lo)) / (math.log(hi) - math.log(lo))
-        out.append(1 - x if spec.direction == "maximize" and spec.scale != "error" else x)
+        out.append(1 - x if spec.direction == "maximize" and spec.scale != "accuracy" else x)
     return np.array(out, float)
 
 
@@ -92,7 +92,7 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
     for ax, key, label in ((axes[0], "params", "parameters"), (axes[1], "macs", "multiply-adds per image")):
         x = np.array([r[key] for r in rows], float)
         on_front = np.array([r["trial"] in pareto for r in rows], bool)
-        base = np.array([bool(r.get("baseline")) for r in rows], bool)
+        base = np.array([bool(r.get(BASELINE)) for r in rows], bool)
         ax.scatter(x[~on_front], acc[~on_front], s=18, c="0.7", label="trials")
         ax.scatter(x[on_front], acc[on_front], s=30, c="tab:blue", label="Pareto set")
         line = _front_2d(x, acc)
@@ -100,7 +100,7 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
         ax.scatter(x[base], acc[base], s=140, marker="*", c="tab:orange", edgecolors="k", label="baselines", zorder=3)
         for i, r in enumerate(rows):
             if on_front[i] or base[i]:
-                ax.annotate(r.get("baseline") or r["name"], (x[i], acc[i]), fontsize=7, xytext=(3, 3),
+                ax.annotate(r.get(BASELINE) or r["name"], (x[i], acc[i]), fontsize=7, xytext=(3, 3),
                             textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel(label)
@@ -109,7 +109,7 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
         ax.legend(loc="lower right", fontsize=8)
 
         hover = [f"trial {r['trial']}: {r['name']}<br>acc {r['val_accuracy']:.4f}<br>{key} {r[key]:,}"
-                 + (f"<br>baseline {r['baseline']}" if r.get("baseline") else "") for r in rows]
+                 + (f"<br>baseline {r[BASELINE]}" if r.get(BASELINE) else "") for r in rows]
         traces = []
         for mask, name, marker in ((~on_front & ~base, "trials", dict(color="lightgray", size=7)),
                                    (on_front & ~base, "Pareto set", dict(color="royalblue", size=9)),
@@ -118,7 +118,7 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
             idx = np.flatnonzero(mask)
             traces.append(go.Scatter(x=x[idx], y=acc[idx], mode="markers+text" if name != "trials" else "markers",
                                      name=name, marker=marker, hovertext=[hover[i] for i in idx], hoverinfo="text",
-                                     text=[rows[i].get("baseline") or rows[i]["name"] for i in idx],
+                                     text=[rows[i].get(BASELINE) or rows[i]["name"] for i in idx],
                                      textposition="top center", textfont=dict(size=9)))
         page = go.Figure(traces, layout=dict(title=f"validation accuracy vs {label}", xaxis=dict(type="log", title=label),
                                              yaxis=dict(title="validation accuracy"), template="plotly_white"))

@@ -71,7 +71,7 @@ class Status(str, enum.Enum):
 @dataclass(frozen=True)
 class Objective:
     """An objective with its direction and unit, and the fixed range its hypervolume is
-    measured over: ``scale`` "error" is 1 − accuracy on [0, 1]; "linear" and "log" map
+    measured over: ``scale`` "accuracy" is measured as 1 − accuracy on [0, 1]; "linear" and "log" map
     ``bounds`` to [0, 1] (a value beyond them adds no volume). Fixed ranges, not the
     study's own extremes, keep the hypervolume history appendable as a study grows and
     comparable between studies."""
@@ -85,7 +85,7 @@ class Objective:
 
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
-    Objective("val_accuracy", "maximize", "fraction", scale="error"),
+    Objective("val_accuracy", "maximize", "fraction", scale="accuracy"),
     Objective("val_loss", "minimize", "nats", scale="linear", bounds=(0.0, 7.0)),  # ln 1000 ≈ 6.9: chance on 1000 classes
     Objective("params", "minimize", "parameters", integer=True, bounds=(1e3, 1e9)),
     Objective("macs", "minimize", "multiply-adds per image", integer=True, bounds=(1e4, 1e12)),
@@ -188,7 +188,7 @@ class TrialRecord:
         """The row of ``trials.csv`` (and of every table of trials)."""
         row = {"trial": self.number, "state": self.state.name, "status": self.shown_status.value,
                "reason": self.shown_reason(reruns or {}), "genotype_id": self.genotype_id, "name": self.genotype_name,
-               "baseline": self.baseline, "pruned_from": "" if self.pruned_from is None else self.pruned_from,
+               BASELINE: self.baseline, PRUNED_FROM: "" if self.pruned_from is None else self.pruned_from,
                "worker": self.worker}
         row.update({k: _blank(self.metrics.get(k)) for k in METRICS})
         row.update({f"param:{k}": v for k, v in sorted(self.params.items())})

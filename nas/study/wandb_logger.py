@@ -2,9 +2,10 @@
 
 Each trained trial is its own run (grouped by study, genotype as config, per-epoch
 curves, its connection strengths as images, final metrics as summary). One study
-run per worker carries the trials table — one row added per completed trial (an
-incremental table) — and, whenever the outputs redraw their plots and at the end,
-the accuracy-vs-parameters/MACs scatter charts over all trials and the Pareto PNG.
+run per worker carries the trials table (an incremental table: each completed
+trial's row is sent once) and, logged whenever the outputs redraw their plots and
+at the end, the accuracy-vs-parameters/MACs scatter charts over all trials and the
+Pareto PNG.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-TABLE_COLUMNS = ("trial", "name", "genotype_id", "baseline", "pareto", "val_accuracy", "params", "macs",
+from nas.study.record import BASELINE
+
+TABLE_COLUMNS = ("trial", "name", "genotype_id", BASELINE, "pareto", "val_accuracy", "params", "macs",
                  "images_per_second", "peak_memory_bytes", "train_seconds")
 
 
@@ -64,13 +67,14 @@ class WandbLogger(NullLogger):
     def add_row(self, row: dict[str, Any], on_front: bool) -> None:
         self.table.add_data(*[on_front if c == "pareto" else row.get(c, "") for c in TABLE_COLUMNS])
         self.rows += 1
-        self.run.log({"trials": self.table, "n_complete": self.rows})
 
     def study(self, rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> None:
         wandb = self.wandb
         data = [[r.get(c, "") if c != "pareto" else r["trial"] in pareto for c in TABLE_COLUMNS] for r in rows]
         table = wandb.Table(columns=list(TABLE_COLUMNS), data=data)
         logs: dict[str, Any] = {
+            # The rows added since the last call, as one increment: W&B shows the latest 100 increments.
+            "trials": self.table, "n_complete": self.rows,
             "accuracy_vs_params": wandb.plot.scatter(table, "params", "val_accuracy", title="validation accuracy vs parameters"),
             "accuracy_vs_macs": wandb.plot.scatter(table, "macs", "val_accuracy", title="validation accuracy vs multiply-adds"),
         }
