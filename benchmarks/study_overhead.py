@@ -31,8 +31,9 @@ from optuna.trial import TrialState
 from nas.analysis.heatmap import connection_strengths
 from nas.models import build_model
 from nas.genotype.presets import PRESETS
-from nas.study.storage import Heartbeat, fail_stale_trials, open_storage
 from nas.study.bookkeeping import claimed, counted, fits
+from nas.study.record import RECORD, Status, TrialRecord
+from nas.study.storage import Heartbeat, fail_stale_trials, open_storage
 
 DIST = {"x": IntDistribution(0, 10**6)}
 GENOTYPE = PRESETS["densenet_bc100_k12"]
@@ -40,38 +41,41 @@ HISTORY = [{"epoch": e, "train_loss": 1.0, "val_loss": 1.0, "val_accuracy": 0.5,
 HEATMAPS = [m.to_dict() for m in connection_strengths(build_model(GENOTYPE))]  # 3 maps of 18 × 17
 
 
-def _attrs(i: int) -> dict:
-    return {"genotype": GENOTYPE.to_dict(), "genotype_id": f"{i:012x}", "genotype_name": GENOTYPE.name,
-            "params": 769162, "macs": 287929692, "val_accuracy": 0.5, "history": HISTORY, "heatmaps": HEATMAPS,
-            "status": "ok"}
+def _record(i: int) -> TrialRecord:
+    return TrialRecord(Status.OK, genotype=GENOTYPE.to_dict(), genotype_id=f"{i:012x}", genotype_name=GENOTYPE.name,
+                       metrics={"params": 769162, "macs": 287929692, "val_accuracy": 0.5}, history=HISTORY,
+                       heatmaps=HEATMAPS, worker="0@bench")
 
 
 def _fill(study: optuna.Study, n: int) -> None:
     for i in range(n):
         study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=[0.5], params={"x": i},
-                                                  distributions=DIST, user_attrs=_attrs(i)))
+                                                  distributions=DIST, user_attrs={RECORD: _record(i).stored()}))
 
 
 def _plain(study: optuna.Study, storage, i: int, budget: int) -> None:
+    """Optuna alone: ask, store what a trial learns (one attribute per field), tell."""
     trial = study.ask(DIST)
-    for k, v in _attrs(i).items():
+    for k, v in _record(i).stored().items():
         trial.set_user_attr(k, v)
     study.tell(trial, [0.5])
 
 
 def _nas(study: optuna.Study, storage, i: int, budget: int) -> None:
+    """What a search worker adds: the stale check, counting, the budget slot, the heartbeat, the
+    duplicate claim — and the record's three writes."""
     fail_stale_trials(study, storage, grace_period=60)
     counted(study.get_trials(deepcopy=False))
     trial = study.ask(DIST)
     fits(study.get_trials(deepcopy=False), trial.number, budget)
-    trial.set_user_attr("worker", "0@bench")
     with Heartbeat(storage, trial._trial_id, 10):
-        attrs = _attrs(i)
-        for k in ("genotype", "genotype_id", "genotype_name"):
-            trial.set_user_attr(k, attrs[k])
-        claimed(study.get_trials(deepcopy=False), trial.number, attrs["genotype_id"])
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        record = TrialRecord(Status.RUNNING, worker="0@bench")
+        record.save(trial)
+        done = _record(i)
+        record.genotype, record.genotype_id, record.status = done.genotype, done.genotype_id, Status.TRAINING
+        claimed(study.get_trials(deepcopy=False), trial.number, record.genotype_id)
+        record.save(trial)
+        done.save(trial)
     study.tell(trial, [0.5])
 
 

@@ -66,6 +66,8 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
                              ["cannot open the study database postgresql://nas@127.0.0.1:1/nas", "Connection refused",
                               "check that the server is running"]),
     "unsatisfiable constraints": (["max_params=100"], ["max_params=100: no genotype", "raise max_params"]),
+    "memory fraction out of range": (["train.memory_fraction=2"], ["train.memory_fraction=2", "must be in (0, 1]"]),
+    "negative plot interval": (["plot_every=-1"], ["plot_every=-1", "≥ 0"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
                                        ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
 }

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import optuna
+import torch
 import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
@@ -247,3 +248,38 @@ def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
     trials = _study(tmp_path).trials
     assert [t.params for t in trials[2:]] != [t.params for t in trials[:2]]
     assert all(TrialRecord.of(t).status != Status.DUPLICATE for t in trials)
+
+
+def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on(folder, tmp_path):
+    from nas.training.data import prepare
+    from nas.training.trainer import TrainConfig
+    from nas.training.unit import build_and_count, data_config, fit_in_memory
+
+    two = ["search_space.layers=[2,2]", "search_space.growth=[4,32]", "search_space.growth_schedule=[constant]",
+           "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",
+           "search_space.compression=[0.5]", "sampler=random", "enqueue_baselines=false"]
+    cfg = _cfg(folder, tmp_path, *two)
+    space = __import__("search_spaces").get("dense_connectivity")
+    data = prepare(data_config(cfg.data), torch.device("cpu"))
+    need = {}
+    for growth in (4, 32):  # the two genotypes of this space, estimated as a trial would
+        genotype = space.suggest(optuna.trial.FixedTrial({"growth": growth, "growth_schedule": "constant",
+                                                          "compression": 0.5, **{f"block{i}.{k}": v for i in (1, 2, 3)
+                                                          for k, v in (("layers", 2), ("pattern", "full"),
+                                                                       ("bottleneck", None), ("conv", "standard"))}}),
+                                 cfg.search_space)
+        model, _, _ = build_and_count(genotype, data, seed=0)
+        need[growth] = fit_in_memory(model, data, TrainConfig(batch_size=16, memory_limit_gb=1e6))[1]
+    assert need[4] < need[32]
+    limit = (need[4] + need[32]) / 2 / 2**30
+    result = run_search(_cfg(folder, tmp_path, *two, f"train.memory_limit_gb={limit}", "n_trials=6"), tmp_path / "out",
+                        log=lambda m: None)
+    records = [TrialRecord.of(t) for t in _study(tmp_path).trials]
+    big = [r for r in records if r.genotype and r.genotype["blocks"][0]["growth"] == 32 and r.status != Status.DUPLICATE]
+    small = [r for r in records if r.genotype and r.genotype["blocks"][0]["growth"] == 4 and r.status != Status.DUPLICATE]
+    assert len(big) == 1 and len(small) == 1 and len(records) == 6  # the rest are duplicates of these two
+    (oom,) = big
+    assert oom.status == Status.OOM and oom.state == TrialState.FAIL and not oom.history  # never trained
+    assert f"train.memory_limit_gb={limit:g}" in oom.reason and "needs an estimated" in oom.reason
+    assert oom.metrics["memory_estimate_bytes"] == need[32]
+    assert small[0].status == Status.OK and result["n_complete"] == 1

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.analysis import heatmap
 from nas.genotype import Genotype
 from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
-from nas.study.record import LATENCIES, Status, TrialRecord
+from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRecord
 from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
 from nas.training.metrics import inference_latency
@@ -80,9 +80,9 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
     start = time.perf_counter()
     try:
         genotype = space.suggest(trial, cfg.search_space)
-        queued = TrialRecord.of(_frozen(study, trial.number))
-        if queued.child_genotype is not None:  # a pruned child of a Pareto trial (the parent's parameters)
-            genotype = Genotype.from_dict(queued.child_genotype)
+        child = trial.user_attrs.get(CHILD_GENOTYPE)
+        if child is not None:  # a pruned child of a Pareto trial (the parent's parameters)
+            genotype = Genotype.from_dict(child)
         record.genotype, record.genotype_id, record.genotype_name = genotype.to_dict(), genotype.id, genotype.name
         earlier = claimed(study.get_trials(deepcopy=False), trial.number, genotype.id)
         if earlier is not None:
@@ -100,9 +100,7 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.save(trial)  # the claim other workers read
         model, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
-        record.metrics.update({k: v for k, v in result.items() if k in ("val_accuracy", "val_loss", "train_loss",
-                                                                       "images_per_second", "train_seconds",
-                                                                       "wall_seconds", "peak_memory_bytes", "epochs")})
+        record.metrics.update({k: v for k, v in result.items() if k in METRICS})
         if record.status == Status.OK:
             record.metrics.update(latencies(model, data, tcfg, objectives))
             record.heatmaps = [m.to_dict() for m in heatmap.connection_strengths(model)]

@@ -47,6 +47,9 @@ class TrainConfig:
     memory_efficient: bool = False
     stop_at_chance: bool = True
     progress: bool | None = None
+    memory_fraction: float = 0.8
+    memory_limit_gb: float | None = None
+    shrink_batch: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -61,6 +64,15 @@ class TrainConfig:
             raise ValueError(f"train.schedule={self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"train.label_smoothing={self.label_smoothing!r}: must be in [0, 1)")
+        if isinstance(self.memory_fraction, bool) or not isinstance(self.memory_fraction, (int, float)) \
+                or not 0 < self.memory_fraction <= 1:
+            raise ValueError(f"train.memory_fraction={self.memory_fraction!r}: the share of the available memory a "
+                             "trial may use must be in (0, 1]")
+        if self.memory_limit_gb is not None and (isinstance(self.memory_limit_gb, bool)
+                                                 or not isinstance(self.memory_limit_gb, (int, float))
+                                                 or not self.memory_limit_gb > 0):
+            raise ValueError(f"train.memory_limit_gb={self.memory_limit_gb!r}: must be > 0, or null to use "
+                             "train.memory_fraction of the available memory")
 
     def on(self, device: torch.device) -> TrainConfig:
         """Resolve the ``None`` (auto) settings for a device: bf16 on CUDA; channels-last

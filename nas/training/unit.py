@@ -16,8 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
 from nas.training.data import DataConfig, DataError, PreparedData, prepare_test
+from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count_macs, count_params
-from nas.training.trainer import TrainConfig, evaluate, fit
+from nas.training.trainer import Outcome, TrainConfig, TrainResult, evaluate, fit
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -72,11 +73,50 @@ def build_and_count(genotype: Genotype, data: PreparedData, *, seed: int,
 def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
                    evaluate_test: bool = False,
                    built: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build (unless ``built`` by :func:`build_and_count`), count and train one genotype."""
+    """Build (unless ``built`` by :func:`build_and_count`), count and train one genotype —
+    unless its training would not fit in memory (:func:`fit_in_memory`)."""
     model, params, macs = built or build_and_count(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
-    result = fit(model, data.train, data.val, cfg, num_classes=data.num_classes, seed=seed)
+    cfg, estimate, refusal = fit_in_memory(model, data, cfg)
+    result = TrainResult(Outcome.OOM, refusal) if refusal else fit(model, data.train, data.val, cfg,
+                                                                   num_classes=data.num_classes, seed=seed)
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
-           "device": str(data.train.device), "train_images": len(data.train), "val_images": len(data.val)}
+           "memory_estimate_bytes": estimate, "batch_size": cfg.batch_size, "device": str(data.train.device),
+           "train_images": len(data.train), "val_images": len(data.val)}
     if evaluate_test and result.ok:
         out["test_accuracy"], out["test_loss"] = evaluate(model, prepare_test(data), cfg.on(data.train.device))
     return model, out
+
+
+def fit_in_memory(model: torch.nn.Module, data: PreparedData, cfg: TrainConfig) -> tuple[TrainConfig, int, str]:
+    """``(cfg, estimated bytes, why not)``: the training settings that fit under the memory cap
+    (the batch halved if ``cfg.shrink_batch`` allows it), or the reason the trial must not train.
+
+    A trial that would exhaust the machine's memory takes the whole study down with it (on a
+    CPU, the kernel's OOM killer); refused here, it is one ``oom`` result among others.
+    """
+    device = data.train.device
+    on = cfg.on(device)
+    limit = None if cfg.memory_limit_gb is None else int(cfg.memory_limit_gb * 2**30)
+    cap = memory_cap(cfg.memory_fraction, device, limit)
+
+    def estimate(batch: int) -> int:
+        return estimate_training_bytes(model, batch_size=batch, image_size=data.image_size,
+                                       in_channels=data.in_channels, num_classes=data.num_classes, device=device,
+                                       bf16=on.bf16, channels_last=on.channels_last)
+
+    need = estimate(cfg.batch_size)
+    if need <= cap:
+        return cfg, need, ""
+    if cfg.shrink_batch:
+        batch = fit_batch(estimate, cfg.batch_size, cap)
+        if batch is not None:
+            return dataclasses.replace(cfg, batch_size=batch), estimate(batch), ""
+    where = (f"train.memory_limit_gb={cfg.memory_limit_gb:g}" if limit is not None else
+             f"train.memory_fraction={cfg.memory_fraction:g} of the {_gib(cap / cfg.memory_fraction)} available")
+    return cfg, need, (f"training at batch {cfg.batch_size} needs an estimated {_gib(need)} on {device.type}, over the "
+                       f"cap of {_gib(cap)} ({where}); not trained — lower train.batch_size, set "
+                       "train.memory_efficient=true or train.shrink_batch=true")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
