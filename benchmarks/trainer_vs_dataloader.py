@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torchvision import datasets, transforms
 
 from nas import build_model
+from nas.runtime import keep_freed_cpu_memory
 from nas.training.data import DataConfig, prepare
 from nas.training.trainer import TrainConfig, fit, param_groups
 
@@ -95,13 +96,14 @@ def main() -> None:
 
     torch.manual_seed(0)
     init = build_model(args.genotype, num_classes=data.num_classes).state_dict()
-    # All reference rounds first: the trainer tunes the process's CPU allocator
-    # (nas.training.trainer.keep_freed_cpu_memory), and the conventional loop must not inherit that.
+    # All reference rounds first: the commands tune the process's CPU allocator at start-up
+    # (nas.runtime.keep_freed_cpu_memory), and the conventional loop must not inherit that.
     ref = []
     for _ in range(2):
         model = build_model(args.genotype, num_classes=data.num_classes)
         model.load_state_dict(init)
         ref.append(reference_round(model.to(device), loader, args.steps, cfg, device))
+    keep_freed_cpu_memory()  # what python -m nas.train / nas.search set before training
     ours = []
     for _ in range(2):
         model = build_model(args.genotype, num_classes=data.num_classes)

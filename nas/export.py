@@ -53,14 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         result = {"trial": trial.number, "name": genotype.name, "genotype_id": genotype.id, "path": str(out),
                   **{k: trial.metrics[k] for k in ("val_accuracy", "params", "macs")}}
         if args.onnx:
-            if args.checkpoint is not None:
-                model = checkpoint.load(args.checkpoint, genotype).model()
+            in_channels, size = args.in_channels, tuple(args.input_size)
+            if args.checkpoint is not None:  # the shape the weights were trained for
+                trained = checkpoint.load(args.checkpoint, genotype)
+                model, in_channels, size = trained.model(), trained.in_channels, trained.image_size or size
             else:
-                model = build_model(genotype, num_classes=args.num_classes, in_channels=args.in_channels)
+                model = build_model(genotype, num_classes=args.num_classes, in_channels=in_channels)
             onnx_path = out.with_suffix(".onnx")
             result["onnx"] = str(onnx_path)
-            result["onnx_max_abs_diff"] = export_onnx(model, onnx_path, in_channels=args.in_channels,
-                                                      size=tuple(args.input_size))
+            result["onnx_max_abs_diff"] = export_onnx(model, onnx_path, in_channels=in_channels, size=size)
     except ValueError as e:  # SelectionError, StorageError, CheckpointError
         print(f"error: {e}", file=sys.stderr)
         return 2

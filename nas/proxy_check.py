@@ -26,10 +26,12 @@ from omegaconf import DictConfig
 
 from nas.analysis.proxy import proxy_check
 from nas.cli import fail, run_app
+from nas.runtime import startup
 
 
 @hydra.main(config_path="conf", config_name="proxy_check", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    startup()  # again: a launcher's workers enter here, not through main()
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     try:
         result = proxy_check(cfg, out_dir, log=lambda m: print(m, file=sys.stderr))

@@ -20,12 +20,13 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.cli import fail, run_app, sigterm_as_interrupt
-from nas.runtime import use_gpu
+from nas.runtime import startup, use_gpu
 from nas.study.worker import run_search
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    startup()  # again: a launcher's workers enter here, not through main()
     use_gpu(cfg.gpu)
     with sigterm_as_interrupt() as stop:
         try:

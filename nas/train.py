@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from nas.analysis import heatmap
 from nas.cli import fail, run_app
+from nas.runtime import startup
 from nas.genotype.presets import resolve
 from nas.training import checkpoint
 from nas.training.data import prepare
@@ -48,6 +49,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    startup()  # again: a launcher's workers enter here, not through main()
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     try:
         result = run(cfg, out_dir)

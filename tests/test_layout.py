@@ -41,3 +41,11 @@ def test_the_record_is_the_only_module_that_spells_statuses_and_keys():
             if isinstance(node, ast.Constant) and node.value in words:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not found, found
+
+
+def test_every_library_folder_is_a_package_setuptools_finds():
+    from setuptools import find_packages
+
+    found = set(find_packages(str(ROOT), include=["nas*", "search_spaces*"]))
+    folders = {str(p.parent.relative_to(ROOT)).replace("/", ".") for p in MODULES}
+    assert folders <= found, folders - found  # a non-editable install ships them all

@@ -1,4 +1,4 @@
-"""runs/<study>/ as trials finish: appended live, rewritten from the storage, resumed — the same files."""
+"""runs/<study>/ as trials finish: appended live, written whole from the storage, resumed — the same files."""
 
 import filecmp
 
@@ -6,92 +6,126 @@ import numpy as np
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
-from optuna.trial import TrialState, create_trial
 
 from nas.analysis.hypervolume import hypervolume
 from nas.analysis.pareto import normalised
 from nas.genotype import Block, Genotype, Stem
 from nas.study.outputs import Outputs
-from nas.study.record import RECORD, Status, TrialRecord, directions
+from nas.study.record import BASELINE, Status, TrialRecord, directions
 
 OBJECTIVES = ["val_accuracy", "params", "macs"]
 FILES = ("trials.csv", "hypervolume.csv", "pareto.csv")
+N = 40
 
 
-def _trials(n: int = 40) -> list[optuna.trial.FrozenTrial]:
-    """Completed, duplicate and diverged trials with a conditional parameter that appears late."""
-    rng = np.random.default_rng(1)
-    trials = []
-    for i in range(n):
-        g = Genotype(Stem("cifar", 8), (Block(2 + i % 5, 4 + i),))
-        params = {"x": i}
-        dists = {"x": IntDistribution(0, 100)}
-        if i > 25:  # a parameter first seen late: trials.csv gains a column
-            params["late"], dists["late"] = 1, IntDistribution(0, 1)
-        status = Status.DUPLICATE if i % 9 == 4 else Status.DIVERGED if i % 11 == 7 else Status.OK
-        metrics = {"params": int(10 ** rng.uniform(4, 6)), "macs": int(10 ** rng.uniform(6, 8))}
-        values = None
-        if status == Status.OK:
-            metrics["val_accuracy"] = float(rng.uniform(0.2, 0.9))
-            values = [metrics[o] for o in OBJECTIVES]
-        record = TrialRecord(status, genotype=g.to_dict(), genotype_id=g.id, genotype_name=g.name, metrics=metrics)
-        trials.append(create_trial(state=status.state, values=values, params=params, distributions=dists,
-                                   user_attrs={RECORD: record.stored()}))
-    return trials
+def _spec(i: int) -> tuple[dict, dict, TrialRecord, list | None]:
+    """Trial i: completed, duplicate or diverged, with a conditional parameter that appears late."""
+    rng = np.random.default_rng(i)
+    g = Genotype(Stem("cifar", 8), (Block(2 + i % 5, 4 + i),))
+    params, dists = {"x": i}, {"x": IntDistribution(0, 100)}
+    if i > 25:  # first seen late: trials.csv gains a column
+        params["late"], dists["late"] = 1, IntDistribution(0, 1)
+    status = Status.DUPLICATE if i % 9 == 4 else Status.DIVERGED if i % 11 == 7 else Status.OK
+    metrics = {"params": int(10 ** rng.uniform(4, 6)), "macs": int(10 ** rng.uniform(6, 8))}
+    values = None
+    if status == Status.OK:
+        metrics["val_accuracy"] = float(rng.uniform(0.2, 0.9))
+        values = [metrics[o] for o in OBJECTIVES]
+    return params, dists, TrialRecord(status, genotype=g.to_dict(), genotype_id=g.id, genotype_name=g.name,
+                                      metrics=metrics), values
 
 
-def _study(trials) -> optuna.Study:
-    study = optuna.create_study(directions=directions(OBJECTIVES))
-    for t in trials:
-        study.add_trial(t)
+def _run(study: optuna.Study, numbers: list[int], outputs: Outputs | None = None) -> None:
+    """Trials ``numbers`` asked in pairs and told in reverse order (two workers), the outputs
+    taking in what finished after each tell. The first is a queued baseline."""
+    for a, b in zip(numbers[::2], numbers[1::2]):
+        trials = {}
+        for i in (a, b):
+            params, dists, record, _ = _spec(i)
+            if i:  # trial 0 is the queued baseline
+                study.enqueue_trial(params)
+            trials[i] = study.ask()
+            for name, dist in dists.items():
+                trials[i].suggest_int(name, dist.low, dist.high)
+            record.save(trials[i])
+        for i in (b, a):
+            *_, record, values = _spec(i)
+            study.tell(trials[i], values, state=record.status.state)
+            if outputs is not None:
+                outputs.update(study.get_trials(deepcopy=False))
+
+
+def _study(tmp_path) -> optuna.Study:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", directions=directions(OBJECTIVES))
+    study.enqueue_trial({"x": 0}, user_attrs={BASELINE: "densenet_bc40_k12"})  # waiting when a worker starts
     return study
 
 
-def _live(out, trials, first: int = 0) -> Outputs:
-    """A worker that starts with ``first`` trials stored and takes in the rest one by one."""
+def _live(out, study: optuna.Study, first: int) -> Outputs:
+    """A worker that starts when ``first`` trials are done (and one is queued) and runs the rest."""
     out.mkdir()
-    study = _study(trials[:first])
+    _run(study, list(range(first)))
     outputs = Outputs(out, OBJECTIVES, plot_every=3600)
-    outputs.rewrite(study.trials, plots=False)
-    for t in trials[first:]:
-        study.add_trial(t)
-        outputs.update(study.get_trials(deepcopy=False))
+    outputs.start(study.get_trials(deepcopy=False))
+    _run(study, list(range(first, N)), outputs)
     return outputs
 
 
 def _same(a, b) -> None:
-    for name in FILES:
+    """The same files; trials.csv's rows may come in another order (appended as trials finish,
+    written whole in trial order)."""
+    rows = [sorted((d / "trials.csv").read_text().splitlines()) for d in (a, b)]
+    assert rows[0] == rows[1]
+    for name in FILES[1:]:
         assert filecmp.cmp(a / name, b / name, shallow=False), name
     assert sorted(p.name for p in (a / "pareto").glob("*.yaml")) == sorted(p.name for p in (b / "pareto").glob("*.yaml"))
 
 
-def test_live_outputs_equal_a_rewrite_from_the_storage(tmp_path):
-    trials = _trials()
-    live = _live(tmp_path / "live", trials)
+def test_live_outputs_equal_the_files_written_from_the_storage(tmp_path):
+    (tmp_path / "a").mkdir()
+    study = _study(tmp_path / "a")
+    live = _live(tmp_path / "live", study, first=0)
     whole = Outputs(tmp_path / "whole", OBJECTIVES)
     (tmp_path / "whole").mkdir()
-    study = _study(trials)
-    whole.rewrite(study.trials)
+    whole.finish(study.trials)
     _same(tmp_path / "live", tmp_path / "whole")
+    rows = (tmp_path / "live" / "trials.csv").read_text().splitlines()
+    assert len(rows) == 1 + N and "param:late" in rows[0]  # each trial once; the late column made it in
+    assert sum(",densenet_bc40_k12," in r for r in rows) == 1  # the queued baseline, once
     assert set(live.front.members) == {t.number for t in study.best_trials}
     assert (tmp_path / "whole" / "pareto.png").is_file() and (tmp_path / "whole" / "hypervolume.png").is_file()
-    header = (tmp_path / "live" / "trials.csv").read_text().splitlines()[0]
-    assert "param:late" in header  # the column first seen at trial 26 made it in
 
 
-def test_a_resumed_study_writes_what_an_uninterrupted_one_does(tmp_path):
-    trials = _trials()
-    _live(tmp_path / "once", trials).rewrite(_study(trials).trials, plots=False)
-    _live(tmp_path / "resumed", trials, first=17).rewrite(_study(trials).trials, plots=False)
+def test_a_resumed_study_writes_live_what_an_uninterrupted_one_does(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    _live(tmp_path / "once", _study(tmp_path / "a"), first=0)
+    _live(tmp_path / "resumed", _study(tmp_path / "b"), first=18)  # a new process took over at trial 18
     _same(tmp_path / "once", tmp_path / "resumed")
 
 
-def test_the_hypervolume_history_is_optunas_hypervolume_of_each_prefix(tmp_path):
-    trials = _trials(30)
-    outputs = _live(tmp_path / "hv", trials)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+def test_the_hypervolume_history_is_the_hypervolume_of_each_prefix(tmp_path):
+    (tmp_path / "a").mkdir()
+    study = _study(tmp_path / "a")
+    outputs = _live(tmp_path / "hv", study, first=0)
+    complete = sorted((t for t in study.trials if t.values), key=lambda t: t.datetime_complete)  # as they finished
     points = np.array([normalised(t.values, OBJECTIVES) for t in complete])
     expected = [hypervolume(points[: i + 1], np.ones(3)) for i in range(len(complete))]
     assert outputs.history == pytest.approx(expected, rel=1e-12)
     compute = optuna._hypervolume.compute_hypervolume  # Optuna's exact WFG, as a second opinion
     assert outputs.history[-1] == pytest.approx(compute(points, np.ones(3)), rel=1e-9)
+
+
+def test_a_plot_held_back_by_plot_every_is_drawn_at_the_next_chance(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "out").mkdir()
+    study = _study(tmp_path / "a")
+    outputs = Outputs(tmp_path / "out", OBJECTIVES, plot_every=3600)
+    outputs.start([])
+    _run(study, [0, 1], outputs)  # the first front: drawn at once
+    first = (tmp_path / "out" / "pareto.png").stat().st_mtime_ns
+    _run(study, [2, 3], outputs)  # a front change within plot_every: held back
+    assert outputs.plot_pending and (tmp_path / "out" / "pareto.png").stat().st_mtime_ns == first
+    outputs.plot_every = 0
+    outputs.update(study.get_trials(deepcopy=False))  # no new trial, but the held-back plot is drawn
+    assert not outputs.plot_pending and (tmp_path / "out" / "pareto.png").stat().st_mtime_ns > first

@@ -49,4 +49,4 @@ def test_plots_are_written(tmp_path):
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
     html = paths[1].read_text()
     assert "densenet_bc40_k12" in html and "g1" in html and "plotly" in html.lower()
-    assert plot_hypervolume([0.1, 0.2, 0.2], [0, 1, 2], tmp_path).read_bytes()[:4] == b"\x89PNG"
+    assert plot_hypervolume([0.1, 0.2, 0.2], tmp_path).read_bytes()[:4] == b"\x89PNG"

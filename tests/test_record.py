@@ -45,6 +45,7 @@ def test_a_record_round_trips_through_a_real_storage(tmp_path):
     (Status.SURPLUS, TrialState.FAIL, False),
     (Status.RUNNING, TrialState.FAIL, False),
     (Status.TRAINING, TrialState.FAIL, False),
+    (Status.QUEUED, TrialState.FAIL, False),
 ])
 def test_every_status_has_its_state_and_says_whether_a_result_exists(status, state, trained):
     assert status.state == state and status.trained == trained
@@ -83,3 +84,24 @@ def test_objectives_have_directions_and_are_checked():
         check_objectives(["val_accuracy", "latency"])
     with pytest.raises(ValueError, match="objectives is empty"):
         check_objectives([])
+
+
+def test_a_trial_stored_before_the_record_existed_reads_the_same():
+    """Studies from earlier versions kept one user attribute per field; they resume and report."""
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.FAIL, params={"x": 1}, distributions={"x": IntDistribution(0, 9)},
+        user_attrs={"status": "surplus", "reason": "full", "worker": "1@h:2", "genotype_id": "g", "genotype": {"a": 1},
+                    "genotype_name": "n", "params": 7, "val_accuracy": 0.25, "history": [{"epoch": 1}],
+                    BASELINE: "densenet_bc40_k12"}))
+    old = TrialRecord.of(study.trials[0])
+    assert old.status == Status.SURPLUS and old.reason == "full" and old.worker == "1@h:2"
+    assert (old.genotype_id, old.genotype, old.genotype_name) == ("g", {"a": 1}, "n")
+    assert old.metrics == {"params": 7, "val_accuracy": 0.25} and old.history == [{"epoch": 1}]
+    assert old.baseline == "densenet_bc40_k12" and not old.interrupted
+
+
+def test_a_queued_trial_reads_queued_even_with_the_record_of_the_trial_it_retries():
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 1}, user_attrs={RECORD: TrialRecord(Status.TRAINING, worker="dead").stored()})
+    assert TrialRecord.of(study.trials[0]).shown_status == Status.QUEUED

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 import nas
 from nas.study.storage import JournalFileBackend
+from nas.runtime import startup
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
 
@@ -172,7 +173,7 @@ def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
 
 
 def test_local_launcher_packs_workers_onto_gpus():
-    import nas.cli  # noqa: F401 - registers the config's gpu_of_worker resolver, as the commands do
+    startup()  # registers the config's gpu_of_worker resolver, as the commands do
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfgs = [compose(config_name="search", overrides=["+launcher=local", "workers=4", "workers_per_gpu=2",

@@ -131,14 +131,15 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
     return [path, *written]
 
 
-def plot_hypervolume(history: list[float], trials: list[int], out_dir: Path) -> Path:
+def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
+    """The hypervolume after each completed trial, in the order they completed."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    ax.plot(trials, history, marker="o", ms=3)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
-    ax.set_xlabel("trial")
+    ax.plot(range(1, len(history) + 1), history, marker="o", ms=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole trials
+    ax.set_xlabel("completed trials")
     ax.set_ylabel("hypervolume (objectives on fixed ranges)")
     ax.grid(alpha=0.3)
     path = out_dir / "hypervolume.png"

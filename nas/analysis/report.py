@@ -85,10 +85,11 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
 
     if complete:
         pngs = pareto.plot(rows, {t.number for t in front}, out_dir)
-        hv = pareto.plot_hypervolume(hypervolume_history(complete, objectives), [r["trial"] for r in rows], out_dir)
         sections.append("<h2>Pareto fronts</h2><p>Baselines are starred; Pareto trials are labelled.</p>"
                         + "".join(_img(p) for p in pngs if p.suffix == ".png"))
-        sections.append("<h2>Hypervolume over trials</h2>" + _img(hv))
+        if all(o in OBJECTIVES for o in objectives):  # a study made by nas.search
+            hv = pareto.plot_hypervolume(hypervolume_history(complete, objectives), out_dir)
+            sections.append("<h2>Hypervolume over trials</h2>" + _img(hv))
 
         sections.append("<h2>What sits on the front</h2>")
         on_front, tried = composition(front), composition(complete)
@@ -145,12 +146,11 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
 
 
 
-
 def hypervolume_history(complete: list[FrozenTrial], objectives: list[str]) -> list[float]:
-    """The hypervolume after each completed trial, in trial order (as hypervolume.csv has it)."""
+    """The hypervolume after each completed trial, in the order they completed (as hypervolume.csv has it)."""
     front = pareto.Front(objectives)
     history = []
-    for t in sorted(complete, key=lambda t: t.number):
+    for t in sorted(complete, key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number)):
         front.add(t.number, t.values)
         history.append(front.value)
     return history

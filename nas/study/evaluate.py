@@ -1,9 +1,9 @@
 """One trial, from ask to tell: genotype, duplicate and constraint checks, training, result.
 
 The trial's :class:`~nas.study.record.TrialRecord` is assembled in memory and
-written three times: when the worker claims the trial (after its first
-heartbeat), when it claims the genotype (so other workers do not train it too),
-and with the result.
+written three times: with its worker and genotype (after the first heartbeat,
+before looking for other workers' claims on the genotype), when training starts
+(the claim other workers respect), and with the result.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
     record = TrialRecord(Status.RUNNING, worker=f"{cfg.worker}@{WORKER}")
     try:
         with Heartbeat(storage, trial._trial_id, cfg.storage.heartbeat_interval):
-            # after the first beat: a trial with no record is one whose worker may never have beaten
-            record.save(trial)
             try:
                 values = evaluate(study, trial, record, space, data, tcfg, cfg, objectives)
             except KeyboardInterrupt:
@@ -84,6 +82,9 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         if child is not None:  # a pruned child of a Pareto trial (the parent's parameters)
             genotype = Genotype.from_dict(child)
         record.genotype, record.genotype_id, record.genotype_name = genotype.to_dict(), genotype.id, genotype.name
+        # After the first heartbeat (a trial with no record is one whose worker may never have beaten),
+        # and before looking for other claims: two workers that draw one genotype at once see each other.
+        record.save(trial)
         earlier = claimed(study.get_trials(deepcopy=False), trial.number, genotype.id)
         if earlier is not None:
             record.status, record.reason = Status.DUPLICATE, f"same genotype as trial {earlier}; not trained again"

@@ -4,11 +4,12 @@ While a study runs, each finished trial costs one appended row in ``trials.csv``
 one dominance check against the current Pareto set, one exclusive hypervolume
 contribution appended to ``hypervolume.csv``, and one row added to the W&B
 study table. ``pareto.csv`` and ``pareto/*.yaml`` change only when the front
-does; the plots are redrawn when the front has changed and ``plot_every``
-seconds have passed. :meth:`Outputs.rewrite` writes everything from the storage
-in trial order — when a worker starts (a resume) and when it stops — so the files
-are complete and correct at the end whatever happened in between (a reason
-amended when an interrupted trial is run again, rows from other workers).
+does; the plots are redrawn once the front has changed and ``plot_every``
+seconds have passed. :meth:`Outputs.start` writes the finished trials from the
+storage when a worker starts (a resume); :meth:`Outputs.finish` writes every
+trial, in trial order, when it stops — so the files are complete and correct at
+the end whatever happened in between (a reason amended when an interrupted trial
+is run again, rows from other workers, trials still queued).
 """
 
 from __future__ import annotations
@@ -86,8 +87,10 @@ class Outputs:
         self.front = pareto.Front(self.objectives)
         self.complete: dict[int, dict[str, Any]] = {}  # rows of the completed trials
         self.records: dict[int, TrialRecord] = {}  # of the completed trials: the front's genotypes and heat maps
-        self.front_changed = False
+        self.front_changed = False  # pareto.csv and pareto/ are behind
+        self.plot_pending = False  # the plots are behind
         self.last_plot = -float("inf")
+        self.logged = getattr(self, "logged", set())  # trials whose row the W&B table has (once per process)
 
     # ---- while the study runs -------------------------------------------------------
 
@@ -95,13 +98,13 @@ class Outputs:
         """Take in the trials that finished since the last call."""
         if not self.live:
             return
-        new = sorted((t for t in trials if t.state in FINISHED and t.number not in self.seen), key=lambda t: t.number)
+        new = sorted((t for t in trials if t.state in FINISHED and t.number not in self.seen), key=_finished)
         for t in new:
             self._add(TrialRecord.of(t), append=True)
         if self.front_changed:
             self._write_front()
-            if time.monotonic() - self.last_plot >= self.plot_every:
-                self._plot()
+        if self.plot_pending and time.monotonic() - self.last_plot >= self.plot_every:
+            self._plot()
 
     def _add(self, record: TrialRecord, *, append: bool) -> None:
         self.seen.add(record.number)
@@ -112,13 +115,16 @@ class Outputs:
             return
         self.complete[record.number] = row
         self.records[record.number] = record
-        self.front_changed |= self.front.add(record.number, record.values)
-        hv_row = {"trial": record.number, "hypervolume": self.front.value}
+        if self.front.add(record.number, record.values):
+            self.front_changed = self.plot_pending = True
+        hv_row = {"completed": len(self.complete), "trial": record.number, "hypervolume": self.front.value}
         if append:
             self.hypervolume.append(hv_row)
-            self.logger.add_row(row, on_front=record.number in self.front.members)
         else:
             self.hypervolume.rows.append(hv_row)
+        if record.number not in self.logged:
+            self.logger.add_row(row, on_front=record.number in self.front.members)
+            self.logged.add(record.number)
 
     def _write_front(self) -> None:
         front = sorted(self.front.members)
@@ -143,12 +149,12 @@ class Outputs:
             return
         front = set(self.front.members)
         pareto.plot(rows, front, self.out_dir)
-        pareto.plot_hypervolume([r["hypervolume"] for r in self.hypervolume.rows],
-                                [r["trial"] for r in self.hypervolume.rows], self.out_dir)
+        pareto.plot_hypervolume(self.history, self.out_dir)
         for n in front:
             self.heatmap_png(self.records[n])
         self.logger.study(rows, front, self.out_dir)
         self.last_plot = time.monotonic()
+        self.plot_pending = False
 
     def heatmap_png(self, record: TrialRecord) -> Path | None:
         """runs/<study>/heatmaps/trial<N>-<id>.png from the connection strengths the trial stored."""
@@ -162,17 +168,20 @@ class Outputs:
 
     # ---- from the storage -------------------------------------------------------------
 
-    def rewrite(self, trials: list[FrozenTrial], *, plots: bool = True) -> None:
-        """Every file from the stored trials, in trial order."""
+    def start(self, trials: list[FrozenTrial]) -> None:
+        """What the study has finished so far, before this worker adds to it (no plots)."""
+        self._rewrite([t for t in trials if t.state in FINISHED], plots=False)
+
+    def finish(self, trials: list[FrozenTrial]) -> None:
+        """Every file from the stored trials, in trial order, queued and running ones included."""
+        self._rewrite(trials, plots=True)
+
+    def _rewrite(self, trials: list[FrozenTrial], *, plots: bool) -> None:
         self._clear()
         reruns = retries(trials)
-        rows = []
-        for t in sorted(trials, key=lambda t: t.number):
-            record = TrialRecord.of(t)
-            rows.append(record.row(reruns))
-            if t.state in FINISHED:
-                self._add(record, append=False)
-        self.trials.reset(rows)
+        for t in sorted((t for t in trials if t.state in FINISHED), key=_finished):  # the history's order
+            self._add(TrialRecord.of(t), append=False)
+        self.trials.reset([TrialRecord.of(t).row(reruns) for t in sorted(trials, key=lambda t: t.number)])
         self.hypervolume.reset(self.hypervolume.rows)
         self._write_front()
         if plots:
@@ -181,6 +190,12 @@ class Outputs:
     @property
     def history(self) -> list[float]:
         return [r["hypervolume"] for r in self.hypervolume.rows]
+
+
+def _finished(t: FrozenTrial) -> tuple:
+    """The order trials finished in (what the hypervolume history follows; with several workers
+    it is not the trial numbers' order)."""
+    return (t.datetime_complete is None, t.datetime_complete or 0, t.number)
 
 
 def summary(study: optuna.Study, objectives: list[str], outputs: Outputs) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 Optuna keeps a trial's parameters, state and objective values; everything else a
 trial learns (its genotype, metrics, status, reason, training history, heat maps)
 is one :class:`TrialRecord`, assembled in memory and stored as a single user
-attribute (:data:`RECORD`). While a trial runs, the record is written when it
-claims its worker and again when it claims its genotype — that is what other
-workers read to avoid training one genotype twice — and once more with the result.
+attribute (:data:`RECORD`). While a trial runs, the record is written with its
+worker and genotype, again when training starts — what other workers read to
+avoid training one genotype twice — and once more with the result.
 Every reader goes through :meth:`TrialRecord.of`, and every table of trials is
 made of :meth:`TrialRecord.row`.
 
@@ -38,6 +38,7 @@ STUDY_BASELINES = "baselines_enqueued"
 class Status(str, enum.Enum):
     """What became of a trial. The training outcomes are the trainer's own."""
 
+    QUEUED = "queued"  # enqueued (a baseline, a retry, a pruned child), not started yet
     RUNNING = "running"  # asked for, its worker beating
     TRAINING = "training"  # past the duplicate and constraint checks: its genotype is claimed
     OK = Outcome.OK.value
@@ -132,10 +133,9 @@ class TrialRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     heatmaps: list[dict[str, Any]] | None = None
     trial_seconds: float | None = None
-    # From the queue (see BASELINE, PRUNED_FROM, CHILD_GENOTYPE) and from Optuna:
+    # From the queue (see BASELINE, PRUNED_FROM) and from Optuna:
     baseline: str = ""
     pruned_from: int | None = None
-    child_genotype: dict[str, Any] | None = None
     number: int = -1
     state: TrialState = TrialState.RUNNING
     params: dict[str, Any] = field(default_factory=dict)
@@ -146,12 +146,12 @@ class TrialRecord:
 
     @classmethod
     def of(cls, t: FrozenTrial) -> TrialRecord:
-        """The record of a stored trial (a trial that never started has status ``running``)."""
+        """The record of a stored trial (one that has not stored its record yet is ``running``)."""
         a = t.user_attrs
-        stored = dict(a.get(RECORD) or {})
+        stored = dict(a[RECORD]) if RECORD in a else _flat(a)
         status = Status(stored.pop("status", Status.RUNNING))
         return cls(status=status, **{k: v for k, v in stored.items() if k in cls._STORED},
-                   baseline=a.get(BASELINE, ""), pruned_from=a.get(PRUNED_FROM), child_genotype=a.get(CHILD_GENOTYPE),
+                   baseline=a.get(BASELINE, ""), pruned_from=a.get(PRUNED_FROM),
                    number=t.number, state=t.state, params=dict(t.params), values=t.values)
 
     def stored(self) -> dict[str, Any]:
@@ -173,6 +173,8 @@ class TrialRecord:
 
     @property
     def shown_status(self) -> Status:
+        if self.state == TrialState.WAITING:  # a retry carries its dead predecessor's record until it runs
+            return Status.QUEUED
         return Status.INTERRUPTED if self.interrupted else self.status
 
     def shown_reason(self, reruns: dict[int, int]) -> str:
@@ -180,9 +182,6 @@ class TrialRecord:
         if self.interrupted and self.number in reruns:
             return f"{self.reason or 'its worker stopped before it finished'}; run again as trial {reruns[self.number]}"
         return self.reason
-
-    def metric(self, name: str) -> Any:
-        return self.metrics.get(name)
 
     def row(self, reruns: dict[int, int] | None = None) -> dict[str, Any]:
         """The row of ``trials.csv`` (and of every table of trials)."""
@@ -198,6 +197,16 @@ class TrialRecord:
         """What a W&B trial run keeps as its summary."""
         return {"genotype": self.genotype_name, "genotype_id": self.genotype_id, "status": self.status.value,
                 "reason": self.reason, **{k: v for k, v in self.metrics.items() if v is not None}}
+
+
+def _flat(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A record from the separate attributes that studies stored before the record existed
+    (one attribute per field, metrics at the top level), so those studies resume and report."""
+    if "status" not in attrs:
+        return {}
+    record = {k: attrs[k] for k in TrialRecord._STORED if k in attrs and k != "metrics"}
+    record["metrics"] = {k: attrs[k] for k in METRICS if k in attrs}
+    return record
 
 
 def _blank(value: Any) -> Any:

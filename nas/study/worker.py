@@ -67,7 +67,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     outputs = Outputs(out_dir, objectives, plot_every=cfg.plot_every, live=cfg.worker == 0)
     if done >= cfg.n_trials:
         log("nothing to do")
-        outputs.rewrite(study.get_trials(deepcopy=False))
+        outputs.finish(study.get_trials(deepcopy=False))
     else:
         if device.type != "cuda":
             log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")
@@ -78,11 +78,11 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
 
         bar = tqdm(total=cfg.n_trials, desc="trials", file=sys.stderr, disable=not sys.stderr.isatty())
         try:
-            outputs.rewrite(study.get_trials(deepcopy=False), plots=False)  # what the study has so far
+            outputs.start(study.get_trials(deepcopy=False))
             _work(study, storage, space, data, tcfg, cfg, objectives, outputs, logger, log, stop_requested, bar)
-            outputs.rewrite(study.get_trials(deepcopy=False))
-        finally:
+        finally:  # also when stopped: the files are whole for the next run
             bar.close()
+            outputs.finish(study.get_trials(deepcopy=False))
             logger.close()
     result = summary(study, objectives, outputs)
     if result["n_complete"] == 0:
@@ -120,12 +120,12 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
         if t is None:
             continue
         record = TrialRecord.of(t)
-        if record.history:  # it was trained
+        if record.status.trained:
             logger.trial(record)
         trials = study.get_trials(deepcopy=False)
         outputs.update(trials)
         if cfg.prune_threshold is not None and record.status == Status.OK:
-            enqueue_pruned_children(study, outputs, cfg.prune_threshold, log)
+            enqueue_pruned_children(study, cfg.prune_threshold, log)
         seconds = time.perf_counter() - start
         training = record.metrics.get("wall_seconds")
         timing = f" [{seconds:.2f} s, training {training:.2f} s]" if training is not None else f" [{seconds:.2f} s]"
@@ -150,12 +150,12 @@ def enqueue_baselines(study: optuna.Study, space, space_cfg) -> list[str]:
     return names
 
 
-def enqueue_pruned_children(study: optuna.Study, outputs: Outputs, threshold: float, log) -> None:
+def enqueue_pruned_children(study: optuna.Study, threshold: float, log) -> None:
     """Queue, once per Pareto trial, its genotype without the connections weaker than
     ``threshold`` (:func:`nas.analysis.prune.prune`), trained with the parent's parameters recorded."""
     done = {r.pruned_from for r in map(TrialRecord.of, study.get_trials(deepcopy=False)) if r.pruned_from is not None}
-    for number in sorted(outputs.front.members):
-        parent = outputs.records[number]
+    for parent in map(TrialRecord.of, study.best_trials):  # the storage's front: other workers' trials too
+        number = parent.number
         if number in done or not parent.heatmaps:
             continue
         genotype = Genotype.from_dict(parent.genotype)

@@ -76,13 +76,17 @@ def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, 
     """Build (unless ``built`` by :func:`build_and_count`), count and train one genotype —
     unless its training would not fit in memory (:func:`fit_in_memory`)."""
     model, params, macs = built or build_and_count(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
+    requested = cfg.batch_size
     cfg, estimate, refusal = fit_in_memory(model, data, cfg)
     result = TrainResult(Outcome.OOM, refusal) if refusal else fit(model, data.train, data.val, cfg,
                                                                    num_classes=data.num_classes, seed=seed)
+    if result.ok and cfg.batch_size != requested:
+        result.reason = (f"trained at batch {cfg.batch_size} and lr {cfg.lr:g}: batch {requested} was estimated over "
+                         "the memory cap (train.shrink_batch=true)")
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
            "memory_estimate_bytes": estimate, "batch_size": cfg.batch_size, "device": str(data.train.device),
            "train_images": len(data.train), "val_images": len(data.val)}
-    if evaluate_test and result.ok:
+    if evaluate_test and result.status in (Outcome.OK, Outcome.CHANCE):  # a model that ran to the end
         out["test_accuracy"], out["test_loss"] = evaluate(model, prepare_test(data), cfg.on(data.train.device))
     return model, out
 
@@ -109,8 +113,8 @@ def fit_in_memory(model: torch.nn.Module, data: PreparedData, cfg: TrainConfig) 
         return cfg, need, ""
     if cfg.shrink_batch:
         batch = fit_batch(estimate, cfg.batch_size, cap)
-        if batch is not None:
-            return dataclasses.replace(cfg, batch_size=batch), estimate(batch), ""
+        if batch is not None:  # the learning rate follows the batch (the linear scaling rule)
+            return dataclasses.replace(cfg, batch_size=batch, lr=cfg.lr * batch / cfg.batch_size), estimate(batch), ""
     where = (f"train.memory_limit_gb={cfg.memory_limit_gb:g}" if limit is not None else
              f"train.memory_fraction={cfg.memory_fraction:g} of the {_gib(cap / cfg.memory_fraction)} available")
     return cfg, need, (f"training at batch {cfg.batch_size} needs an estimated {_gib(need)} on {device.type}, over the "

@@ -1,0 +1,1 @@
+"""The study: the trial record, storages, multi-worker bookkeeping, samplers, one trial, the worker loop, outputs."""
