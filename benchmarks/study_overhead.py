@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from nas.analysis.heatmap import connection_strengths
+from nas.training.heatmap import connection_strengths
 from nas.models import build_model
 from nas.genotype.presets import PRESETS
 from nas.study.bookkeeping import claimed, counted, fits

@@ -7,7 +7,7 @@ MODEL is a checkpoint written by ``python -m nas.train`` (it holds its genotype)
 or a genotype (preset or YAML/JSON file) with ``--checkpoint`` giving its weights: a
 state dict, or a checkpoint whose genotype must match. The picture (one panel per
 block, two per clique block) and its values as JSON are written, by default, beside
-the checkpoint; the last line printed is one JSON object. See :mod:`nas.analysis.heatmap`
+the checkpoint; the last line printed is one JSON object. See :mod:`nas.training.heatmap`
 for what the strengths are.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.analysis import heatmap
+from nas.training import heatmap
 from nas.genotype import GenotypeError
 from nas.genotype.presets import resolve
 from nas.runtime import startup

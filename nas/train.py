@@ -18,7 +18,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nas.analysis import heatmap
+from nas.training import heatmap
 from nas.cli import fail, run_app
 from nas.runtime import startup
 from nas.genotype.presets import resolve

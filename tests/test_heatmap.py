@@ -8,7 +8,7 @@ import torch
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.analysis.heatmap import channel_strength, connection_strengths, plot
+from nas.training.heatmap import channel_strength, connection_strengths, plot
 
 NAN = math.nan
 

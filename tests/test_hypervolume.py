@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from nas.analysis.hypervolume import HypervolumeHistory, contribution, hypervolume, nondominated
+from nas.study.hypervolume import HypervolumeHistory, contribution, hypervolume, nondominated
 
 
 def optuna_hv(points: np.ndarray, reference: np.ndarray) -> float:

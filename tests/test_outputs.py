@@ -7,8 +7,8 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
-from nas.analysis.hypervolume import hypervolume
-from nas.analysis.pareto import normalised
+from nas.study.hypervolume import hypervolume
+from nas.study.pareto import normalised
 from nas.genotype import Block, Genotype, Stem
 from nas.study.outputs import Outputs
 from nas.study.record import BASELINE, Status, TrialRecord, directions

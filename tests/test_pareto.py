@@ -4,8 +4,8 @@ import numpy as np
 import optuna
 import pytest
 
-from nas.analysis.hypervolume import hypervolume
-from nas.analysis.pareto import Front, normalised, plot, plot_hypervolume
+from nas.study.hypervolume import hypervolume
+from nas.study.pareto import Front, normalised, plot, plot_hypervolume
 from nas.study.record import directions
 
 

@@ -3,9 +3,9 @@ import torch
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.analysis.heatmap import connection_strengths
+from nas.training.heatmap import connection_strengths
 from nas.training.metrics import count_params
-from nas.analysis.prune import prune
+from nas.study.prune import prune
 
 from conftest import small_genotype
 

@@ -19,9 +19,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.analysis import heatmap, pareto
+from nas.study import pareto
+from nas.training import heatmap
 from nas.genotype import Genotype
 from nas.study.bookkeeping import counted, retries
+from nas.study.outputs import finish_order
 from nas.study.record import OBJECTIVES, STUDY_OBJECTIVES, Status, TrialRecord
 
 TOP = 6  # genotypes shown with their heat maps
@@ -150,7 +152,7 @@ def hypervolume_history(complete: list[FrozenTrial], objectives: list[str]) -> l
     """The hypervolume after each completed trial, in the order they completed (as hypervolume.csv has it)."""
     front = pareto.Front(objectives)
     history = []
-    for t in sorted(complete, key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number)):
+    for t in sorted(complete, key=finish_order):
         front.add(t.number, t.values)
         history.append(front.value)
     return history

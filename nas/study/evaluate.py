@@ -19,7 +19,7 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.analysis import heatmap
+from nas.training import heatmap
 from nas.genotype import Genotype
 from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
 from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRecord

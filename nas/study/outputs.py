@@ -23,7 +23,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.analysis import heatmap, pareto
+from nas.study import pareto
+from nas.training import heatmap
 from nas.genotype import Genotype
 from nas.study.bookkeeping import FINISHED, counted, retries
 from nas.study.record import Status, TrialRecord, plain
@@ -98,7 +99,7 @@ class Outputs:
         """Take in the trials that finished since the last call."""
         if not self.live:
             return
-        new = sorted((t for t in trials if t.state in FINISHED and t.number not in self.seen), key=_finished)
+        new = sorted((t for t in trials if t.state in FINISHED and t.number not in self.seen), key=finish_order)
         for t in new:
             self._add(TrialRecord.of(t), append=True)
         if self.front_changed:
@@ -179,7 +180,7 @@ class Outputs:
     def _rewrite(self, trials: list[FrozenTrial], *, plots: bool) -> None:
         self._clear()
         reruns = retries(trials)
-        for t in sorted((t for t in trials if t.state in FINISHED), key=_finished):  # the history's order
+        for t in sorted((t for t in trials if t.state in FINISHED), key=finish_order):  # the history's order
             self._add(TrialRecord.of(t), append=False)
         self.trials.reset([TrialRecord.of(t).row(reruns) for t in sorted(trials, key=lambda t: t.number)])
         self.hypervolume.reset(self.hypervolume.rows)
@@ -192,7 +193,7 @@ class Outputs:
         return [r["hypervolume"] for r in self.hypervolume.rows]
 
 
-def _finished(t: FrozenTrial) -> tuple:
+def finish_order(t: FrozenTrial) -> tuple:
     """The order trials finished in (what the hypervolume history follows; with several workers
     it is not the trial numbers' order)."""
     return (t.datetime_complete is None, t.datetime_complete or 0, t.number)

@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 import search_spaces
-from nas.analysis import heatmap
-from nas.analysis.prune import prune
+from nas.training import heatmap
+from nas.study.prune import prune
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
 from nas.study.bookkeeping import counted, describe_running, interrupted, open_study
@@ -152,7 +152,7 @@ def enqueue_baselines(study: optuna.Study, space, space_cfg) -> list[str]:
 
 def enqueue_pruned_children(study: optuna.Study, threshold: float, log) -> None:
     """Queue, once per Pareto trial, its genotype without the connections weaker than
-    ``threshold`` (:func:`nas.analysis.prune.prune`), trained with the parent's parameters recorded."""
+    ``threshold`` (:func:`nas.study.prune.prune`), trained with the parent's parameters recorded."""
     done = {r.pruned_from for r in map(TrialRecord.of, study.get_trials(deepcopy=False)) if r.pruned_from is not None}
     for parent in map(TrialRecord.of, study.best_trials):  # the storage's front: other workers' trials too
         number = parent.number

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.analysis.hypervolume import HypervolumeHistory
+from nas.study.hypervolume import HypervolumeHistory
 from nas.study.record import BASELINE, OBJECTIVES
 
 REFERENCE = 1.0  # the far end of every objective's fixed range, after normalisation

@@ -2,7 +2,7 @@
 
 The DenseNet authors expected that a good pruning method could remove dense
 connections at no cost. Here every layer of a dense block keeps the inputs whose
-strength (:mod:`nas.analysis.heatmap`, normalised per layer) is at least ``threshold``, and
+strength (:mod:`nas.training.heatmap`, normalised per layer) is at least ``threshold``, and
 always its strongest one. The result is an ``explicit`` block with the same
 layers, growth, bottleneck and conv, and the same block outputs. Clique blocks keep
 their two-stage all-pairs structure and are left as they are.
@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from nas.genotype import Block, Genotype, patterns
-from nas.analysis.heatmap import Heatmap
+from nas.training.heatmap import Heatmap
 
 
 def prune(genotype: Genotype, maps: list[Heatmap], threshold: float) -> Genotype:
