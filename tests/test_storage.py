@@ -7,8 +7,9 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from nas.study.storage import (PASSWORD_ENV, HeartbeatJournalStorage, StorageError, fail_stale_trials, hide_password,
-                         mask_url, open_storage, read_storage, redact, retry_callback)
+from nas.study.record import Status, TrialRecord
+from nas.study.storage import (PASSWORD_ENV, HeartbeatJournalStorage, StorageError, fail_stale_trials,
+                               hide_password, mask_url, open_storage, read_storage, redact, retry_callback)
 
 
 def _cfg(**kw):
@@ -36,8 +37,8 @@ def test_journal_heartbeats_find_a_dead_workers_trial(tmp_path):
     assert isinstance(storage, HeartbeatJournalStorage)
     study = optuna.create_study(storage=storage)
     alive, dead = study.ask(), study.ask()
-    alive.set_user_attr("worker", "a")
-    dead.set_user_attr("worker", "b")
+    TrialRecord(Status.RUNNING, worker="a").save(alive)
+    TrialRecord(Status.RUNNING, worker="b").save(dead)
     storage.record_heartbeat(dead._trial_id)
     for _ in range(3):  # the live worker keeps beating; the dead one stopped
         storage.record_heartbeat(alive._trial_id)

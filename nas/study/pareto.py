@@ -8,7 +8,10 @@ against parameters and against multiply-adds is drawn whatever the study's objec
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +126,23 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
         page = go.Figure(traces, layout=dict(title=f"validation accuracy vs {label}", xaxis=dict(type="log", title=label),
                                              yaxis=dict(title="validation accuracy"), template="plotly_white"))
         path = out_dir / f"pareto_{key}.html"
-        page.write_html(path, include_plotlyjs=True, full_html=True)
+        with _replacing(path) as tmp:
+            page.write_html(tmp, include_plotlyjs=True, full_html=True)
         written.append(path)
     path = out_dir / "pareto.png"
-    fig.savefig(path, dpi=120)
+    with _replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return [path, *written]
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A file of this process's own to write, moved onto ``path`` when done: workers on one
+    machine draw the same plots, and a reader never sees half of one."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    yield tmp
+    tmp.replace(path)
 
 
 def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
@@ -143,6 +157,7 @@ def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
     ax.set_ylabel("hypervolume (objectives on fixed ranges)")
     ax.grid(alpha=0.3)
     path = out_dir / "hypervolume.png"
-    fig.savefig(path, dpi=120)
+    with _replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path

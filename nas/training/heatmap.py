@@ -18,6 +18,7 @@ linear, so the composed weight is used.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def plot(maps: list[Heatmap], path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize=9, y=1.03)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")  # workers on one machine draw the same file
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)

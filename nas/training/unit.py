@@ -77,22 +77,23 @@ def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, 
     unless its training would not fit in memory (:func:`fit_in_memory`)."""
     model, params, macs = built or build_and_count(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
     requested = cfg.batch_size
-    cfg, estimate, refusal = fit_in_memory(model, data, cfg)
+    cfg, estimate, cap, refusal = fit_in_memory(model, data, cfg)
     result = TrainResult(Outcome.OOM, refusal) if refusal else fit(model, data.train, data.val, cfg,
                                                                    num_classes=data.num_classes, seed=seed)
     if result.ok and cfg.batch_size != requested:
         result.reason = (f"trained at batch {cfg.batch_size} and lr {cfg.lr:g}: batch {requested} was estimated over "
                          "the memory cap (train.shrink_batch=true)")
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
-           "memory_estimate_bytes": estimate, "batch_size": cfg.batch_size, "device": str(data.train.device),
+           "memory_estimate_bytes": estimate, "memory_cap_bytes": cap, "batch_size": cfg.batch_size, "device": str(data.train.device),
            "train_images": len(data.train), "val_images": len(data.val)}
     if evaluate_test and result.status in (Outcome.OK, Outcome.CHANCE):  # a model that ran to the end
         out["test_accuracy"], out["test_loss"] = evaluate(model, prepare_test(data), cfg.on(data.train.device))
     return model, out
 
 
-def fit_in_memory(model: torch.nn.Module, data: PreparedData, cfg: TrainConfig) -> tuple[TrainConfig, int, str]:
-    """``(cfg, estimated bytes, why not)``: the training settings that fit under the memory cap
+def fit_in_memory(model: torch.nn.Module, data: PreparedData,
+                  cfg: TrainConfig) -> tuple[TrainConfig, int, int, str]:
+    """``(cfg, estimated bytes, cap, why not)``: the training settings that fit under the memory cap
     (the batch halved if ``cfg.shrink_batch`` allows it), or the reason the trial must not train.
 
     A trial that would exhaust the machine's memory takes the whole study down with it (on a
@@ -110,14 +111,15 @@ def fit_in_memory(model: torch.nn.Module, data: PreparedData, cfg: TrainConfig) 
 
     need = estimate(cfg.batch_size)
     if need <= cap:
-        return cfg, need, ""
+        return cfg, need, cap, ""
     if cfg.shrink_batch:
         batch = fit_batch(estimate, cfg.batch_size, cap)
         if batch is not None:  # the learning rate follows the batch (the linear scaling rule)
-            return dataclasses.replace(cfg, batch_size=batch, lr=cfg.lr * batch / cfg.batch_size), estimate(batch), ""
+            smaller = dataclasses.replace(cfg, batch_size=batch, lr=cfg.lr * batch / cfg.batch_size)
+            return smaller, estimate(batch), cap, ""
     where = (f"train.memory_limit_gb={cfg.memory_limit_gb:g}" if limit is not None else
              f"train.memory_fraction={cfg.memory_fraction:g} of the {_gib(cap / cfg.memory_fraction)} available")
-    return cfg, need, (f"training at batch {cfg.batch_size} needs an estimated {_gib(need)} on {device.type}, over the "
+    return cfg, need, cap, (f"training at batch {cfg.batch_size} needs an estimated {_gib(need)} on {device.type}, over the "
                        f"cap of {_gib(cap)} ({where}); not trained — lower train.batch_size, set "
                        "train.memory_efficient=true or train.shrink_batch=true")
 
