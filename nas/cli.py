@@ -20,6 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 
 from nas.runtime import startup
+from nas.study.settings import check_study_name
 from nas.study.storage import hide_password, redact
 
 CONF = Path(__file__).parent / "conf"
@@ -70,13 +71,15 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
         single.append(text)
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            compose(config_name=config_name, overrides=single, return_hydra_config=True)
+            cfg = compose(config_name=config_name, overrides=single, return_hydra_config=True)
     except MissingConfigException as e:
         raise ValueError(_missing(e, command)) from None
     except ConfigCompositionException as e:
         raise ValueError(_composition(e, command)) from None
     except HydraException as e:
         raise ValueError(f"{_first_line(e)}; see `{command} --help`") from None
+    if "study_name" in cfg:  # before Hydra makes runs/<study_name>/hydra/
+        check_study_name(cfg.study_name)
 
 
 def _first_line(e: BaseException) -> str:

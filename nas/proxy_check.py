@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from nas.analysis.proxy import proxy_check
 from nas.cli import fail, run_app
+from nas.training.unit import strict_json
 from nas.runtime import startup
 
 
@@ -39,7 +40,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         fail(e)
     print(f"Spearman ρ = {result['spearman']:.3f}, Kendall τ = {result['kendall']:.3f} "
           f"({result['n_genotypes']} genotypes, {result['brief_epochs']} vs {result['long_epochs']} epochs)")
-    print(json.dumps(result))
+    print(json.dumps(strict_json(result), allow_nan=False))
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from nas.genotype.presets import resolve
 from nas.training import checkpoint
 from nas.training.data import prepare
 from nas.training.trainer import Outcome
-from nas.training.unit import data_config, json_number, resolve_device, train_config, train_genotype
+from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         genotype.save(out_dir / "genotype.yaml")
-        (out_dir / "result.json").write_text(json.dumps(_strict(result), indent=2))
+        (out_dir / "result.json").write_text(json.dumps(strict_json(result), indent=2, allow_nan=False))
         if result["status"] == Outcome.OK:
             heatmap.write(model, out_dir / "heatmap.png", f"{genotype.name} ({result['val_accuracy']:.3f})")
         if cfg.save_checkpoint and result["status"] == Outcome.OK:
@@ -60,12 +60,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     summary = f"{result['genotype']}: val accuracy {result['val_accuracy']:.4f}, {result['params']:,} params, " \
               f"{result['images_per_second']:.1f} img/s, {result['train_seconds']:.1f} s training"
     print(summary)
-    print(json.dumps(_strict({k: v for k, v in result.items() if k != "history"})))
+    print(json.dumps(strict_json({k: v for k, v in result.items() if k != "history"}), allow_nan=False))
 
-
-def _strict(result: dict[str, Any]) -> dict[str, Any]:
-    """JSON without NaN (a diverged run has no loss): null instead."""
-    return {k: [_strict(h) for h in v] if k == "history" else json_number(v) for k, v in result.items()}
 
 
 def main() -> None:

@@ -68,6 +68,9 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "unsatisfiable constraints": (["max_params=100"], ["max_params=100: no genotype", "raise max_params"]),
     "memory fraction out of range": (["train.memory_fraction=2"], ["train.memory_fraction=2", "must be in (0, 1]"]),
     "negative plot interval": (["plot_every=-1"], ["plot_every=-1", "≥ 0"]),
+    "study name outside runs/": (["study_name=../../escaped"], ["study_name='../../escaped'", "no '/' or '..'"]),
+    "an objective twice": (["objectives=[val_accuracy,val_accuracy,params]"],
+                           ["objective 'val_accuracy' is given twice", "name each once"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
                                        ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
 }
@@ -173,3 +176,12 @@ def test_launched_workers_get_the_password_hydra_never_sees(folder, tmp_path, po
     assert [p for p in files if POSTGRES_PASSWORD.encode() in p.read_bytes()] == []
     assert proc.stderr.count("study 'launched' in postgresql://nas@127.0.0.1") == 2  # each worker opened it
     assert len(counted(optuna.load_study(study_name="launched", storage=postgres_url).trials)) == 2
+
+
+def test_a_study_name_that_leaves_runs_writes_nothing_anywhere(folder, tmp_path):
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    _assert_one_line_error(_run("nas.search", [*_search_args(folder, tmp_path), "study_name=../../escaped"], work),
+                           "study_name='../../escaped'")
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # no study, no hydra/ folder, inside or out

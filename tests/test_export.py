@@ -97,3 +97,11 @@ def test_onnx_outputs_match(tmp_path, capsys, pattern):
     assert main([str(folder), "--pick", "best-accuracy", "--onnx", "--input-size", "16", "16"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["onnx"].endswith(".onnx") and result["onnx_max_abs_diff"] < 1e-4
+
+
+def test_the_knee_of_a_front_whose_smallest_trial_is_also_the_most_accurate():
+    from nas.analysis.selection import knee
+
+    small_and_best = TrialRecord(Status.OK, number=1, metrics={"val_accuracy": 0.90, "params": 100_000, "macs": 1000})
+    other = TrialRecord(Status.OK, number=0, metrics={"val_accuracy": 0.50, "params": 200_000, "macs": 10})
+    assert knee([other, small_and_best]) is small_and_best  # no chord: nothing beats it on either axis

@@ -91,15 +91,14 @@ def test_clique_stages_read_the_shared_filters():
     assert not np.isnan(stage2.strength[-1]).any()  # the classifier sees {input, stage II}
 
 
-def test_compressed_multiscale_classifier_is_composed_with_its_conv():
+def test_a_compressed_multiscale_classifier_row_is_read_from_its_compressing_conv():
     g = _genotype(pattern="clique", head=Head("multiscale", compress=True))
     model = build_model(g, num_classes=2)
     pool = model.pools[0]
     with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.weight[:, :pool.out_channels] = 1.0
+        model.classifier.weight.fill_(1.0)  # past a ReLU: the classifier's weights say nothing about sources
         pool.conv.weight.zero_()
-        pool.conv.weight[0, :4] = 2.0  # only the block-input channels reach the classifier
+        pool.conv.weight[0, :4] = 2.0  # only the block-input channels are read
     row = connection_strengths(model)[1].strength[-1]
     np.testing.assert_allclose(row, [1, 0, 0, 0])
 

@@ -2,6 +2,7 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 
 from nas import build_model
@@ -126,6 +127,24 @@ def test_clique_options():
     assert [p.out_channels for p in model.pools] == [(8 + 12) // 2, (12 + 12) // 2]  # option C
     assert model.classifier.in_features == 10 + 12
     model(torch.randn(2, 3, 8, 8)).sum().backward()
+
+
+def test_option_c_compresses_with_bn_relu_on_both_sides_of_its_conv_as_the_authors_code():
+    from nas.models.network import BlockPool
+
+    pool = BlockPool(20, compress=True)
+    assert [type(m).__name__ for m in pool.children()] == ["BatchNorm2d", "Conv2d", "BatchNorm2d"]
+    assert (pool.conv.in_channels, pool.conv.out_channels, pool.conv.kernel_size) == (20, 10, (1, 1))
+    assert sum(p.numel() for p in pool.parameters()) == 2 * 20 + 20 * 10 + 2 * 10
+    x = torch.randn(4, 20, 5, 5)
+    with torch.no_grad():
+        pool.eval()
+        expected = F.relu(pool.norm2(pool.conv(F.relu(pool.norm(x))))).mean(dim=(2, 3))
+        assert torch.equal(pool(x), expected) and (pool(x) >= 0).all()  # the pooled features are past a ReLU
+    # CliqueNet k=36, T=12 with options A, B and C on CIFAR-10 (the reference code's layout)
+    g = Genotype(Stem("cifar", 64), (Block(4, 36, pattern="clique", bottleneck=1),) * 3,
+                 (Transition(1.0, attention=True),) * 2, Head("multiscale", compress=True))
+    assert count_params(build_model(g)) == 441_498 + 2 * ((64 + 144) // 2 + 2 * (144 + 144) // 2)
 
 
 def _pair(genotype, dtype=torch.float64):

@@ -66,6 +66,7 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
         assert len(r.heatmaps) == 3 + sum(b["pattern"] == "clique" for b in r.genotype["blocks"])
         assert r.number not in front or (out / "heatmaps" / f"trial{r.number:04d}-{r.genotype_id}.png").is_file()
     assert result["hypervolume"] > 0
+    assert _study(tmp_path).metric_names == ["val_accuracy", "params", "macs"]  # for optuna-dashboard and plots
 
 
 def test_resume_counts_the_study_total(folder, tmp_path):

@@ -106,3 +106,13 @@ def test_real_cifar10_subset_learns(tmp_path):
                 "genotype=densenet_bc40_k12"])
     result = run(cfg)
     assert result["status"] == "ok" and result["val_accuracy"] > 0.2  # chance is 0.1
+
+
+def test_a_diverged_run_writes_strict_json(folder, tmp_path):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    result = run(_cfg(_overrides(folder, tmp_path, "train.lr=1e30")), tmp_path / "out")
+    assert result["status"] == "diverged"
+    saved = json.loads((tmp_path / "out/result.json").read_text(), parse_constant=refuse)
+    assert saved["val_loss"] is None and saved["status"] == "diverged"

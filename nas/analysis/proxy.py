@@ -23,7 +23,7 @@ from nas.models import build_model
 from nas.study.outputs import write_csv
 from nas.training.data import prepare
 from nas.training.metrics import count_params
-from nas.training.unit import data_config, resolve_device, train_config, train_genotype
+from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
 
 def rank_correlations(brief: list[float], long: list[float]) -> dict[str, float]:
@@ -87,7 +87,8 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
     result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
               **correlations, "out_dir": str(out_dir)}
-    (out_dir / "result.json").write_text(json.dumps({**result, "genotypes": rows}, indent=2))
+    (out_dir / "result.json").write_text(json.dumps(strict_json({**result, "genotypes": rows}), indent=2,
+                                                    allow_nan=False))
     return result
 
 

@@ -49,6 +49,8 @@ def knee(records: list[TrialRecord]) -> TrialRecord:
     pts = [((x - min(xs)) / span_x, (y - min(ys)) / span_y) for x, y in zip(xs, ys)]
     a = min(range(len(records)), key=lambda i: (xs[i], -ys[i]))
     b = max(range(len(records)), key=lambda i: (ys[i], -xs[i]))
+    if a == b:  # the smallest is also the most accurate: no chord, and nothing beats it on either axis
+        return records[a]
     (x1, y1), (x2, y2) = pts[a], pts[b]
 
     def above_chord(i: int) -> float:

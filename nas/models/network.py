@@ -33,19 +33,25 @@ class Transition(nn.Sequential):
 
 
 class BlockPool(nn.Module):
-    """Classifier path of one block in the multi-scale head: BN → ReLU [→ 1×1 conv to
-    half the channels] → global average pool."""
+    """Classifier path of one block in the multi-scale head: BN → ReLU [→ 1×1 conv to half
+    the channels → BN → ReLU] → global average pool.
+
+    The compressed path (CliqueNet's option C) ends in BN → ReLU as the authors' code does
+    (``compress()`` then ``global_pool()``): without them the 1×1 conv, the pooling and the
+    linear classifier would all be linear, and the conv would only limit the classifier's rank.
+    """
 
     def __init__(self, channels: int, compress: bool) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(channels)
         self.conv = nn.Conv2d(channels, channels // 2, 1, bias=False) if compress else None
+        self.norm2 = nn.BatchNorm2d(channels // 2) if compress else None
         self.out_channels = channels // 2 if compress else channels
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.norm(x), inplace=True)
         if self.conv is not None:
-            x = self.conv(x)
+            x = F.relu(self.norm2(self.conv(x)), inplace=True)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 

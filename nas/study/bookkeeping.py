@@ -13,6 +13,8 @@ any worker (or a restarted one) reaches the same answers:
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -30,6 +32,10 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     stored = study.user_attrs.get(STUDY_OBJECTIVES)
     if stored is None:
         study.set_user_attr(STUDY_OBJECTIVES, list(objectives))
+    if stored in (None, list(objectives)) and study.metric_names != list(objectives):
+        with warnings.catch_warnings():  # optuna-dashboard and Optuna's plots show these names
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objectives))
     elif stored != list(objectives):
         raise ValueError(f"study {name!r} exists with objectives {stored}, not {list(objectives)}; "
                          f"run with objectives=[{','.join(stored)}] or choose another study_name")

@@ -107,6 +107,9 @@ def check_objectives(names: list[str]) -> list[str]:
     unknown = [o for o in names if o not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective {unknown[0]!r}; choose from {', '.join(OBJECTIVES)}")
+    twice = sorted({o for o in names if names.count(o) > 1})
+    if twice:
+        raise ValueError(f"objective {twice[0]!r} is given twice in objectives={list(names)}; name each once")
     return list(names)
 
 

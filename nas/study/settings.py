@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from omegaconf import DictConfig
 
 import search_spaces
@@ -18,6 +20,7 @@ def check_settings(cfg: DictConfig) -> None:
             raise ValueError(f"{key}={value}: must be a whole number ≥ {low}"
                              + (" (the study's total number of trials)" if key == "n_trials" else "")
                              + (", or null for none" if optional else ""))
+    check_study_name(cfg.study_name)
     whole("n_trials", 1)
     whole("seed", 0)
     whole("worker", 0)
@@ -35,6 +38,13 @@ def check_settings(cfg: DictConfig) -> None:
     if cfg.worker > 0 and cfg.storage.name == "sqlite":
         raise ValueError(f"worker={cfg.worker}: storage=sqlite is for one worker process; share a study between "
                          "workers with storage=journal (one machine) or storage=postgres (several)")
+
+
+def check_study_name(name: object) -> None:
+    """The study's folder is runs/<study_name>: one safe path component, never a way out of runs/."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ValueError(f"study_name={name!r}: the study's folder is runs/<study_name>; use letters, digits, '.', "
+                         "'_' and '-' (no '/' or '..'), e.g. study_name=dense_c10")
 
 
 def check_feasible(space, cfg: DictConfig, data: PreparedData) -> None:

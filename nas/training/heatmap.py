@@ -10,9 +10,10 @@ Sources a target does not read are NaN.
 A depthwise-separable convolution acts on input channel c through
 ``pointwise[:, c] * depthwise[c]``; the mean of the absolute product factorises
 into the two means, so it is exact. A clique block gets two maps, one per stage,
-read from the two views of its shared filters. The classifier of a multi-scale
-head with compression reads a block through a 1×1 conv and average pooling, both
-linear, so the composed weight is used.
+read from the two views of its shared filters. In a multi-scale head with
+compression (CliqueNet's option C) the first convolution that reads a block's
+feature on its way to the classifier is the compressing 1×1 conv, so the
+classifier row is read from it.
 """
 
 from __future__ import annotations
@@ -88,9 +89,7 @@ def _classifier_rows(model: DenseNet) -> dict[int, Tensor]:
     for i, pool in enumerate(model.pools, start=1):
         part = weight[:, offset:offset + pool.out_channels]
         offset += pool.out_channels
-        if pool.conv is not None:  # 1×1 conv then pooling: both linear, so compose them
-            part = part @ pool.conv.weight.detach()[:, :, 0, 0]
-        rows[i] = channel_strength(part)
+        rows[i] = channel_strength(part if pool.conv is None else pool.conv.weight.detach())
     return rows
 
 

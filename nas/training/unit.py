@@ -57,6 +57,15 @@ def json_number(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN or infinity, however deep, as null (a diverged run has no loss)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return json_number(value)
+
+
 def build_and_count(genotype: Genotype, data: PreparedData, *, seed: int,
                     memory_efficient: bool = False) -> tuple[torch.nn.Module, int, int]:
     """The seeded model for ``data`` with its parameter and multiply-add counts."""
