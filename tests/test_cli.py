@@ -185,3 +185,11 @@ def test_a_study_name_that_leaves_runs_writes_nothing_anywhere(folder, tmp_path)
     _assert_one_line_error(_run("nas.search", [*_search_args(folder, tmp_path), "study_name=../../escaped"], work),
                            "study_name='../../escaped'")
     assert sorted(p for p in tmp_path.rglob("*")) == before  # no study, no hydra/ folder, inside or out
+
+
+def test_a_resume_on_other_data_is_refused_in_one_line(folder, tmp_path):
+    args = _search_args(folder, tmp_path)
+    first = _run("nas.search", args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    _assert_one_line_error(_run("nas.search", [*args, "n_trials=2", "data.val_size=9"], tmp_path),
+                           "study 'bad' was run with val_size=6, not 9", "another study_name")

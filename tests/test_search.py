@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import time
@@ -113,7 +114,7 @@ def test_constraints_are_checked_before_training(folder, tmp_path):
 def test_constraints_no_genotype_can_meet_are_refused_before_any_trial(folder, tmp_path):
     with pytest.raises(ValueError, match=r"max_params=900: no genotype .* smallest found, .* has 991 params"):
         run_search(_cfg(folder, tmp_path, "max_params=900"), tmp_path / "out", log=lambda m: None)
-    assert _study(tmp_path).trials == []
+    assert not (tmp_path / "study.db").exists() and not (tmp_path / "out").exists()  # no study was made
 
 
 def test_duplicate_genotypes_are_not_trained_again(folder, tmp_path):
@@ -146,6 +147,19 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
         run_search(_cfg(folder, tmp_path, *extra), tmp_path / "out", log=lambda m: None)
+
+
+@pytest.mark.parametrize("change, key", [
+    (["data.val_size=9"], "val_size=12, not 9"),
+    (["train.epochs=2"], "train.epochs=1, not 2"),
+    (["data.split_seed=3"], "split_seed=0, not 3"),
+])
+def test_a_resume_on_other_data_or_budget_is_refused_and_loses_nothing(folder, tmp_path, change, key):
+    run_search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
+    with pytest.raises(ValueError, match=f"study 's' was run with {re.escape(key)}: .* another study_name"):
+        run_search(_cfg(folder, tmp_path, "n_trials=2", *change), tmp_path / "out", log=lambda m: None)
+    trials = _study(tmp_path).trials
+    assert len(trials) == 1 and trials[0].state == TrialState.COMPLETE  # nothing added, nothing left running
 
 
 def test_objectives_of_an_existing_study_are_kept(folder, tmp_path):

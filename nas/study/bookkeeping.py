@@ -14,21 +14,31 @@ any worker (or a restarted one) reaches the same answers:
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study.record import STUDY_OBJECTIVES, Status, TrialRecord, directions
+from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, directions
 from nas.study.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],
-               sampler: optuna.samplers.BaseSampler) -> optuna.Study:
-    """Create or load ``name``; refuses a study that exists with other objectives."""
+               sampler: optuna.samplers.BaseSampler, setup: dict[str, Any] | None = None) -> optuna.Study:
+    """Create or load ``name``; refuses a study that exists with other objectives, or that
+    was run on another ``setup`` (data, split, training budget)."""
     study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
                                 directions=directions(objectives), sampler=sampler)
+    if setup is not None:
+        stored = study.user_attrs.get(STUDY_SETUP)
+        if stored is None:
+            study.set_user_attr(STUDY_SETUP, setup)
+        elif stored != setup:
+            key, old, new = _first_difference(stored, setup)
+            raise ValueError(f"study {name!r} was run with {key}={old!r}, not {new!r}: its results would not compare; "
+                             f"resume it with the same data and budget, or start a new study with another study_name")
     stored = study.user_attrs.get(STUDY_OBJECTIVES)
     if stored is None:
         study.set_user_attr(STUDY_OBJECTIVES, list(objectives))
@@ -40,6 +50,17 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
         raise ValueError(f"study {name!r} exists with objectives {stored}, not {list(objectives)}; "
                          f"run with objectives=[{','.join(stored)}] or choose another study_name")
     return study
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> tuple[str, Any, Any]:
+    for key in [*new, *(k for k in old if k not in new)]:  # in the order the setup is written
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            if a != b:
+                return _first_difference(a, b, f"{prefix}{key}.")
+        elif a != b:
+            return f"{prefix}{key}", a, b
+    raise AssertionError("no difference")
 
 
 def status(t: FrozenTrial) -> Status:

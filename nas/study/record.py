@@ -33,6 +33,7 @@ CHILD_GENOTYPE = "child_genotype"  # that child's genotype (the parameters are t
 # Attributes of the study.
 STUDY_OBJECTIVES = "objectives"
 STUDY_BASELINES = "baselines_enqueued"
+STUDY_SETUP = "setup"  # the data, split and training budget its results depend on
 
 
 class Status(str, enum.Enum):

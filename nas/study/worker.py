@@ -8,6 +8,7 @@ again resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -49,10 +50,15 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     tcfg = train_config(cfg.train)
     device = resolve_device(cfg.device)
     data_cfg = data_config(cfg.data)
+    if device.type != "cuda":
+        log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")
+    data = prepare(data_cfg, device, channels_last=tcfg.on(device).channels_last)  # bad data stops us before any
+    check_feasible(space, cfg, data)  # study is made
     out_dir = out_dir or Path("runs") / cfg.study_name
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = open_storage(cfg.storage)
-    study = open_study(storage, cfg.study_name, objectives, make_sampler(cfg.sampler.name, cfg.seed))
+    study = open_study(storage, cfg.study_name, objectives, make_sampler(cfg.sampler.name, cfg.seed),
+                       setup=setup_of(data, tcfg))
     existing = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.sampler.name, worker_seed(cfg.seed, cfg.worker, existing))
     if cfg.enqueue_baselines and cfg.worker == 0:
@@ -69,10 +75,6 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
         log("nothing to do")
         outputs.finish(study.get_trials(deepcopy=False))
     else:
-        if device.type != "cuda":
-            log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")
-        data = prepare(data_cfg, device, channels_last=tcfg.on(device).channels_last)
-        check_feasible(space, cfg, data)
         outputs.logger = logger = make_logger(cfg.logger, cfg.study_name, out_dir, _loggable(cfg))
         from tqdm.auto import tqdm
 
@@ -177,6 +179,18 @@ def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if t.number in before and interrupted(t):
             log(f"trial {t.number}: its worker ({TrialRecord.of(t).worker or '?'}) stopped; failed and queued again")
+
+
+def setup_of(data: PreparedData, tcfg: TrainConfig) -> dict[str, Any]:
+    """What a study's results depend on besides the architecture: the data, its split and the
+    training budget. A resume on anything else would mix incomparable results on one front."""
+    d = data.config
+    budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
+              if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
+    return {"data": d.name, "root": str(Path(d.root).expanduser().resolve()), "image_size": list(data.image_size),
+            "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
+            "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,
+            "train": budget}
 
 
 def _loggable(cfg: DictConfig) -> dict[str, Any]:
