@@ -103,7 +103,7 @@ def _composition(e: ConfigCompositionException, command: str) -> str:
     cause = str(e.__cause__ or "")
     if text.startswith("Could not override '"):
         key = text.split("'")[1]
-        if "not in struct" in cause or "Key '" in cause:
+        if "not in struct" in cause or "Key '" in cause or "No match in the defaults list" in text:
             return (f"unknown setting {key!r}; `{command} --cfg job` lists the settings "
                     f"(+{key}=… adds a new key)")
     if text.startswith("Could not append to config"):

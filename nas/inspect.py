@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-channels", type=int, default=3)
     args = parser.parse_args(argv)
     startup()
+    for flag, value in (("--in-channels", args.in_channels), ("--num-classes", args.num_classes)):
+        if value is not None and value < 1:
+            print(f"error: {flag} {value}: must be at least 1", file=sys.stderr)
+            return 2
     try:
         genotype = resolve(args.genotype)
     except GenotypeError as e:

@@ -30,6 +30,8 @@ from nas.training.unit import data_config, resolve_device, strict_json, train_co
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """The whole command, without Hydra: testable with a composed config."""
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed={cfg.seed}: must be a whole number ≥ 0")
     device = resolve_device(cfg.device)
     genotype = resolve(cfg.genotype)
     tcfg = train_config(cfg.train)

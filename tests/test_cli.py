@@ -69,6 +69,8 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "memory fraction out of range": (["train.memory_fraction=2"], ["train.memory_fraction=2", "must be in (0, 1]"]),
     "negative plot interval": (["plot_every=-1"], ["plot_every=-1", "≥ 0"]),
     "study name outside runs/": (["study_name=../../escaped"], ["study_name='../../escaped'", "no '/' or '..'"]),
+    "a count that is not a number": (["data.val_size=lots"], ["data.val_size='lots': must be a whole number ≥ 1"]),
+    "negative crop padding": (["data.crop_padding=-3"], ["data.crop_padding=-3: must be a whole number ≥ 0"]),
     "an objective twice": (["objectives=[val_accuracy,val_accuracy,params]"],
                            ["objective 'val_accuracy' is given twice", "name each once"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
@@ -137,6 +139,8 @@ def test_train_rejects_an_unknown_preset_and_setting(folder, tmp_path):
     _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc41"], tmp_path),
                            "'densenet_bc41' is neither a preset nor a file")
     _assert_one_line_error(_run("nas.train", ["train.epoch=3"], tmp_path), "unknown setting 'train.epoch'")
+    _assert_one_line_error(_run("nas.train", ["logger=none"], tmp_path), "unknown setting 'logger'")
+    _assert_one_line_error(_run("nas.train", ["seed=abc"], tmp_path), "seed=abc: must be a whole number ≥ 0")
 
 
 def test_a_password_in_the_storage_url_is_never_written(folder, tmp_path, postgres_url):

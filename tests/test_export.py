@@ -69,6 +69,7 @@ def test_exported_file_round_trips_into_every_tool(front, tmp_path, capsys):
     (["--pick", "trial=1"], "trial 1 is not a completed trial"),
     (["--pick", "middle"], "--pick 'middle'"),
     (["--pick", "smallest", "--max-params", "10"], "no Pareto trial has ≤ 10 parameters"),
+    (["--pick", "trial=abc"], "--pick 'trial=abc': give a trial number"),
 ])
 def test_errors(tmp_path, capsys, argv, message):
     folder = _study(tmp_path, [(0.5, _genotype(4))])
@@ -105,3 +106,13 @@ def test_the_knee_of_a_front_whose_smallest_trial_is_also_the_most_accurate():
     small_and_best = TrialRecord(Status.OK, number=1, metrics={"val_accuracy": 0.90, "params": 100_000, "macs": 1000})
     other = TrialRecord(Status.OK, number=0, metrics={"val_accuracy": 0.50, "params": 200_000, "macs": 10})
     assert knee([other, small_and_best]) is small_and_best  # no chord: nothing beats it on either axis
+
+
+def test_a_damaged_study_file_is_named_as_damaged(tmp_path, capsys):
+    folder = tmp_path / "runs" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "study.db").write_bytes(bytes(range(256)) * 20)  # not an SQLite file
+    assert main([str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "study.db" in err and "damaged or not an SQLite database" in err
+    assert "password" not in err  # not the PostgreSQL advice

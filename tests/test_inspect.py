@@ -39,6 +39,8 @@ def test_cli_reads_genotype_files(tmp_path, capsys):
         (["densenet_bc"], "neither a preset nor a file"),
         (["missing.yaml"], "does not exist"),
         (["densenet121", "--input-size", "8", "8"], "too small for this layout; use at least 29 29"),
+        (["densenet_bc40_k12", "--in-channels", "0"], "--in-channels 0: must be at least 1"),
+        (["densenet_bc40_k12", "--num-classes", "0"], "--num-classes 0: must be at least 1"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):

@@ -21,7 +21,10 @@ def pick(study: optuna.Study, how: str, max_params: int | None = None) -> TrialR
     if not complete:
         raise SelectionError(f"study {study.study_name!r} has no completed trial to export")
     if how.startswith("trial="):
-        number = int(how.removeprefix("trial="))
+        text = how.removeprefix("trial=")
+        if not text.isdigit():
+            raise SelectionError(f"--pick {how!r}: give a trial number, e.g. --pick trial=12")
+        number = int(text)
         for r in complete:
             if r.number == number:
                 return r

@@ -303,6 +303,10 @@ def _open_rdb(cfg: Any, interval: int, grace: int, callback: Retry) -> RDBStorag
 
 def _unusable(url: str, e: Exception) -> StorageError:
     detail = redact(" ".join(str(getattr(e, "orig", None) or e).split()))[:300]
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        return StorageError(f"cannot read the study file {path} ({type(e).__name__}: {detail}): it is damaged or not "
+                            "an SQLite database; move it away to start the study afresh, or give another storage.url")
     return StorageError(f"cannot open the study database {mask_url(url)} ({type(e).__name__}: {detail}); "
                         "check that the server is running and reachable, and the user, password and "
                         "database name in storage.url")

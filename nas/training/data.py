@@ -325,6 +325,26 @@ class DataConfig:
     flip: bool = True
     cache_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        """Settings of the wrong type or range, named before any image is read."""
+        def whole(name: str, low: int, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DataError(f"data.{name}={value!r}: must be a whole number ≥ {low}"
+                                + (", or null" if optional else "")
+                                + (" (training images; null: all that remain after validation)"
+                                   if name == "train_size" else ""))
+        whole("val_size", 1)
+        whole("train_size", 1, optional=True)
+        whole("split_seed", 0)
+        whole("image_size", 1, optional=True)
+        whole("crop_padding", 0)
+        for name in ("download", "flip"):
+            if not isinstance(getattr(self, name), bool):
+                raise DataError(f"data.{name}={getattr(self, name)!r}: must be true or false")
+
 
 @dataclass
 class PreparedData:
