@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.genotype import Block, Genotype, Head, Stem, Transition
+from nas.genotype import CONV_TYPES, Block, Genotype, Head, Stem, Transition
+from search_spaces.choices import boolean, check_choices, check_range, check_value, fraction, one_of, whole
 
 
 def validate(cfg: Any) -> None:
-    if cfg.layers[0] < 2 or cfg.layers[0] > cfg.layers[1]:
-        raise ValueError(f"search_space.layers={list(cfg.layers)}: clique blocks need 2 ≤ low ≤ high")
-    if cfg.blocks < 1:
-        raise ValueError(f"search_space.blocks={cfg.blocks}: need at least one block")
+    check_range(cfg, "layers", 2)  # stage II reads the other layers
+    check_value(cfg, "blocks", whole(1))
+    check_choices(cfg, "stem_channels", whole(1))
+    check_choices(cfg, "growth", whole(1))
+    check_choices(cfg, "conv", one_of(*CONV_TYPES))
+    check_choices(cfg, "attention", boolean)
+    check_choices(cfg, "bottleneck", whole(1, optional=True))
+    check_choices(cfg, "compress", boolean)
+    check_choices(cfg, "compression", fraction)
 
 
 def suggest(trial: Any, cfg: Any) -> Genotype:

@@ -13,25 +13,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.genotype import Block, Genotype, Head, Stem, Transition, patterns
+from nas.genotype import CONV_TYPES, STEMS, Block, Genotype, Head, Stem, Transition, patterns
+from search_spaces.choices import check_choices, check_range, check_value, fraction, one_of, whole
 
 
 def validate(cfg: Any) -> None:
-    low, high = cfg.layers
-    if not 1 <= low <= high:
-        raise ValueError(f"search_space.layers={list(cfg.layers)}: need 1 ≤ low ≤ high")
-    unknown = set(cfg.patterns) - set(patterns.searchable())
-    if unknown:
-        raise ValueError(f"search_space.patterns: unknown {sorted(unknown)}; use {', '.join(patterns.searchable())}")
+    low, _ = check_range(cfg, "layers", 1)
+    check_choices(cfg, "patterns", one_of(*patterns.searchable()))
     for name in cfg.patterns:
         need = patterns.get(name).min_layers
         if low < need:
             raise ValueError(f"search_space.layers: {name} blocks need at least {need} layers; "
                              f"raise the lower bound to {need}")
-    if cfg.blocks < 1:
-        raise ValueError(f"search_space.blocks={cfg.blocks}: need at least one block")
-    if not 1 <= cfg.m[0] <= cfg.m[1]:
-        raise ValueError(f"search_space.m={list(cfg.m)}: need 1 ≤ low ≤ high")
+    check_value(cfg, "blocks", whole(1))
+    check_value(cfg, "layers_step", whole(1))
+    check_value(cfg, "stem_multiplier", whole(1))
+    check_value(cfg, "stem", one_of(*STEMS))
+    check_range(cfg, "m", 1)
+    check_choices(cfg, "growth", whole(1))
+    check_choices(cfg, "growth_schedule", one_of("constant", "double"))
+    check_choices(cfg, "bottleneck", whole(1, optional=True))
+    check_choices(cfg, "clique_bottleneck", whole(1, optional=True))
+    check_choices(cfg, "conv", one_of(*CONV_TYPES))
+    check_choices(cfg, "compression", fraction)
 
 
 def suggest(trial: Any, cfg: Any) -> Genotype:

@@ -71,6 +71,7 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "study name outside runs/": (["study_name=../../escaped"], ["study_name='../../escaped'", "no '/' or '..'"]),
     "a count that is not a number": (["data.val_size=lots"], ["data.val_size='lots': must be a whole number ≥ 1"]),
     "negative crop padding": (["data.crop_padding=-3"], ["data.crop_padding=-3: must be a whole number ≥ 0"]),
+    "an impossible space": (["search_space.compression=[2.0]"], ["search_space.compression=[2.0]: 2.0 must be in (0, 1]"]),
     "an objective twice": (["objectives=[val_accuracy,val_accuracy,params]"],
                            ["objective 'val_accuracy' is given twice", "name each once"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],

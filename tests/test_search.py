@@ -141,7 +141,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
     (["n_trials=0"], "n_trials=0"),
     (["objectives=[val_accuracy,latency]"], "unknown objective 'latency'"),
     (["sampler.name=cmaes"], "unknown sampler 'cmaes'"),
-    (["search_space.layers=[6,2]"], "need 1 ≤ low ≤ high"),
+    (["search_space.layers=[6,2]"], "with 1 ≤ low ≤ high"),
     (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
 ])
 def test_bad_settings(folder, tmp_path, extra, message):

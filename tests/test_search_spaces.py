@@ -96,10 +96,19 @@ def test_narrowed_space_drops_baselines_outside_it():
 
 @pytest.mark.parametrize("name, changes, message", [
     ("dense_connectivity", {"layers": [1, 4]}, "clique blocks need at least 2 layers"),
-    ("dense_connectivity", {"layers": [6, 4]}, "need 1 ≤ low ≤ high"),
-    ("dense_connectivity", {"patterns": ["full", "spiral"]}, "unknown ['spiral']"),
+    ("dense_connectivity", {"layers": [6, 4]}, "with 1 ≤ low ≤ high"),
+    ("dense_connectivity", {"patterns": ["full", "spiral"]}, "'spiral' must be one of full, nearest, odd_even, clique"),
     ("dense_connectivity", {"m": [0, 3]}, "search_space.m"),
-    ("cliquenet", {"layers": [1, 3]}, "clique blocks need 2 ≤ low ≤ high"),
+    ("dense_connectivity", {"growth": []}, "search_space.growth=[]: give a non-empty list of choices"),
+    ("dense_connectivity", {"growth": [0]}, "search_space.growth=[0]: 0 must be a whole number ≥ 1"),
+    ("dense_connectivity", {"compression": [2.0]}, "search_space.compression=[2.0]: 2.0 must be in (0, 1]"),
+    ("dense_connectivity", {"conv": ["fancy"]}, "'fancy' must be one of standard, separable"),
+    ("dense_connectivity", {"bottleneck": [None, -1]}, "-1 must be a whole number ≥ 1 or null"),
+    ("dense_connectivity", {"growth_schedule": ["triple"]}, "'triple' must be one of constant, double"),
+    ("dense_connectivity", {"blocks": 0}, "search_space.blocks=0: must be a whole number ≥ 1"),
+    ("cliquenet", {"layers": [1, 3]}, "with 2 ≤ low ≤ high"),
+    ("cliquenet", {"attention": ["yes"]}, "'yes' must be true or false"),
+    ("cliquenet", {"stem_channels": [64, 0]}, "0 must be a whole number ≥ 1"),
 ])
 def test_space_config_validation(name, changes, message):
     with pytest.raises(ValueError) as e:
