@@ -3,37 +3,9 @@ before any trial instead of failing every trial."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-Check = Callable[[Any], str]  # a value → what is wrong with it ("" when nothing is)
-
-
-def whole(low: int, optional: bool = False) -> Check:
-    def check(v: Any) -> str:
-        if optional and v is None:
-            return ""
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            return f"must be a whole number ≥ {low}" + (" or null" if optional else "")
-        return ""
-    return check
-
-
-def fraction(v: Any) -> str:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-        return "must be in (0, 1]"
-    return ""
-
-
-def one_of(*options: Any) -> Check:
-    def check(v: Any) -> str:
-        return "" if any(v == o and type(v) is type(o) for o in options) else \
-            f"must be one of {', '.join(map(str, options))}"
-    return check
-
-
-def boolean(v: Any) -> str:
-    return "" if isinstance(v, bool) else "must be true or false"
-
+from nas.checks import Check
 
 def check_choices(cfg: Any, name: str, check: Check) -> None:
     """``search_space.<name>``: a non-empty list whose every value passes ``check``."""

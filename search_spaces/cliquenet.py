@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from nas.genotype import CONV_TYPES, Block, Genotype, Head, Stem, Transition
-from search_spaces.choices import boolean, check_choices, check_range, check_value, fraction, one_of, whole
+from nas.checks import boolean, fraction, one_of, whole
+from search_spaces.choices import check_choices, check_range, check_value
 
 
 def validate(cfg: Any) -> None:

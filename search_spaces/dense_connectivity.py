@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from nas.genotype import CONV_TYPES, STEMS, Block, Genotype, Head, Stem, Transition, patterns
-from search_spaces.choices import check_choices, check_range, check_value, fraction, one_of, whole
+from nas.checks import fraction, one_of, whole
+from search_spaces.choices import check_choices, check_range, check_value
 
 
 def validate(cfg: Any) -> None:

@@ -15,7 +15,6 @@ is run again, rows from other workers, trials still queued).
 from __future__ import annotations
 
 import csv
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.study import pareto
 from nas.training import heatmap
+from nas.files import replacing
 from nas.genotype import Genotype
 from nas.study.bookkeeping import FINISHED, counted, retries
 from nas.study.record import Status, TrialRecord, plain
@@ -36,12 +36,10 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 class CsvLog:
@@ -81,6 +79,7 @@ class Outputs:
         self.plot_every, self.live = plot_every, live
         self.trials = CsvLog(out_dir / "trials.csv")
         self.hypervolume = CsvLog(out_dir / "hypervolume.csv")
+        self.logged: set[int] = set()  # trials whose row the W&B table has (once per process)
         self._clear()
 
     def _clear(self) -> None:
@@ -91,7 +90,6 @@ class Outputs:
         self.front_changed = False  # pareto.csv and pareto/ are behind
         self.plot_pending = False  # the plots are behind
         self.last_plot = -float("inf")
-        self.logged = getattr(self, "logged", set())  # trials whose row the W&B table has (once per process)
 
     # ---- while the study runs -------------------------------------------------------
 
@@ -180,9 +178,10 @@ class Outputs:
     def _rewrite(self, trials: list[FrozenTrial], *, plots: bool) -> None:
         self._clear()
         reruns = retries(trials)
+        records = {t.number: TrialRecord.of(t) for t in trials}
         for t in sorted((t for t in trials if t.state in FINISHED), key=finish_order):  # the history's order
-            self._add(TrialRecord.of(t), append=False)
-        self.trials.reset([TrialRecord.of(t).row(reruns) for t in sorted(trials, key=lambda t: t.number)])
+            self._add(records[t.number], append=False)
+        self.trials.reset([records[n].row(reruns) for n in sorted(records)])
         self.hypervolume.reset(self.hypervolume.rows)
         self._write_front()
         if plots:

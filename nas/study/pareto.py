@@ -8,15 +8,13 @@ against parameters and against multiply-adds is drawn whatever the study's objec
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nas.files import replacing
 from nas.study.hypervolume import HypervolumeHistory
 from nas.study.record import BASELINE, OBJECTIVES
 
@@ -126,23 +124,14 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
         page = go.Figure(traces, layout=dict(title=f"validation accuracy vs {label}", xaxis=dict(type="log", title=label),
                                              yaxis=dict(title="validation accuracy"), template="plotly_white"))
         path = out_dir / f"pareto_{key}.html"
-        with _replacing(path) as tmp:
+        with replacing(path) as tmp:
             page.write_html(tmp, include_plotlyjs=True, full_html=True)
         written.append(path)
     path = out_dir / "pareto.png"
-    with _replacing(path) as tmp:
+    with replacing(path) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return [path, *written]
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A file of this process's own to write, moved onto ``path`` when done: workers on one
-    machine draw the same plots, and a reader never sees half of one."""
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    yield tmp
-    tmp.replace(path)
 
 
 def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
@@ -157,7 +146,7 @@ def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
     ax.set_ylabel("hypervolume (objectives on fixed ranges)")
     ax.grid(alpha=0.3)
     path = out_dir / "hypervolume.png"
-    with _replacing(path) as tmp:
+    with replacing(path) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path

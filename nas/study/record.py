@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.training.trainer import Outcome
-from nas.training.unit import json_number
+from nas.training.unit import strict_json
 
 RECORD = "record"  # the user attribute that holds a TrialRecord
 # Attributes given to a queued trial when it is enqueued (Optuna stores them before it runs).
@@ -162,9 +162,7 @@ class TrialRecord:
         """The JSON-able dict kept under :data:`RECORD` (NaN as null)."""
         out = {k: getattr(self, k) for k in self._STORED if getattr(self, k) not in (None, "", [], {})}
         out["status"] = self.status.value
-        if "metrics" in out:
-            out["metrics"] = {k: json_number(v) for k, v in self.metrics.items()}
-        return out
+        return strict_json(out)
 
     def save(self, trial: optuna.Trial) -> None:
         """One storage write."""

@@ -7,25 +7,17 @@ import re
 from omegaconf import DictConfig
 
 import search_spaces
+from nas.checks import require, whole
 from nas.training.data import PreparedData
 
 
 def check_settings(cfg: DictConfig) -> None:
     """Top-level settings with the wrong type or range."""
-    def whole(key: str, low: int, optional: bool = False) -> None:
-        value = cfg[key]
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{key}={value}: must be a whole number ≥ {low}"
-                             + (" (the study's total number of trials)" if key == "n_trials" else "")
-                             + (", or null for none" if optional else ""))
     check_study_name(cfg.study_name)
-    whole("n_trials", 1)
-    whole("seed", 0)
-    whole("worker", 0)
-    whole("max_params", 1, optional=True)
-    whole("max_macs", 1, optional=True)
+    for key, check in (("n_trials", whole(1)), ("seed", whole(0)), ("worker", whole(0)),
+                       ("max_params", whole(1, optional=True)), ("max_macs", whole(1, optional=True))):
+        require(key, cfg[key], check, show=str,
+                hint=" (the study's total number of trials)" if key == "n_trials" else "")
     threshold = cfg.prune_threshold
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                   or not 0 < threshold <= 1):

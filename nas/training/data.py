@@ -24,6 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from nas.checks import boolean, require, whole
+from nas.files import replacing
+
 TORCHVISION_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -88,10 +91,8 @@ def _cached(cache_dir: str | Path | None, key: str, read) -> ImageSet:
         data = torch.load(path, weights_only=True)
         return ImageSet(data["images"], data["labels"], tuple(data["classes"]))
     images = read()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"images": images.images, "labels": images.labels, "classes": list(images.classes)}, tmp)
-    tmp.replace(path)  # atomic: concurrent workers never read a half-written cache
+    with replacing(path) as tmp:  # concurrent workers never read a half-written cache
+        torch.save({"images": images.images, "labels": images.labels, "classes": list(images.classes)}, tmp)
     return images
 
 
@@ -327,23 +328,11 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         """Settings of the wrong type or range, named before any image is read."""
-        def whole(name: str, low: int, optional: bool = False) -> None:
-            value = getattr(self, name)
-            if optional and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise DataError(f"data.{name}={value!r}: must be a whole number ≥ {low}"
-                                + (", or null" if optional else "")
-                                + (" (training images; null: all that remain after validation)"
-                                   if name == "train_size" else ""))
-        whole("val_size", 1)
-        whole("train_size", 1, optional=True)
-        whole("split_seed", 0)
-        whole("image_size", 1, optional=True)
-        whole("crop_padding", 0)
-        for name in ("download", "flip"):
-            if not isinstance(getattr(self, name), bool):
-                raise DataError(f"data.{name}={getattr(self, name)!r}: must be true or false")
+        for name, check in (("val_size", whole(1)), ("train_size", whole(1, optional=True)), ("split_seed", whole(0)),
+                            ("image_size", whole(1, optional=True)), ("crop_padding", whole(0)),
+                            ("download", boolean), ("flip", boolean)):
+            require(f"data.{name}", getattr(self, name), check, error=DataError,
+                    hint=" (training images; null: all that remain after validation)" if name == "train_size" else "")
 
 
 @dataclass

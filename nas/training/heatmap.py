@@ -19,13 +19,13 @@ classifier row is read from it.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from torch import Tensor, nn
 
+from nas.files import replacing
 from nas.models.clique import CliqueBlock
 from nas.models.network import DenseNet
 from nas.models.ops import conv_weights
@@ -144,11 +144,9 @@ def plot(maps: list[Heatmap], path: Path, title: str = "") -> Path:
     fig.supxlabel("source: in = block input, i = output of layer i", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9, y=1.03)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")  # workers on one machine draw the same file
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with replacing(path) as tmp:  # workers on one machine draw the same file
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 

@@ -31,15 +31,14 @@ import math
 import os
 import sys
 import warnings
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+from torch import nn
+
+from nas.training.metrics import StorageTimeline
 
 # Resident memory of a CPU training run ≈ CPU_OVERHEAD × live tensor bytes +
 # CPU_ALLOWANCE. The process holds more than its live tensors: glibc keeps freed
@@ -141,56 +140,6 @@ def _state_bytes(model: nn.Module) -> tuple[int, int]:
     return state, trainable
 
 
-class _StorageTimeline(TorchDispatchMode):
-    """Records each storage an op creates (with its bytes) and when it is freed.
-
-    Keyed by the storage's C++ object (``_cdata``): meta storages all have data
-    pointer 0. Storages that exist already (parameters, buffers: ``existing``) are
-    not allocations even when an op returns a view of them or updates them in place.
-    """
-
-    def __init__(self, existing: Iterable[Tensor]) -> None:
-        super().__init__()
-        self.existing = {t.untyped_storage()._cdata for t in existing}
-        self.live: dict[int, int] = {}  # storage key → allocation id
-        self.sizes: list[int] = []  # allocation id → bytes
-        self.events: list[int] = []  # id: allocated, ~id: freed
-
-    def _free(self, key: int, i: int) -> None:
-        if self.live.get(key) == i:
-            del self.live[key]
-        self.events.append(~i)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, Tensor):
-                storage = t.untyped_storage()
-                key = storage._cdata
-                if key in self.live or key in self.existing:
-                    continue
-                i = len(self.sizes)
-                self.sizes.append(storage.nbytes())
-                self.live[key] = i
-                self.events.append(i)
-                weakref.finalize(storage, self._free, key, i)
-        return out
-
-    def allocation(self, t: Tensor) -> int | None:
-        return self.live.get(t.untyped_storage()._cdata)
-
-    def peak(self, exclude: set[int]) -> int:
-        """Peak of the live bytes over the timeline, leaving out the allocations ``exclude``."""
-        current = peak = 0
-        for e in self.events:
-            i = e if e >= 0 else ~e
-            if i in exclude:
-                continue
-            current += self.sizes[i] if e >= 0 else -self.sizes[i]
-            peak = max(peak, current)
-        return peak
-
-
 def _meta_copy(model: nn.Module) -> nn.Module:
     """A deep copy whose parameters and buffers are meta tensors: nothing is copied."""
     memo: dict[int, object] = {}
@@ -211,7 +160,7 @@ def _run_step(model: nn.Module, batch: int, device: torch.device, image_size: tu
         p.grad = None
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     params = list(model.parameters())
-    with torch.enable_grad(), _StorageTimeline([*params, *model.buffers()]) as timeline:
+    with torch.enable_grad(), StorageTimeline([*params, *model.buffers()]) as timeline:
         x = torch.randn(batch, in_channels, *image_size, device=device).contiguous(memory_format=fmt)
         y = torch.randint(0, num_classes, (batch,), device=device)
         ctx = torch.autocast(autocast_device, dtype=torch.bfloat16) if autocast_device else contextlib.nullcontext()

@@ -14,10 +14,10 @@ import gc
 import logging
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
@@ -55,35 +55,57 @@ def count_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int =
         model.train(was_training)
 
 
-class _LiveTensorBytes(TorchDispatchMode):
-    """Sums the storage bytes of tensors created under it, minus those freed since.
+class StorageTimeline(TorchDispatchMode):
+    """Records each storage an op creates (with its bytes) and when it is freed: every tensor
+    made in the forward and the backward pass. The CPU has no caching allocator with
+    statistics, so this plays ``torch.cuda.max_memory_allocated``'s role there, and it is how
+    :mod:`nas.training.memory` measures a step on the meta device.
 
-    The CPU has no caching allocator with statistics, so this plays the role of
-    ``torch.cuda.max_memory_allocated`` there: it sees every tensor an op creates,
-    in the forward and the backward pass, and when its storage is released.
+    Keyed by the storage's C++ object (``_cdata``): meta storages all have data
+    pointer 0. Storages that exist already (parameters, buffers: ``existing``) are
+    not allocations even when an op returns a view of them or updates them in place.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, existing: Iterable[Tensor] = ()) -> None:
         super().__init__()
-        self.live: dict[int, int] = {}
-        self.current = 0
-        self.peak = 0
+        self.existing = {t.untyped_storage()._cdata for t in existing}
+        self.live: dict[int, int] = {}  # storage key → allocation id
+        self.sizes: list[int] = []  # allocation id → bytes
+        self.events: list[int] = []  # id: allocated, ~id: freed
 
-    def _release(self, key: int) -> None:
-        self.current -= self.live.pop(key, 0)
+    def _free(self, key: int, i: int) -> None:
+        if self.live.get(key) == i:
+            del self.live[key]
+        self.events.append(~i)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            if isinstance(t, Tensor):
                 storage = t.untyped_storage()
-                key = storage.data_ptr()
-                if key and key not in self.live:
-                    self.live[key] = storage.nbytes()
-                    self.current += storage.nbytes()
-                    self.peak = max(self.peak, self.current)
-                    weakref.finalize(storage, self._release, key)
+                key = storage._cdata
+                if key in self.live or key in self.existing:
+                    continue
+                i = len(self.sizes)
+                self.sizes.append(storage.nbytes())
+                self.live[key] = i
+                self.events.append(i)
+                weakref.finalize(storage, self._free, key, i)
         return out
+
+    def allocation(self, t: Tensor) -> int | None:
+        return self.live.get(t.untyped_storage()._cdata)
+
+    def peak(self, exclude: set[int] = frozenset()) -> int:
+        """Peak of the live bytes over the timeline, leaving out the allocations ``exclude``."""
+        current = peak = 0
+        for e in self.events:
+            i = e if e >= 0 else ~e
+            if i in exclude:
+                continue
+            current += self.sizes[i] if e >= 0 else -self.sizes[i]
+            peak = max(peak, current)
+        return peak
 
 
 class PeakMemory:
@@ -108,9 +130,9 @@ class PeakMemory:
 
     @contextlib.contextmanager
     def _cpu(self) -> Iterator[None]:
-        with _LiveTensorBytes() as tracker:
+        with StorageTimeline() as timeline:
             yield
-        self.bytes = tracker.peak
+        self.bytes = timeline.peak()
 
     def __enter__(self) -> PeakMemory:
         self._ctx = self._cuda() if self.device.type == "cuda" else self._cpu()

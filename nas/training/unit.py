@@ -52,18 +52,14 @@ def train_config(cfg: DictConfig) -> TrainConfig:
     return _dataclass_from(TrainConfig, "train", OmegaConf.to_container(cfg, resolve=True))
 
 
-def json_number(value: Any) -> Any:
-    """NaN and infinities are not JSON: strict parsers get null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def strict_json(value: Any) -> Any:
-    """``value`` with every NaN or infinity, however deep, as null (a diverged run has no loss)."""
+    """``value`` with every NaN or infinity, however deep, as null: strict JSON parsers reject
+    them, and a diverged run has no loss."""
     if isinstance(value, dict):
         return {k: strict_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [strict_json(v) for v in value]
-    return json_number(value)
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def build_and_count(genotype: Genotype, data: PreparedData, *, seed: int,

@@ -1,0 +1,43 @@
+"""Checks of setting values, shared by every group that reads one: each says what is wrong
+with a value (or "" when nothing is), and :func:`require` turns that into the one-line error."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Check = Callable[[Any], str]  # a value → what is wrong with it ("" when nothing is)
+
+
+def whole(low: int, optional: bool = False) -> Check:
+    def check(v: Any) -> str:
+        if optional and v is None:
+            return ""
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            return f"must be a whole number ≥ {low}" + (" or null" if optional else "")
+        return ""
+    return check
+
+
+def fraction(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+        return "must be in (0, 1]"
+    return ""
+
+
+def one_of(*options: Any) -> Check:
+    def check(v: Any) -> str:
+        return "" if any(v == o and type(v) is type(o) for o in options) else \
+            f"must be one of {', '.join(map(str, options))}"
+    return check
+
+
+def boolean(v: Any) -> str:
+    return "" if isinstance(v, bool) else "must be true or false"
+
+
+def require(name: str, value: Any, check: Check, *, error: type[ValueError] = ValueError, hint: str = "",
+            show: Callable[[Any], str] = repr) -> None:
+    """Raise ``error("<name>=<value>: <problem><hint>")`` when ``check`` finds a problem."""
+    problem = check(value)
+    if problem:
+        raise error(f"{name}={show(value)}: {problem}{hint}")
