@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Callable, Iterator, NoReturn
 
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 
+from nas.files import check_writable, remove_made
 from nas.runtime import startup
 from nas.study.settings import check_study_name
 from nas.study.storage import hide_password, redact
@@ -35,6 +37,13 @@ PLUGINS = {"hydra/launcher/joblib": "hydra-joblib-launcher",
 def fail(error: BaseException | str) -> NoReturn:
     print(f"error: {redact(str(error))}", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def fail_job(error: BaseException | str) -> NoReturn:
+    """:func:`fail` from inside a Hydra job, after removing the folder Hydra made for it (and the
+    parents that leaves empty): a command refused for bad input leaves nothing behind."""
+    remove_made(Path(HydraConfig.get().runtime.output_dir), Path.cwd())
+    fail(error)
 
 
 def run_app(hydra_main: Callable[[], None], config_name: str, command: str) -> None:
@@ -80,6 +89,8 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
         raise ValueError(f"{_first_line(e)}; see `{command} --help`") from None
     if "study_name" in cfg:  # before Hydra makes runs/<study_name>/hydra/
         check_study_name(cfg.study_name)
+        check_writable(Path("runs") / cfg.study_name)
+    check_writable(Path(cfg.hydra.run.dir))
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,74 +1,151 @@
-"""``python -m nas.export runs/<study_name> --pick …``: take a genotype away from a study.
+"""``python -m nas.export runs/<study_name> --pick …``: take a genotype, and its trained weights, away from a study.
 
     python -m nas.export runs/demo --pick knee --max-params 500000 --out my_model.yaml [--onnx]
 
 ``--pick``: ``best-accuracy`` (highest validation accuracy), ``smallest`` (fewest
-parameters), ``knee`` (the front's point farthest from the line between its
-extremes, accuracy against log-parameters) — all among the study's Pareto set —
-or ``trial=N`` (any completed trial). ``--max-params`` filters the candidates
-first. The YAML genotype it writes is what ``nas.build_model(FILE)``,
-``python -m nas.inspect FILE`` and ``python -m nas.train genotype=FILE`` take;
-``--onnx`` also writes the model (weights from ``--checkpoint`` if given,
-else freshly initialised) and checks onnxruntime reproduces its outputs.
+parameters), ``knee`` (the point farthest from the line between the extremes,
+accuracy against log-parameters) — all over the Pareto set of the completed
+trials (with at most ``--max-params`` parameters when given) — or ``trial=N``
+(any completed trial). It writes the YAML genotype that ``nas.build_model(FILE)``,
+``python -m nas.inspect FILE`` and ``python -m nas.train genotype=FILE`` take and,
+when the search kept the trial's trained weights (it keeps them for every Pareto
+trial), the checkpoint beside it (``FILE.pt``). ``--onnx`` also writes one
+self-contained ``FILE.onnx`` for the study's input shape and classes, with the
+normalisation in its metadata, checked against PyTorch with onnxruntime.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
-from nas.analysis.selection import pick
+import optuna
+
+from nas.analysis.selection import PICKS, pick
 from nas.genotype import Genotype
-from nas.models import build_model
+from nas.models import build_model, min_input_size
 from nas.models.onnx import export_onnx
 from nas.runtime import startup
+from nas.study import weights
+from nas.study.record import STUDY_SETUP, TrialRecord
 from nas.study.storage import load_study
 from nas.training import checkpoint
+
+FALLBACK = {"in_channels": 3, "image_size": [32, 32], "classes": 10}  # a study that did not record its input
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m nas.export", description=__doc__.splitlines()[0])
     p.add_argument("study_dir", type=Path, help="runs/<study_name>")
-    p.add_argument("--pick", default="knee", help="best-accuracy | smallest | knee | trial=N (default knee)")
-    p.add_argument("--max-params", type=int)
+    p.add_argument("--pick", default="knee", help=f"{' | '.join(PICKS)} (default knee)")
+    p.add_argument("--max-params", type=int, help="pick among the completed trials with at most this many parameters")
     p.add_argument("--out", type=Path, help="default: <study_dir>/export/trial<N>-<id>.yaml")
     p.add_argument("--storage", help="database URL or journal file, when the study is not in <study_dir>")
     p.add_argument("--study-name", help="default: the folder's name")
     p.add_argument("--onnx", action="store_true", help="also write <out>.onnx, checked with onnxruntime")
-    p.add_argument("--checkpoint", type=Path, help="weights for --onnx (a nas.train model.pt)")
-    p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--in-channels", type=int, default=3)
-    p.add_argument("--input-size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"))
+    p.add_argument("--checkpoint", type=Path, help="weights to export instead of those the search kept "
+                                                   "(a nas.train model.pt)")
+    p.add_argument("--num-classes", type=int, help="only for a study that did not record its data")
+    p.add_argument("--in-channels", type=int, help="only for a study that did not record its data")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="only for a study that did not record its data")
     args = p.parse_args(argv)
     startup()
     try:
         study = load_study(args.study_dir, args.storage, args.study_name)
         trial = pick(study, args.pick, args.max_params)
         genotype = Genotype.from_dict(trial.genotype)
+        kept = weights.find(args.study_dir, trial.number, genotype.id)
+        trained = checkpoint.load(args.checkpoint or kept, genotype) if args.checkpoint or kept else None
+        shape = input_of(args, study.user_attrs.get(STUDY_SETUP), trained, genotype)
         out = args.out or args.study_dir / "export" / f"trial{trial.number:04d}-{genotype.id}.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
         genotype.save(out)
         result = {"trial": trial.number, "name": genotype.name, "genotype_id": genotype.id, "path": str(out),
-                  **{k: trial.metrics[k] for k in ("val_accuracy", "params", "macs")}}
+                  **{k: trial.metrics[k] for k in ("val_accuracy", "params", "macs")},
+                  "weights": None, "input": shape}
+        if trained is not None:
+            result["weights"] = str(shutil.copyfile(args.checkpoint or kept, out.with_suffix(".pt")))
         if args.onnx:
-            in_channels, size = args.in_channels, tuple(args.input_size)
-            if args.checkpoint is not None:  # the shape the weights were trained for
-                trained = checkpoint.load(args.checkpoint, genotype)
-                model, in_channels, size = trained.model(), trained.in_channels, trained.image_size or size
-            else:
-                model = build_model(genotype, num_classes=args.num_classes, in_channels=in_channels)
-            onnx_path = out.with_suffix(".onnx")
-            result["onnx"] = str(onnx_path)
-            result["onnx_max_abs_diff"] = export_onnx(model, onnx_path, in_channels=in_channels, size=size)
-    except ValueError as e:  # SelectionError, StorageError, CheckpointError
+            result.update(_onnx(out, genotype, trained, shape, trial, study.study_name))
+    except (ValueError, OSError) as e:  # SelectionError, StorageError, CheckpointError; a folder it cannot write
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if trained is None:
+        print(f"WARNING: trial {trial.number} has no trained weights "
+              f"({_why_untrained(study, args.study_dir, trial)})"
+              + ("; the ONNX model's weights are freshly initialised, NOT TRAINED. Train the genotype with "
+                 f"`python -m nas.train genotype={out}` and pass its model.pt with --checkpoint"
+                 if args.onnx else ""), file=sys.stderr)
     print(f"trial {trial.number}: {genotype.name} (val accuracy {result['val_accuracy']:.4f}, "
-          f"{result['params']:,} params) → {out}")
+          f"{result['params']:,} params) → {out}" + (f", weights {result['weights']}" if trained else ""))
     print(json.dumps(result))
     return 0
+
+
+def input_of(args: argparse.Namespace, setup: dict[str, Any] | None, trained: checkpoint.Checkpoint | None,
+             genotype: Genotype) -> dict[str, Any]:
+    """What the exported model takes: from the weights, else from the study's record of its data,
+    else from the flags. A flag that contradicts the weights or the study is an error."""
+    source, known = "the study's data", dict(setup or {})
+    if trained is not None:
+        source = "the checkpoint" if args.checkpoint else "the trained weights"
+        known.update(in_channels=trained.in_channels, classes=trained.num_classes,
+                     **({"image_size": list(trained.image_size)} if trained.image_size else {}),
+                     **({"mean": list(trained.mean), "std": list(trained.std)} if trained.mean else {}),
+                     **({"class_names": list(trained.class_names)} if trained.class_names else {}))
+    given = {"in_channels": args.in_channels, "classes": args.num_classes,
+             "image_size": list(args.input_size) if args.input_size else None}
+    flags = {"in_channels": "--in-channels", "classes": "--num-classes", "image_size": "--input-size"}
+    shape = {}
+    for key, value in given.items():
+        if value is not None and min([value] if isinstance(value, int) else value) < 1:
+            raise ValueError(f"{flags[key]} {_show(value)}: must be at least 1")
+        if value is not None and key in known and known[key] != value:
+            raise ValueError(f"{flags[key]} {_show(value)} contradicts {source}, which say(s) {_show(known[key])}; "
+                             f"leave {flags[key]} out")
+        shape[key] = known.get(key, value if value is not None else FALLBACK[key])
+    smallest = min_input_size(genotype)
+    if min(shape["image_size"]) < smallest:
+        raise ValueError(f"{genotype.name} needs images of at least {smallest}×{smallest}, not "
+                         f"{_show(shape['image_size'])}; give --input-size {smallest} {smallest} or larger")
+    for key in ("mean", "std", "class_names"):
+        if key in known:
+            shape[key] = list(known[key])
+    return shape
+
+
+def _onnx(out: Path, genotype: Genotype, trained: checkpoint.Checkpoint | None, shape: dict[str, Any],
+          trial: TrialRecord, study_name: str) -> dict[str, Any]:
+    model = trained.model() if trained is not None else build_model(
+        genotype, num_classes=shape["classes"], in_channels=shape["in_channels"])
+    metadata = {"genotype": json.dumps(genotype.to_dict()), "genotype_name": genotype.name,
+                "study": study_name, "trial": str(trial.number),
+                "weights": "trained" if trained is not None else "untrained (freshly initialised)",
+                "input": f"images: float32 N×{shape['in_channels']}×{shape['image_size'][0]}×{shape['image_size'][1]}, "
+                         "pixel values in [0, 1] normalised as (x - mean) / std per channel"}
+    metadata.update({k: json.dumps(shape[k]) for k in ("mean", "std", "class_names") if k in shape})
+    path = out.with_suffix(".onnx")
+    diff = export_onnx(model, path, in_channels=shape["in_channels"], size=tuple(shape["image_size"]),
+                       metadata=metadata)
+    return {"onnx": str(path), "onnx_max_abs_diff": diff}
+
+
+def _why_untrained(study: optuna.Study, study_dir: Path, trial: TrialRecord) -> str:
+    folder = study_dir / weights.FOLDER
+    if not folder.is_dir():
+        return f"{folder} does not exist: the study was run elsewhere or before searches kept weights"
+    if trial.number in {t.number for t in study.best_trials}:
+        return f"its checkpoint is missing from {folder}"
+    return "the search keeps trained weights only for the trials on the Pareto front"
+
+
+def _show(value: Any) -> str:
+    return "×".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 if __name__ == "__main__":

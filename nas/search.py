@@ -19,7 +19,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from nas.cli import fail, run_app, sigterm_as_interrupt
+from nas.cli import fail_job, run_app, sigterm_as_interrupt
 from nas.runtime import startup, use_gpu
 from nas.study.worker import run_search
 
@@ -36,7 +36,7 @@ def _hydra_main(cfg: DictConfig) -> None:
                   file=sys.stderr)
             sys.exit(130)
         except ValueError as e:  # DataError, GenotypeError, StorageError: bad input, said in one line
-            fail(e)
+            fail_job(e)
     print(json.dumps(result))
 
 

@@ -19,7 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.training import heatmap
-from nas.cli import fail, run_app
+from nas.cli import fail_job, run_app
 from nas.runtime import startup
 from nas.genotype.presets import resolve
 from nas.training import checkpoint
@@ -56,7 +56,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         result = run(cfg, out_dir)
     except ValueError as e:  # DataError, GenotypeError: bad input, said in one line
-        fail(e)
+        fail_job(e)
     if result["status"] != Outcome.OK:
         print(f"training stopped: {result['status']}: {result['reason']}", file=sys.stderr)
     summary = f"{result['genotype']}: val accuracy {result['val_accuracy']:.4f}, {result['params']:,} params, " \

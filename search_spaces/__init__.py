@@ -97,15 +97,14 @@ def smallest(space: ModuleType, cfg: Any, metric: str, num_classes: int, in_chan
     """The space's genotype with the fewest ``metric`` ("params" or "macs"), by coordinate
     descent over its parameters (exact when the metric grows monotonically with each
     parameter, as layer counts, widths and connections make it)."""
-    from nas.training.metrics import count_macs, count_params
-    from nas.models import build_model
+    from nas.training.metrics import count
 
     def measure(chosen: dict[str, Any]) -> tuple[float, Genotype | None, dict[str, list]]:
         trial = _ChoiceTrial(chosen)
         genotype = space.suggest(trial, cfg)
         try:
-            model = build_model(genotype, num_classes=num_classes, in_channels=in_channels)
-            value = count_params(model) if metric == "params" else count_macs(model, image_size, in_channels)
+            _, params, macs = count(genotype, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+            value = params if metric == "params" else macs
         except ValueError:  # a genotype the data cannot feed (too small an image)
             return float("inf"), None, trial.options
         return value, genotype, trial.options

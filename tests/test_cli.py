@@ -198,3 +198,30 @@ def test_a_resume_on_other_data_is_refused_in_one_line(folder, tmp_path):
     assert first.returncode == 0, first.stderr
     _assert_one_line_error(_run("nas.search", [*args, "n_trials=2", "data.val_size=9"], tmp_path),
                            "study 'bad' was run with val_size=6, not 9", "another study_name")
+
+
+@pytest.mark.parametrize("bad", ["text named .png", "truncated JPEG"])
+def test_an_unreadable_image_is_named_and_nothing_is_left_behind(tmp_path, bad):
+    from PIL import Image
+
+    root = write_folder(tmp_path / "ds", n_per_class=4, classes=2, size=8)
+    if bad == "text named .png":
+        broken = root / "train" / "class_1" / "notes.png"
+        broken.write_text("this is not an image")
+    else:
+        broken = root / "train" / "class_0" / "photo.jpg"
+        Image.effect_noise((64, 64), 60).convert("RGB").save(broken, quality=95)
+        broken.write_bytes(broken.read_bytes()[:600])  # cut off mid-scan
+    work = tmp_path / "work"
+    work.mkdir()
+    args = [*_search_args(root, tmp_path), f"data.root={root}"]
+    _assert_one_line_error(_run("nas.search", args, work), "cannot be read", str(broken), "remove it")
+    assert list(work.iterdir()) == []  # no runs/<study>/study.db, no hydra/ folder
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(folder, tmp_path):
+    (tmp_path / "runs").write_text("a file where runs/ should be")
+    _assert_one_line_error(_run("nas.search", _search_args(folder, tmp_path), tmp_path),
+                           "cannot make 'runs/bad'", "'runs' is a file, not a folder")
+    _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc40_k12", "data=folder", f"data.root={folder}"],
+                                tmp_path), "'runs' is a file, not a folder")

@@ -1,7 +1,10 @@
 import json
+from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
+import torch
 from optuna.distributions import IntDistribution
 
 from nas import build_model
@@ -11,6 +14,7 @@ from nas.genotype import Block, Genotype, Head, Stem, Transition
 from nas.inspect import main as inspect_main
 from nas.training.metrics import count_params
 from nas.study.storage import JournalFileBackend
+from nas.training import checkpoint
 
 
 def _genotype(k: int, pattern: str = "full") -> Genotype:
@@ -68,7 +72,7 @@ def test_exported_file_round_trips_into_every_tool(front, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--pick", "trial=1"], "trial 1 is not a completed trial"),
     (["--pick", "middle"], "--pick 'middle'"),
-    (["--pick", "smallest", "--max-params", "10"], "no Pareto trial has ≤ 10 parameters"),
+    (["--pick", "smallest", "--max-params", "10"], "no completed trial has ≤ 10 parameters (the smallest has"),
     (["--pick", "trial=abc"], "--pick 'trial=abc': give a trial number"),
 ])
 def test_errors(tmp_path, capsys, argv, message):
@@ -116,3 +120,125 @@ def test_a_damaged_study_file_is_named_as_damaged(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "study.db" in err and "damaged or not an SQLite database" in err
     assert "password" not in err  # not the PostgreSQL advice
+
+
+# ---- a real (tiny) search: the input it recorded and the weights it kept ------------------
+
+def _search(tmp_path, grey=False, size=8, n_trials=4):
+    from hydra import compose, initialize_config_dir
+
+    import nas
+    from datasets import write_folder
+    from nas.study.worker import run_search
+
+    data = write_folder(tmp_path / "ds", n_per_class=12, classes=4, size=size, grey=grey)
+    out = tmp_path / "runs" / "s"
+    with initialize_config_dir(config_dir=str(Path(nas.__file__).parent / "conf"), version_base="1.3"):
+        cfg = compose(config_name="search", overrides=[
+            "data=folder", f"data.root={data}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
+            "train=smoke", "train.batch_size=16", "train.progress=false", "device=cpu", "study_name=s",
+            f"storage.url=sqlite:///{out / 'study.db'}", "search_space.layers=[2,4]", "search_space.growth=[4,8]",
+            f"n_trials={n_trials}", "logger=none", "enqueue_baselines=false"])
+    return out, run_search(cfg, out, log=lambda m: None)
+
+
+def _last_json(text):
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_the_search_keeps_the_weights_of_its_pareto_trials_and_export_takes_them(tmp_path, capsys):
+    import onnx
+    import onnxruntime as ort
+
+    out, result = _search(tmp_path)
+    front = {p["trial"] for p in result["pareto"]}
+    kept = {int(p.name[5:9]) for p in (out / "weights").glob("*.pt")}
+    assert kept == front  # dropped as soon as a trial left the front
+
+    assert main([str(out), "--pick", "best-accuracy", "--onnx", "--out", str(tmp_path / "m.yaml")]) == 0
+    captured = capsys.readouterr()
+    exported = _last_json(captured.out)
+    assert "WARNING" not in captured.err and exported["weights"] == str(tmp_path / "m.pt")
+    trained = checkpoint.load(tmp_path / "m.pt")
+    assert trained.genotype.id == exported["genotype_id"] and trained.class_names == ("class_0", "class_1",
+                                                                                       "class_2", "class_3")
+    assert not list(tmp_path.glob("*.onnx.data"))  # one self-contained file
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["mean"]) == pytest.approx(list(trained.mean)) and meta["weights"] == "trained"
+    x = torch.rand(3, 3, 8, 8)
+    (logits,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"images": x.numpy()})
+    with torch.no_grad():  # the trained weights, not a fresh initialisation
+        assert torch.allclose(torch.from_numpy(logits), trained.model()(x), atol=1e-4)
+
+
+def test_a_trial_without_kept_weights_is_exported_untrained_with_a_loud_warning(tmp_path, capsys):
+    out, result = _search(tmp_path)
+    front = {p["trial"] for p in result["pareto"]}
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
+    off = [t.number for t in study.trials if t.state.name == "COMPLETE" and t.number not in front]
+    number = off[0] if off else next(iter(front))
+    if not off:  # every trial on the front: take one's weights away
+        next((out / "weights").glob(f"trial{number:04d}-*.pt")).unlink()
+    assert main([str(out), "--pick", f"trial={number}", "--onnx", "--out", str(tmp_path / "u.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert _last_json(captured.out)["weights"] is None
+    assert "WARNING" in captured.err and "NOT TRAINED" in captured.err and len(captured.err.splitlines()) == 1
+
+
+def test_onnx_export_takes_the_studys_input_shape_and_classes(tmp_path, capsys):
+    import onnxruntime as ort
+
+    out, _ = _search(tmp_path, grey=True, size=12, n_trials=1)
+    for f in (out / "weights").glob("*.pt"):
+        f.unlink()  # untrained: the shape must come from the study itself
+    assert main([str(out), "--pick", "best-accuracy", "--onnx", "--out", str(tmp_path / "g.yaml")]) == 0
+    shape = _last_json(capsys.readouterr().out)["input"]
+    assert shape["in_channels"] == 1 and shape["image_size"] == [12, 12] and shape["classes"] == 4
+    (logits,) = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"images": np.zeros((2, 1, 12, 12), np.float32)})
+    assert logits.shape == (2, 4)
+    assert main([str(out), "--pick", "best-accuracy", "--onnx", "--input-size", "32", "32"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--input-size 32×32 contradicts the study's data" in err
+
+
+def test_max_params_picks_over_the_pareto_set_of_the_trials_that_fit(tmp_path, capsys):
+    """objectives [val_accuracy, latency]: the small trial is off the study's front, yet the best that fits."""
+    folder = tmp_path / "runs" / "lat"
+    folder.mkdir(parents=True)
+    study = optuna.create_study(study_name="lat", storage=f"sqlite:///{folder / 'study.db'}",
+                                directions=["maximize", "minimize"])
+    for i, (acc, latency, k) in enumerate([(0.9, 1.0, 32), (0.6, 2.0, 4), (0.5, 1.5, 2)]):
+        g = _genotype(k)
+        params = count_params(build_model(g))
+        study.add_trial(optuna.trial.create_trial(
+            params={"i": i}, distributions={"i": IntDistribution(0, 100)}, values=[acc, latency],
+            user_attrs={RECORD: TrialRecord(Status.OK, genotype=g.to_dict(), genotype_id=g.id, genotype_name=g.name,
+                                            metrics={"val_accuracy": acc, "params": params, "macs": 1}).stored()}))
+    limit = count_params(build_model(_genotype(4)))
+    assert main([str(folder), "--pick", "best-accuracy", "--max-params", str(limit)]) == 0
+    assert _last_json(capsys.readouterr().out)["trial"] == 1
+    assert main([str(folder), "--pick", "smallest", "--max-params", str(limit)]) == 0
+    assert _last_json(capsys.readouterr().out)["trial"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pick", "trial=0", "--max-params", "100000"], "--pick trial=0 names one trial and --max-params chooses"),
+    (["--max-params", "0"], "--max-params 0: give a positive number"),
+    (["--onnx", "--in-channels", "0"], "--in-channels 0: must be at least 1"),
+    (["--checkpoint", "nowhere.pt"], "checkpoint 'nowhere.pt' does not exist"),
+])
+def test_contradictory_or_impossible_export_options(tmp_path, capsys, argv, message):
+    folder = _study(tmp_path, [(0.5, _genotype(4))])
+    assert main([str(folder), *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_a_study_folder_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    folder = _study(tmp_path, [(0.5, _genotype(4))])
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert main([str(folder), "--out", str(blocked / "m.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(blocked) in err

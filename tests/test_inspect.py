@@ -59,3 +59,16 @@ def test_cli_reports_invalid_genotype_file(tmp_path, capsys):
 def test_module_entry_point():
     run = subprocess.run([sys.executable, "-m", "nas.inspect", "densenet40_k12"], capture_output=True, text=True, check=True)
     assert json.loads(run.stdout.strip().splitlines()[-1])["params"] == 1_019_722
+
+
+def test_a_giant_genotype_is_counted_and_an_absurd_one_refused(tmp_path, capsys):
+    giant = tmp_path / "giant.yaml"
+    giant.write_text("stem: {kind: cifar, channels: 16}\nblocks: [{layers: 12, growth: 60000}]\n")
+    assert main([str(giant)]) == 0  # terabytes of weights: counted on shapes, never allocated
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["params"] > 10**11
+    for field, value, limit in (("layers", 100_000_000, "1,000"), ("growth", 100_000, "65,536")):
+        absurd = tmp_path / f"{field}.yaml"
+        absurd.write_text("stem: {kind: cifar, channels: 16}\nblocks: [{layers: 12, growth: 12, " + f"{field}: {value}" + "}]\n")
+        assert main([str(absurd)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"blocks[0].{field}: {value:,} must be ≤ {limit}" in err

@@ -1,8 +1,9 @@
+import pytest
 import torch
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.training.metrics import PeakMemory, count_macs, count_params, inference_latency
+from nas.training.metrics import PeakMemory, count, count_macs, count_params, inference_latency
 
 
 def test_macs_count_convs_and_linear_by_hand():
@@ -47,3 +48,34 @@ def test_latency_grows_with_batch_and_keeps_training_mode():
     many = inference_latency(model, (16, 16), batch_size=64, channels_last=True)
     assert 0 < one < many
     assert model.training
+
+
+@pytest.mark.parametrize("kind", ["full", "separable", "clique", "clique_b_attention_c", "nearest", "imagenet"])
+def test_macs_on_the_meta_device_equal_fvcores_count_of_the_real_model(kind):
+    """fvcore traces the real model (allocated weights); ours runs on shapes alone. Same convention, same number."""
+    import logging
+
+    from fvcore.nn import FlopCountAnalysis
+
+    from conftest import small_genotype
+
+    genotype = {"full": small_genotype("full", bottleneck=4), "separable": small_genotype("full", conv="separable"),
+                "clique": small_genotype("clique"), "nearest": small_genotype("nearest", layers=5),
+                "clique_b_attention_c": small_genotype("clique", bottleneck=1, attention=True,
+                                                       head=Head("multiscale", compress=True)),
+                "imagenet": small_genotype("full", stem="imagenet")}[kind]
+    size = (64, 48) if kind == "imagenet" else (12, 16)
+    model = build_model(genotype, num_classes=7).eval()
+    analysis = FlopCountAnalysis(model, torch.zeros(1, 3, *size))
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    reference = sum(n for op, n in analysis.by_operator().items() if op in ("conv", "linear", "addmm", "matmul", "mm"))
+    _, params, macs = count(genotype, num_classes=7, in_channels=3, image_size=size)
+    assert macs == reference == count_macs(model, size) and params == count_params(model)
+
+
+def test_any_genotype_is_counted_without_allocating_it():
+    giant = Genotype(Stem("cifar", 16), (Block(40, 60_000), Block(40, 60_000)), (Transition(0.5),))
+    model, params, macs = count(giant, num_classes=10, in_channels=3, image_size=(32, 32))
+    assert params > 10**12 and macs > 10**15  # terabytes of weights, never allocated
+    assert all(p.is_meta for p in model.parameters())

@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from nas.study.hypervolume import hypervolume
-from nas.study.pareto import Front, normalised, plot, plot_hypervolume
+from nas.study.pareto import Front, figure, hypervolume_picture, normalised, picture, plot, plot_hypervolume
 from nas.study.record import directions
 
 
@@ -50,3 +50,35 @@ def test_plots_are_written(tmp_path):
     html = paths[1].read_text()
     assert "densenet_bc40_k12" in html and "g1" in html and "plotly" in html.lower()
     assert plot_hypervolume([0.1, 0.2, 0.2], tmp_path).read_bytes()[:4] == b"\x89PNG"
+
+
+def _rows(baselines):
+    return [{"trial": i, "name": f"g{i}", "val_accuracy": a, "params": p, "macs": 10 * p,
+             "baseline": "densenet_bc40_k12" if baselines and i == 0 else ""}
+            for i, (a, p) in enumerate([(0.5, 100), (0.4, 50), (0.6, 300), (0.3, 400)])]
+
+
+@pytest.mark.parametrize("baselines", [True, False])
+def test_the_legends_name_only_what_is_drawn_and_sit_outside_the_data(baselines):
+    import matplotlib.pyplot as plt
+
+    fig = picture(_rows(baselines), {0, 1, 2})
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["other trials", "Pareto set"] + ["baselines"] * baselines
+    box = legend.get_window_extent()
+    assert not any(box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    plt.close(fig)
+    chart = figure(_rows(baselines), {0, 1, 2}, "params", "parameters")
+    names = {trace.name: len(trace.x) for trace in chart.data}
+    assert names == {"other trials": 1, "Pareto set": 3 - baselines, **({"baselines": 1} if baselines else {})}
+
+
+def test_the_hypervolume_plot_counts_whole_trials():
+    import matplotlib.pyplot as plt
+
+    fig = hypervolume_picture([0.1, 0.2, 0.25])
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close(fig)

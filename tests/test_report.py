@@ -39,3 +39,18 @@ def test_report_renders_from_a_small_study(tmp_path, capsys):
 def test_report_of_a_missing_study(tmp_path, capsys):
     assert main([str(tmp_path / "nothing")]) == 2
     assert "neither study.db nor journal.log" in capsys.readouterr().err
+
+
+def test_what_sits_on_the_front_counts_trials_not_blocks():
+    import optuna
+
+    from conftest import small_genotype
+    from nas.analysis.report import composition
+    from nas.study.record import RECORD, Status, TrialRecord
+
+    genotypes = [small_genotype("full"), small_genotype("full", conv="separable"), small_genotype("clique")]
+    trials = [optuna.trial.create_trial(values=[0.5], user_attrs={RECORD: TrialRecord(
+        Status.OK, genotype=g.to_dict()).stored()}) for g in genotypes]
+    counts = composition(trials)
+    assert counts["pattern"] == {"full": 2, "clique": 1}  # two blocks each, yet one trial each
+    assert counts["conv"] == {"standard": 2, "separable": 1}

@@ -203,10 +203,12 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
     parts = [json.loads(p.read_text()) for p in media.glob("offline-run-*/files/media/table/trials_*.table.json")]
     assert parts and all("val_accuracy" in p["columns"] and "pareto" in p["columns"] for p in parts)
     assert sum(len(p["data"]) for p in parts) == complete  # an incremental table: each row logged once
-    charts = sorted(media.glob("offline-run-*/files/media/table/accuracy_vs_params_table_*.table.json"),
+    charts = sorted(media.glob("offline-run-*/files/media/plotly/accuracy_vs_params_*.plotly.json"),
                     key=lambda p: int(p.name.split("_")[-2]))
-    final = json.loads(charts[-1].read_text())  # the charts over all trials, drawn at the end
-    assert len(final["data"]) == complete and any(row[final["columns"].index("pareto")] for row in final["data"])
+    final = json.loads(charts[-1].read_text())  # the chart over all trials, drawn at the end
+    groups = {trace["name"]: len(trace["hovertext"]) for trace in final["data"]}
+    assert sum(groups.values()) == complete and groups["Pareto set"] >= 1  # the front marked apart
+    assert "baselines" not in groups  # none were run here: no empty legend entry
     drawn = {p.parent.parent.parent.parent.parent.name
              for p in media.glob("offline-run-*/files/media/images/connection_strengths/*.png")}
     assert len(drawn) == complete  # each trained trial's run shows its connection strengths
@@ -268,7 +270,7 @@ def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
 def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on(folder, tmp_path):
     from nas.training.data import prepare
     from nas.training.trainer import TrainConfig
-    from nas.training.unit import build_and_count, data_config, fit_in_memory
+    from nas.training.unit import measure, data_config, fit_in_memory
 
     two = ["search_space.layers=[2,2]", "search_space.growth=[4,32]", "search_space.growth_schedule=[constant]",
            "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",
@@ -283,7 +285,7 @@ def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on
                                                           for k, v in (("layers", 2), ("pattern", "full"),
                                                                        ("bottleneck", None), ("conv", "standard"))}}),
                                  cfg.search_space)
-        model, _, _ = build_and_count(genotype, data, seed=0)
+        model, _, _ = measure(genotype, data)
         need[growth] = fit_in_memory(model, data, TrainConfig(batch_size=16, memory_limit_gb=1e6))[1]
     assert need[4] < need[32]
     limit = (need[4] + need[32]) / 2 / 2**30

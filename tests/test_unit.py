@@ -8,7 +8,7 @@ import torch
 from nas.genotype.presets import PRESETS
 from nas.training.data import DataConfig, prepare
 from nas.training.trainer import TrainConfig
-from nas.training.unit import build_and_count, fit_in_memory, train_genotype
+from nas.training.unit import measure, fit_in_memory, train_genotype
 
 from datasets import write_folder
 
@@ -25,7 +25,7 @@ def _needs(model, data, batch):
 
 
 def test_a_batch_over_the_cap_is_halved_with_the_learning_rate_when_allowed(data):
-    model, _, _ = build_and_count(PRESETS["densenet_bc40_k12"], data, seed=0)
+    model, _, _ = measure(PRESETS["densenet_bc40_k12"], data)
     limit = (_needs(model, data, 16) + _needs(model, data, 32)) / 2 / 2**30  # 16 fits, 32 does not
     cfg = TrainConfig(batch_size=32, lr=0.4, memory_limit_gb=limit, shrink_batch=True)
     fitted, need, cap, refusal = fit_in_memory(model, data, cfg)
@@ -36,7 +36,7 @@ def test_a_batch_over_the_cap_is_halved_with_the_learning_rate_when_allowed(data
 
 def test_a_shrunk_trial_trains_and_says_at_which_batch(data):
     genotype = PRESETS["densenet_bc40_k12"]
-    model, _, _ = build_and_count(genotype, data, seed=0)
+    model, _, _ = measure(genotype, data)
     limit = (_needs(model, data, 16) + _needs(model, data, 32)) / 2 / 2**30
     cfg = TrainConfig(epochs=1, batch_size=32, memory_limit_gb=limit, shrink_batch=True, progress=False,
                       stop_at_chance=False)
@@ -44,3 +44,15 @@ def test_a_shrunk_trial_trains_and_says_at_which_batch(data):
     assert result["status"] == "ok" and result["batch_size"] == 16
     assert "trained at batch 16 and lr 0.2" in result["reason"]
     assert result["memory_estimate_bytes"] <= result["memory_cap_bytes"]
+
+
+def test_a_refused_trial_never_allocates_its_model(data, monkeypatch):
+    """growth 60,000: counted and refused on the meta device; the real weights (hundreds of GB) never built."""
+    from nas.genotype import Block, Genotype, Stem
+    from nas.training import unit
+
+    built = []
+    monkeypatch.setattr(unit, "build", lambda *a, **k: built.append(a) or pytest.fail("the model was built"))
+    giant = Genotype(Stem("cifar", 16), (Block(12, 60_000),))
+    _, result = train_genotype(giant, data, TrainConfig(batch_size=16, progress=False), seed=0)
+    assert result["status"] == "oom" and result["params"] > 10**11 and not built

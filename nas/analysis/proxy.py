@@ -19,10 +19,9 @@ from scipy import stats
 
 import search_spaces
 from nas.genotype import Genotype
-from nas.models import build_model
 from nas.study.outputs import write_csv
 from nas.training.data import prepare
-from nas.training.metrics import count_params
+from nas.training.metrics import count_params, meta_model
 from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
 
@@ -46,8 +45,7 @@ def sample_genotypes(space, space_cfg, n: int, seed: int, num_classes: int, in_c
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         if genotype.id in found:
             continue
-        if max_params is not None and count_params(build_model(genotype, num_classes=num_classes,
-                                                               in_channels=in_channels)) > max_params:
+        if max_params is not None and count_params(meta_model(genotype, num_classes, in_channels)) > max_params:
             continue
         found[genotype.id] = genotype
         if len(found) == n:

@@ -30,14 +30,14 @@ TOP = 6  # genotypes shown with their heat maps
 
 
 def composition(trials: list[FrozenTrial]) -> dict[str, Counter]:
-    """How often each pattern, conv type, θ and growth rate appears in these trials' genotypes
-    (patterns and conv types counted per block)."""
+    """How many of these trials use each pattern, conv type, θ and growth rate (a trial whose
+    blocks differ counts once for each value it uses)."""
     counts: dict[str, Counter] = {"pattern": Counter(), "conv": Counter(), "compression θ": Counter(),
                                   "growth (first block)": Counter()}
     for t in trials:
         g = Genotype.from_dict(TrialRecord.of(t).genotype)
-        counts["pattern"].update(b.pattern for b in g.blocks)
-        counts["conv"].update(b.conv for b in g.blocks)
+        counts["pattern"].update({b.pattern for b in g.blocks})
+        counts["conv"].update({b.conv for b in g.blocks})
         counts["compression θ"].update({str(g.transitions[0].compression) if g.transitions else "—": 1})
         counts["growth (first block)"].update({str(g.blocks[0].growth): 1})
     return counts
@@ -93,12 +93,13 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
             hv = pareto.plot_hypervolume(hypervolume_history(complete, objectives), out_dir)
             sections.append("<h2>Hypervolume over trials</h2>" + _img(hv))
 
-        sections.append("<h2>What sits on the front</h2>")
+        sections.append("<h2>What sits on the front</h2><p>Trials using each value (a trial whose blocks "
+                        "use several patterns or conv types counts once for each).</p>")
         on_front, tried = composition(front), composition(complete)
         for key in tried:
             values = sorted(tried[key], key=lambda v: (-on_front[key][v], v))
             sections.append(f"<h3>{html.escape(key)}</h3>" + _table(
-                ["value", "on the front", "of all complete", "share on the front"],
+                ["value", "trials on the front", "of all complete trials", "share on the front"],
                 [[v, on_front[key][v], tried[key][v], f"{on_front[key][v] / tried[key][v]:.0%}"] for v in values]))
 
         sections.append("<h2>Parameter importances</h2><p>Optuna's default importance evaluator, per "

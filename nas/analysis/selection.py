@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from nas.study.record import TrialRecord
@@ -17,30 +19,49 @@ class SelectionError(ValueError):
 
 
 def pick(study: optuna.Study, how: str, max_params: int | None = None) -> TrialRecord:
+    """``how`` applied to the Pareto set (on the study's own objectives) of the completed trials
+    with at most ``max_params`` parameters — not to the study's front filtered afterwards, which
+    can be empty when the study traded accuracy against something else than size."""
+    if max_params is not None and max_params < 1:
+        raise SelectionError(f"--max-params {max_params}: give a positive number of parameters")
+    if how not in PICKS[:3] and not how.startswith("trial="):
+        raise SelectionError(f"--pick {how!r}: use {', '.join(PICKS)}")
+    if how.startswith("trial=") and max_params is not None:
+        raise SelectionError(f"--pick {how} names one trial and --max-params chooses among trials; give one of them")
     complete = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete:
         raise SelectionError(f"study {study.study_name!r} has no completed trial to export")
     if how.startswith("trial="):
-        text = how.removeprefix("trial=")
-        if not text.isdigit():
-            raise SelectionError(f"--pick {how!r}: give a trial number, e.g. --pick trial=12")
-        number = int(text)
-        for r in complete:
-            if r.number == number:
-                return r
-        raise SelectionError(f"trial {number} is not a completed trial of {study.study_name!r}")
-    front = {t.number for t in study.best_trials}
-    candidates = [r for r in complete if r.number in front
-                  and (max_params is None or r.metrics["params"] <= max_params)]
-    if not candidates:
-        raise SelectionError(f"no Pareto trial has ≤ {max_params:,} parameters; raise --max-params")
+        return _numbered(complete, how, study.study_name)
+    fitting = [r for r in complete if max_params is None or r.metrics["params"] <= max_params]
+    if not fitting:
+        smallest = min(r.metrics["params"] for r in complete)
+        raise SelectionError(f"no completed trial has ≤ {max_params:,} parameters (the smallest has {smallest:,}); "
+                             "raise --max-params")
+    candidates = pareto_set(fitting, study.directions)
     if how == "best-accuracy":
         return max(candidates, key=lambda r: (r.metrics["val_accuracy"], -r.metrics["params"]))
     if how == "smallest":
         return min(candidates, key=lambda r: (r.metrics["params"], -r.metrics["val_accuracy"]))
-    if how == "knee":
-        return knee(candidates)
-    raise SelectionError(f"--pick {how!r}: use {', '.join(PICKS)}")
+    return knee(candidates)
+
+
+def _numbered(complete: list[TrialRecord], how: str, study_name: str) -> TrialRecord:
+    text = how.removeprefix("trial=")
+    if not text.isdigit():
+        raise SelectionError(f"--pick {how!r}: give a trial number, e.g. --pick trial=12")
+    number = int(text)
+    for r in complete:
+        if r.number == number:
+            return r
+    raise SelectionError(f"trial {number} is not a completed trial of {study_name!r}")
+
+
+def pareto_set(records: list[TrialRecord], directions: list[StudyDirection]) -> list[TrialRecord]:
+    """The records no other record dominates on the study's objectives (ties all stay)."""
+    sign = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
+    losses = sign * np.array([r.values for r in records], float)
+    return [r for r, a in zip(records, losses) if not np.any(np.all(losses <= a, 1) & np.any(losses < a, 1))]
 
 
 def knee(records: list[TrialRecord]) -> TrialRecord:

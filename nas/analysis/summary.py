@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from nas.genotype import Genotype, transition_channels
-from nas.models import build_model
-from nas.training.metrics import count_macs, count_params
+from nas.training.metrics import count
 
 
 def summary(genotype: Genotype, input_size: tuple[int, int], num_classes: int, in_channels: int) -> dict:
-    model = build_model(genotype, num_classes=num_classes, in_channels=in_channels)
-    params = count_params(model)
-    macs = count_macs(model, input_size, in_channels)
+    _, params, macs = count(genotype, num_classes=num_classes, in_channels=in_channels, image_size=input_size)
     return {
         "name": genotype.name,
         "id": genotype.id,

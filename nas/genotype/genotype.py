@@ -196,11 +196,21 @@ def _fail(where: str, message: str) -> None:
     raise GenotypeError(f"{where}: {message}")
 
 
-def _check_int(where: str, value: Any, low: int = 1) -> None:
+# Far beyond any published design (DenseNet-264's largest block has 64 layers; its widest layer
+# 2,688 channels), yet small enough that building a model never takes minutes or exhausts memory
+# before the size is known: a typo's extra zeros are refused at once.
+MAX_LAYERS = 1000
+MAX_BLOCKS = 16
+MAX_WIDTH = 65536
+
+
+def _check_int(where: str, value: Any, low: int = 1, high: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         _fail(where, f"{value!r} is not an integer")
     if value < low:
         _fail(where, f"{value} must be ≥ {low}")
+    if high is not None and value > high:
+        _fail(where, f"{value:,} must be ≤ {high:,} (far beyond any published network; a typo?)")
 
 
 def _check_choice(where: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -214,18 +224,18 @@ def _check_bool(where: str, value: Any) -> None:
 
 
 def _validate_block(where: str, b: Block) -> None:
-    _check_int(f"{where}.layers", b.layers)
-    _check_int(f"{where}.growth", b.growth)
+    _check_int(f"{where}.layers", b.layers, high=MAX_LAYERS)
+    _check_int(f"{where}.growth", b.growth, high=MAX_WIDTH)
     _check_choice(f"{where}.pattern", b.pattern, tuple(patterns.PATTERNS))
     _check_choice(f"{where}.conv", b.conv, CONV_TYPES)
     if b.bottleneck is not None:
-        _check_int(f"{where}.bottleneck", b.bottleneck)
+        _check_int(f"{where}.bottleneck", b.bottleneck, high=MAX_WIDTH // b.growth or 1)
     patterns.get(b.pattern).check(where, b)
 
 
 def _validate(g: Genotype) -> None:
     _check_choice("stem.kind", g.stem.kind, STEMS)
-    _check_int("stem.channels", g.stem.channels)
+    _check_int("stem.channels", g.stem.channels, high=MAX_WIDTH)
     _check_choice("head.kind", g.head.kind, HEADS)
     _check_bool("head.compress", g.head.compress)
     if g.head.compress and g.head.kind != "multiscale":
@@ -234,6 +244,8 @@ def _validate(g: Genotype) -> None:
         _fail("dropout", f"{g.dropout!r} must be in [0, 1)")
     if not g.blocks:
         _fail("blocks", "at least one block is needed")
+    if len(g.blocks) > MAX_BLOCKS:
+        _fail("blocks", f"{len(g.blocks)} blocks: at most {MAX_BLOCKS} (each halves the image; a typo?)")
     if len(g.transitions) != len(g.blocks) - 1:
         _fail("transitions", f"{len(g.transitions)} given for {len(g.blocks)} blocks; give exactly {len(g.blocks) - 1} (one between consecutive blocks)")
     channels = g.stem.channels

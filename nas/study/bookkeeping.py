@@ -33,6 +33,10 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
                                 directions=directions(objectives), sampler=sampler)
     if setup is not None:
         stored = study.user_attrs.get(STUDY_SETUP)
+        if stored is not None and set(setup) - set(stored):  # written by a version that recorded less
+            stored = {**setup, **stored}
+            if stored == setup:
+                study.set_user_attr(STUDY_SETUP, setup)
         if stored is None:
             study.set_user_attr(STUDY_SETUP, setup)
         elif stored != setup:

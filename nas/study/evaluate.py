@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -21,19 +22,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.training import heatmap
 from nas.genotype import Genotype
+from nas.study import weights
 from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
 from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRecord
 from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
 from nas.training.metrics import inference_latency
 from nas.training.trainer import TrainConfig
-from nas.training.unit import build_and_count, train_genotype
+from nas.training.unit import measure, train_genotype
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, data: PreparedData,
-              tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], log) -> FrozenTrial | None:
+              tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], log, out_dir: Path) -> FrozenTrial | None:
     """Ask, evaluate and tell one trial while its heartbeat runs. None when the trial
     did not take a slot of the budget, or another worker took it over."""
     with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
@@ -50,7 +52,7 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
     try:
         with Heartbeat(storage, trial._trial_id, cfg.storage.heartbeat_interval):
             try:
-                values = evaluate(study, trial, record, space, data, tcfg, cfg, objectives)
+                values = evaluate(study, trial, record, space, data, tcfg, cfg, objectives, out_dir)
             except KeyboardInterrupt:
                 record.status = Status.INTERRUPTED
                 record.reason = "stopped (Ctrl-C or SIGTERM) while running; queued for another worker"
@@ -72,9 +74,10 @@ def _frozen(study: optuna.Study, number: int) -> FrozenTrial:
 
 
 def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, space, data: PreparedData,
-             tcfg: TrainConfig, cfg: DictConfig, objectives: list[str]) -> list[float] | None:
-    """Fill ``record`` in; return the objective values of a completed trial. Never raises
-    for a bad trial: a failing trial never ends the study."""
+             tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], out_dir: Path) -> list[float] | None:
+    """Fill ``record`` in; return the objective values of a completed trial (its weights kept in
+    ``out_dir``/weights/ until it is known to be off the front). Never raises for a bad trial:
+    a failing trial never ends the study."""
     start = time.perf_counter()
     try:
         genotype = space.suggest(trial, cfg.search_space)
@@ -90,8 +93,8 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
             record.status, record.reason = Status.DUPLICATE, f"same genotype as trial {earlier}; not trained again"
             return None
         seed = cfg.seed + trial.number
-        built = build_and_count(genotype, data, seed=seed, memory_efficient=tcfg.memory_efficient)
-        _, params, macs = built
+        measured = measure(genotype, data, memory_efficient=tcfg.memory_efficient)  # nothing allocated yet
+        _, params, macs = measured
         record.metrics.update(params=params, macs=macs)
         reason = violation(params, macs, cfg)
         if reason:
@@ -99,7 +102,7 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
             return None
         record.status = Status.TRAINING
         record.save(trial)  # the claim other workers read
-        model, result = train_genotype(genotype, data, tcfg, seed=seed, built=built)
+        model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured)
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
         record.metrics.update({k: v for k, v in result.items() if k in METRICS})
         if record.status == Status.OK:
@@ -108,6 +111,10 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.trial_seconds = time.perf_counter() - start
         if record.status != Status.OK:
             return None
+        try:
+            weights.keep(out_dir, trial.number, model, genotype, data)
+        except OSError as e:  # a full disk costs the weights, not the result
+            record.reason = "; ".join(filter(None, [record.reason, f"trained weights not kept: {e}"]))[:500]
         return [record.metrics[o] for o in objectives]
     except optuna.exceptions.UpdateFinishedTrialError:
         raise

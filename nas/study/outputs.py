@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study import pareto
+from nas.study import pareto, weights
 from nas.training import heatmap
 from nas.files import replacing
 from nas.genotype import Genotype
@@ -69,8 +69,8 @@ class CsvLog:
 
 class Outputs:
     """What ``runs/<study>/`` holds: trials.csv; pareto.csv and pareto/<trial>-<id>.yaml;
-    pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png; heatmaps/ of the Pareto
-    trials; and the W&B study run's table and charts."""
+    pareto.png and pareto_{params,macs}.html; hypervolume.csv/.png; heatmaps/ and weights/ of
+    the Pareto trials; and the W&B study run's table and charts."""
 
     def __init__(self, out_dir: Path, objectives: list[str], logger: NullLogger | None = None, *,
                  plot_every: float = 60.0, live: bool = True) -> None:
@@ -95,11 +95,18 @@ class Outputs:
 
     def update(self, trials: list[FrozenTrial]) -> None:
         """Take in the trials that finished since the last call."""
-        if not self.live:
-            return
         new = sorted((t for t in trials if t.state in FINISHED and t.number not in self.seen), key=finish_order)
         for t in new:
-            self._add(TrialRecord.of(t), append=True)
+            record = TrialRecord.of(t)
+            if self.live:
+                self._add(record, append=True)
+            else:  # only the front, for the weights below: worker 0 writes the files
+                self.seen.add(record.number)
+                if record.state == TrialState.COMPLETE:
+                    self.front.add(record.number, record.values)
+        weights.drop(self.out_dir, self.seen, set(self.front.members))
+        if not self.live:
+            return
         if self.front_changed:
             self._write_front()
         if self.plot_pending and time.monotonic() - self.last_plot >= self.plot_every:
@@ -184,6 +191,7 @@ class Outputs:
         self.trials.reset([records[n].row(reruns) for n in sorted(records)])
         self.hypervolume.reset(self.hypervolume.rows)
         self._write_front()
+        weights.drop(self.out_dir, self.seen, set(self.front.members))
         if plots:
             self._plot()
 

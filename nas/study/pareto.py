@@ -82,23 +82,50 @@ def _front_2d(x: np.ndarray, acc: np.ndarray) -> np.ndarray:
     return np.array(keep, int)
 
 
+AXES = (("params", "parameters"), ("macs", "multiply-adds per image"))
+
+
+def _groups(rows: list[dict[str, Any]], pareto: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validation accuracy, and which rows are on the front and which are baselines."""
+    acc = np.array([r["val_accuracy"] for r in rows], float)
+    on_front = np.array([r["trial"] in pareto for r in rows], bool)
+    base = np.array([bool(r.get(BASELINE)) for r in rows], bool)
+    return acc, on_front, base
+
+
 def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Path]:
     """pareto.png (accuracy vs parameters and vs MACs) and one interactive HTML per axis."""
     import matplotlib.pyplot as plt
-    import plotly.graph_objects as go
 
     written = []
-    acc = np.array([r["val_accuracy"] for r in rows], float)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
-    for ax, key, label in ((axes[0], "params", "parameters"), (axes[1], "macs", "multiply-adds per image")):
+    for key, label in AXES:
+        path = out_dir / f"pareto_{key}.html"
+        with replacing(path) as tmp:
+            figure(rows, pareto, key, label).write_html(tmp, include_plotlyjs=True, full_html=True)
+        written.append(path)
+    fig = picture(rows, pareto)
+    path = out_dir / "pareto.png"
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return [path, *written]
+
+
+def picture(rows: list[dict[str, Any]], pareto: set[int]):
+    """The matplotlib figure of pareto.png, its legend below both panels (never over a point)."""
+    import matplotlib.pyplot as plt
+
+    acc, on_front, base = _groups(rows, pareto)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), constrained_layout=True)
+    for ax, (key, label) in zip(axes, AXES):
         x = np.array([r[key] for r in rows], float)
-        on_front = np.array([r["trial"] in pareto for r in rows], bool)
-        base = np.array([bool(r.get(BASELINE)) for r in rows], bool)
-        ax.scatter(x[~on_front], acc[~on_front], s=18, c="0.7", label="trials")
+        ax.scatter(x[~on_front], acc[~on_front], s=18, c="0.7", label="other trials")
         ax.scatter(x[on_front], acc[on_front], s=30, c="tab:blue", label="Pareto set")
         line = _front_2d(x, acc)
         ax.step(x[line], acc[line], where="post", c="tab:blue", lw=1, alpha=0.6)
-        ax.scatter(x[base], acc[base], s=140, marker="*", c="tab:orange", edgecolors="k", label="baselines", zorder=3)
+        if base.any():
+            ax.scatter(x[base], acc[base], s=140, marker="*", c="tab:orange", edgecolors="k", label="baselines",
+                       zorder=3)
         for i, r in enumerate(rows):
             if on_front[i] or base[i]:
                 ax.annotate(r.get(BASELINE) or r["name"], (x[i], acc[i]), fontsize=7, xytext=(3, 3),
@@ -107,35 +134,49 @@ def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Pa
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
+    return fig
 
-        hover = [f"trial {r['trial']}: {r['name']}<br>acc {r['val_accuracy']:.4f}<br>{key} {r[key]:,}"
-                 + (f"<br>baseline {r[BASELINE]}" if r.get(BASELINE) else "") for r in rows]
-        traces = []
-        for mask, name, marker in ((~on_front & ~base, "trials", dict(color="lightgray", size=7)),
-                                   (on_front & ~base, "Pareto set", dict(color="royalblue", size=9)),
-                                   (base, "baselines", dict(color="orange", size=14, symbol="star",
-                                                            line=dict(color="black", width=1)))):
-            idx = np.flatnonzero(mask)
-            traces.append(go.Scatter(x=x[idx], y=acc[idx], mode="markers+text" if name != "trials" else "markers",
-                                     name=name, marker=marker, hovertext=[hover[i] for i in idx], hoverinfo="text",
-                                     text=[rows[i].get(BASELINE) or rows[i]["name"] for i in idx],
-                                     textposition="top center", textfont=dict(size=9)))
-        page = go.Figure(traces, layout=dict(title=f"validation accuracy vs {label}", xaxis=dict(type="log", title=label),
-                                             yaxis=dict(title="validation accuracy"), template="plotly_white"))
-        path = out_dir / f"pareto_{key}.html"
-        with replacing(path) as tmp:
-            page.write_html(tmp, include_plotlyjs=True, full_html=True)
-        written.append(path)
-    path = out_dir / "pareto.png"
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return [path, *written]
+
+def figure(rows: list[dict[str, Any]], pareto: set[int], key: str, label: str):
+    """The interactive accuracy-vs-``key`` chart (a Plotly figure): the HTML page and the W&B chart."""
+    import plotly.graph_objects as go
+
+    acc, on_front, base = _groups(rows, pareto)
+    x = np.array([r[key] for r in rows], float)
+    hover = [f"trial {r['trial']}: {r['name']}<br>acc {r['val_accuracy']:.4f}<br>{key} {r[key]:,}"
+             + (f"<br>baseline {r[BASELINE]}" if r.get(BASELINE) else "") for r in rows]
+    traces = []
+    for mask, name, marker in ((~on_front & ~base, "other trials", dict(color="lightgray", size=7)),
+                               (on_front & ~base, "Pareto set", dict(color="royalblue", size=9)),
+                               (base, "baselines", dict(color="orange", size=14, symbol="star",
+                                                        line=dict(color="black", width=1)))):
+        idx = np.flatnonzero(mask)
+        if not len(idx):  # no empty entry in the legend
+            continue
+        traces.append(go.Scatter(x=x[idx], y=acc[idx], mode="markers+text" if name != "other trials" else "markers",
+                                 name=name, marker=marker, hovertext=[hover[i] for i in idx], hoverinfo="text",
+                                 text=[rows[i].get(BASELINE) or rows[i]["name"] for i in idx],
+                                 textposition="top center", textfont=dict(size=9)))
+    return go.Figure(traces, layout=dict(title=f"validation accuracy vs {label}", xaxis=dict(type="log", title=label),
+                                         yaxis=dict(title="validation accuracy"), template="plotly_white",
+                                         legend=dict(orientation="h", yanchor="top", y=-0.15)))
 
 
 def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
-    """The hypervolume after each completed trial, in the order they completed."""
+    """hypervolume.png: the hypervolume after each completed trial, in the order they completed."""
+    import matplotlib.pyplot as plt
+
+    fig = hypervolume_picture(history)
+    path = out_dir / "hypervolume.png"
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def hypervolume_picture(history: list[float]):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -145,8 +186,4 @@ def plot_hypervolume(history: list[float], out_dir: Path) -> Path:
     ax.set_xlabel("completed trials")
     ax.set_ylabel("hypervolume (objectives on fixed ranges)")
     ax.grid(alpha=0.3)
-    path = out_dir / "hypervolume.png"
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

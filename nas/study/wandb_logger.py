@@ -4,8 +4,8 @@ Each trained trial is its own run (grouped by study, genotype as config, per-epo
 curves, its connection strengths as images, final metrics as summary). One study
 run per worker carries the trials table (an incremental table: each completed
 trial's row is sent once) and, logged whenever the outputs redraw their plots and
-at the end, the accuracy-vs-parameters/MACs scatter charts over all trials and the
-Pareto PNG.
+at the end, the accuracy-vs-parameters/MACs charts over all trials (Pareto set and
+baselines marked) and the Pareto PNG.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.study import pareto as pareto_charts
 from nas.study.record import BASELINE
 
 TABLE_COLUMNS = ("trial", "name", "genotype_id", BASELINE, "pareto", "val_accuracy", "params", "macs",
@@ -70,13 +71,12 @@ class WandbLogger(NullLogger):
 
     def study(self, rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> None:
         wandb = self.wandb
-        data = [[r.get(c, "") if c != "pareto" else r["trial"] in pareto for c in TABLE_COLUMNS] for r in rows]
-        table = wandb.Table(columns=list(TABLE_COLUMNS), data=data)
         logs: dict[str, Any] = {
             # The rows added since the last call, as one increment: W&B shows the latest 100 increments.
             "trials": self.table, "n_complete": self.rows,
-            "accuracy_vs_params": wandb.plot.scatter(table, "params", "val_accuracy", title="validation accuracy vs parameters"),
-            "accuracy_vs_macs": wandb.plot.scatter(table, "macs", "val_accuracy", title="validation accuracy vs multiply-adds"),
+            # Plotly charts: W&B's own scatter cannot colour the Pareto set and the baselines apart.
+            **{f"accuracy_vs_{key}": wandb.Plotly(pareto_charts.figure(rows, pareto, key, label))
+               for key, label in pareto_charts.AXES},
         }
         png = out_dir / "pareto.png"
         if png.is_file():

@@ -118,7 +118,7 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
             time.sleep(cfg.storage.heartbeat_interval)
             continue
         start = time.perf_counter()
-        t = run_trial(study, storage, space, data, tcfg, cfg, objectives, log)
+        t = run_trial(study, storage, space, data, tcfg, cfg, objectives, log, outputs.out_dir)
         if t is None:
             continue
         record = TrialRecord.of(t)
@@ -183,14 +183,16 @@ def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace
 
 def setup_of(data: PreparedData, tcfg: TrainConfig) -> dict[str, Any]:
     """What a study's results depend on besides the architecture: the data, its split and the
-    training budget. A resume on anything else would mix incomparable results on one front."""
+    training budget. A resume on anything else would mix incomparable results on one front.
+    It also says what an exported model takes: its input shape, classes and normalisation."""
     d = data.config
     budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
               if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
     return {"data": d.name, "root": str(Path(d.root).expanduser().resolve()), "image_size": list(data.image_size),
             "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
             "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,
-            "train": budget}
+            "train": budget, "class_names": list(data.classes),
+            "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std]}
 
 
 def _loggable(cfg: DictConfig) -> dict[str, Any]:

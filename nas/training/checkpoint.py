@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from nas.files import replacing
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model
 from nas.training.data import PreparedData
@@ -32,6 +33,7 @@ class Checkpoint:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     state_dict: dict[str, torch.Tensor]
+    class_names: tuple[str, ...] = ()
 
     def model(self) -> torch.nn.Module:
         """The model with these weights, in eval mode."""
@@ -44,9 +46,12 @@ class Checkpoint:
 
 
 def save(path: Path, model: torch.nn.Module, genotype: Genotype, data: PreparedData) -> Path:
-    torch.save({"genotype": genotype.to_dict(), "num_classes": data.num_classes, "in_channels": data.in_channels,
-                "image_size": list(data.image_size), "mean": [float(v) for v in data.mean],
-                "std": [float(v) for v in data.std], "state_dict": model.state_dict()}, path)
+    """Write ``path`` whole or not at all (a reader never sees half a checkpoint)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with replacing(path) as tmp:
+        torch.save({"genotype": genotype.to_dict(), "num_classes": data.num_classes, "in_channels": data.in_channels,
+                    "image_size": list(data.image_size), "mean": [float(v) for v in data.mean],
+                    "std": [float(v) for v in data.std], "class_names": list(data.classes), "state_dict": state}, tmp)
     return path
 
 
@@ -76,7 +81,7 @@ def load(path: Path, genotype: Genotype | None = None) -> Checkpoint:
     channels = state.get("in_channels") or _shape(weights, "features.conv0.weight", 1, path)
     size = tuple(state.get("image_size") or ())
     return Checkpoint(stored or genotype, int(classes), int(channels), size, tuple(state.get("mean") or ()),
-                      tuple(state.get("std") or ()), weights)
+                      tuple(state.get("std") or ()), weights, tuple(state.get("class_names") or ()))
 
 
 def _shape(weights: dict[str, torch.Tensor], key: str, dim: int, path: Path) -> int:

@@ -136,19 +136,24 @@ def _listing_key(folder: Path, files: list[tuple[Path, int]]) -> str:
 def _read_folder(files: list[tuple[Path, int]], classes: tuple[str, ...], image_size: int | None) -> ImageSet:
     from PIL import Image
 
-    with Image.open(files[0][0]) as first:
-        mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"
+    mode = None
     arrays = []
     for p, _ in files:
-        with Image.open(p) as im:
-            if mode == "L" and im.mode not in ("L", "1", "I;16", "I"):
-                mode = "RGB"  # a colour image among grey ones: read everything as RGB
-                arrays = [np.repeat(a, 3, axis=2) for a in arrays]
-            im = im.convert(mode)
-            if image_size is not None and im.size != (image_size, image_size):
-                im = im.resize((image_size, image_size), Image.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-            arrays.append(a[:, :, None] if a.ndim == 2 else a)
+        try:
+            with Image.open(p) as im:
+                grey = im.mode in ("L", "1", "I;16", "I")
+                mode = mode or ("L" if grey else "RGB")
+                if mode == "L" and not grey:
+                    mode = "RGB"  # a colour image among grey ones: read everything as RGB
+                    arrays = [np.repeat(a, 3, axis=2) for a in arrays]
+                im = im.convert(mode)  # decodes the whole file: a truncated one fails here
+                if image_size is not None and im.size != (image_size, image_size):
+                    im = im.resize((image_size, image_size), Image.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for files that are no (whole) image
+            raise DataError(f"image {str(p)!r} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                            "remove it or replace it with a valid image") from None
+        arrays.append(a[:, :, None] if a.ndim == 2 else a)
     sizes = {a.shape[:2] for a in arrays}
     if len(sizes) > 1:
         raise DataError(f"images have different sizes ({', '.join(f'{h}×{w}' for h, w in sorted(sizes)[:3])}); "

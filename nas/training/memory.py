@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.training.metrics import StorageTimeline
+from nas.training.metrics import StorageTimeline, meta_copy
 
 # Resident memory of a CPU training run ≈ CPU_OVERHEAD × live tensor bytes +
 # CPU_ALLOWANCE. The process holds more than its live tensors: glibc keeps freed
@@ -140,16 +140,6 @@ def _state_bytes(model: nn.Module) -> tuple[int, int]:
     return state, trainable
 
 
-def _meta_copy(model: nn.Module) -> nn.Module:
-    """A deep copy whose parameters and buffers are meta tensors: nothing is copied."""
-    memo: dict[int, object] = {}
-    for p in model.parameters():
-        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
-    for b in model.buffers():
-        memo[id(b)] = torch.empty_like(b, device="meta")
-    return copy.deepcopy(model, memo)
-
-
 def _run_step(model: nn.Module, batch: int, device: torch.device, image_size: tuple[int, int],
               in_channels: int, num_classes: int, channels_last: bool, autocast_device: str | None,
               model_dtype: torch.dtype | None = None) -> int:
@@ -177,7 +167,7 @@ def _run_step(model: nn.Module, batch: int, device: torch.device, image_size: tu
 def _meta_step(model: nn.Module, batch: int, *, bf16: bool, channels_last: bool, **step) -> int:
     """The step on the meta device. Autocast does not act on meta tensors, so bf16 is
     modelled by a bf16 copy of the model: activations and their gradients in bf16."""
-    meta = _meta_copy(model)
+    meta = meta_copy(model)
     if bf16:
         meta = meta.to(torch.bfloat16)
     if channels_last:

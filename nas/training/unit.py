@@ -17,7 +17,7 @@ from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
 from nas.training.data import DataConfig, DataError, PreparedData, prepare_test
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
-from nas.training.metrics import count_macs, count_params
+from nas.training.metrics import count
 from nas.training.trainer import Outcome, TrainConfig, TrainResult, evaluate, fit
 
 
@@ -62,27 +62,35 @@ def strict_json(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def build_and_count(genotype: Genotype, data: PreparedData, *, seed: int,
-                    memory_efficient: bool = False) -> tuple[torch.nn.Module, int, int]:
-    """The seeded model for ``data`` with its parameter and multiply-add counts."""
+def measure(genotype: Genotype, data: PreparedData, *,
+            memory_efficient: bool = False) -> tuple[torch.nn.Module, int, int]:
+    """``(meta model, parameters, multiply-adds)`` for ``data``'s images and classes: a constraint
+    or memory check never allocates the model it may rule out."""
     smallest = min_input_size(genotype)
     if min(data.image_size) < smallest:
         raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, "
                             f"the data has {data.image_size[0]}×{data.image_size[1]}; set data.image_size")
+    return count(genotype, num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
+                 memory_efficient=memory_efficient)
+
+
+def build(genotype: Genotype, data: PreparedData, *, seed: int, memory_efficient: bool = False) -> torch.nn.Module:
+    """The seeded model for ``data``, its weights allocated."""
     torch.manual_seed(seed)
-    model = build_model(genotype, num_classes=data.num_classes, in_channels=data.in_channels,
-                        memory_efficient=memory_efficient)
-    return model, count_params(model), count_macs(model, data.image_size, data.in_channels)
+    return build_model(genotype, num_classes=data.num_classes, in_channels=data.in_channels,
+                       memory_efficient=memory_efficient)
 
 
 def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
                    evaluate_test: bool = False,
-                   built: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build (unless ``built`` by :func:`build_and_count`), count and train one genotype —
-    unless its training would not fit in memory (:func:`fit_in_memory`)."""
-    model, params, macs = built or build_and_count(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
+                   measured: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module | None, dict[str, Any]]:
+    """Count (unless ``measured`` by :func:`measure`), build and train one genotype — unless its
+    training would not fit in memory (:func:`fit_in_memory`): then nothing is allocated and
+    the model returned is None."""
+    meta, params, macs = measured or measure(genotype, data, memory_efficient=cfg.memory_efficient)
     requested = cfg.batch_size
-    cfg, estimate, cap, refusal = fit_in_memory(model, data, cfg)
+    cfg, estimate, cap, refusal = fit_in_memory(meta, data, cfg)
+    model = None if refusal else build(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
     result = TrainResult(Outcome.OOM, refusal) if refusal else fit(model, data.train, data.val, cfg,
                                                                    num_classes=data.num_classes, seed=seed)
     if result.ok and cfg.batch_size != requested:
