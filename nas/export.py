@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         trained = checkpoint.load(args.checkpoint or kept, genotype) if args.checkpoint or kept else None
         shape = input_of(args, study.user_attrs.get(STUDY_SETUP), trained, genotype)
         out = args.out or args.study_dir / "export" / f"trial{trial.number:04d}-{genotype.id}.yaml"
+        if out.suffix not in (".yaml", ".yml", ".json"):  # .pt and .onnx are written beside it, never over it
+            raise ValueError(f"--out {out}: name the genotype file .yaml or .json (the weights and the ONNX model "
+                             f"go beside it as {out.stem}.pt and {out.stem}.onnx)")
         out.parent.mkdir(parents=True, exist_ok=True)
         genotype.save(out)
         result = {"trial": trial.number, "name": genotype.name, "genotype_id": genotype.id, "path": str(out),
@@ -106,7 +109,7 @@ def input_of(args: argparse.Namespace, setup: dict[str, Any] | None, trained: ch
         if value is not None and min([value] if isinstance(value, int) else value) < 1:
             raise ValueError(f"{flags[key]} {_show(value)}: must be at least 1")
         if value is not None and key in known and known[key] != value:
-            raise ValueError(f"{flags[key]} {_show(value)} contradicts {source}, which say(s) {_show(known[key])}; "
+            raise ValueError(f"{flags[key]} {_show(value)} contradicts {source} ({_show(known[key])}); "
                              f"leave {flags[key]} out")
         shape[key] = known.get(key, value if value is not None else FALLBACK[key])
     smallest = min_input_size(genotype)

@@ -5,12 +5,18 @@ import torch
 from nas import build_model
 from nas.analyze import main
 from nas.genotype.presets import PRESETS
+from nas.training import checkpoint
+from nas.training.heatmap import connection_strengths
 
 from conftest import small_genotype
 
 
 def _checkpoint(tmp_path, genotype, with_genotype=True):
     model = build_model(genotype, num_classes=3)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():  # weights no fresh initialisation would give: uneven strengths across sources
+        for p in model.parameters():
+            p.copy_(torch.rand(p.shape, generator=g) ** 4)
     state = {"state_dict": model.state_dict(), "num_classes": 3}
     if with_genotype:
         state["genotype"] = genotype.to_dict()
@@ -26,6 +32,9 @@ def test_a_checkpoint_gets_its_heat_maps(tmp_path, capsys):
     assert result["maps"] == 4 and (tmp_path / "model-heatmap.png").is_file()
     maps = json.loads((tmp_path / "model-heatmap.json").read_text())
     assert [(m["block"], m["stage"]) for m in maps] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    trained = checkpoint.load(path).model()  # the maps are those of the saved weights, not of a fresh model
+    assert maps == [m.to_dict() for m in connection_strengths(trained)]
+    assert maps != [m.to_dict() for m in connection_strengths(build_model(g, num_classes=3))]
 
 
 def test_a_genotype_with_its_weights(tmp_path, capsys):

@@ -74,6 +74,9 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "an impossible space": (["search_space.compression=[2.0]"], ["search_space.compression=[2.0]: 2.0 must be in (0, 1]"]),
     "an objective twice": (["objectives=[val_accuracy,val_accuracy,params]"],
                            ["objective 'val_accuracy' is given twice", "name each once"]),
+    "an image size no memory holds": (["data.image_size=100000"],
+                                      ["data.image_size=100000: resizing 36 images to 100000×100000 needs",
+                                       "choose a smaller data.image_size"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
                                        ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
 }

@@ -227,6 +227,7 @@ def test_max_params_picks_over_the_pareto_set_of_the_trials_that_fit(tmp_path, c
     (["--max-params", "0"], "--max-params 0: give a positive number"),
     (["--onnx", "--in-channels", "0"], "--in-channels 0: must be at least 1"),
     (["--checkpoint", "nowhere.pt"], "checkpoint 'nowhere.pt' does not exist"),
+    (["--onnx", "--out", "model.onnx"], "--out model.onnx: name the genotype file .yaml or .json"),
 ])
 def test_contradictory_or_impossible_export_options(tmp_path, capsys, argv, message):
     folder = _study(tmp_path, [(0.5, _genotype(4))])

@@ -107,9 +107,19 @@ def test_a_compressed_multiscale_classifier_row_is_read_from_its_compressing_con
 def test_every_pattern_plots(tmp_path, pattern):
     g = _genotype(pattern=pattern, m=2 if pattern == "nearest" else None, bottleneck=4 if pattern != "clique" else 1,
                   head=Head("multiscale") if pattern == "clique" else None)
-    maps = connection_strengths(build_model(g))
+    model = build_model(g)
+    maps = connection_strengths(model)
     assert len(maps) == (4 if pattern == "clique" else 2)
     for m in maps:
         assert np.nanmax(m.strength, axis=1).tolist() == pytest.approx([1.0] * len(m.targets))
+    if pattern != "clique":  # the drawn cells are the pattern's connections, valued from the weights
+        block = g.blocks[0]
+        reads = [set(sources) for sources in block.layer_inputs()] + [set(block.transit_sources())]
+        assert [set(np.flatnonzero(~np.isnan(row))) for row in maps[0].strength] == reads
+        layer, sources = model.features["denseblock1"]["denselayer3"], block.layer_inputs()[2]
+        widths = block.source_channels(4)
+        chunks = layer.conv1.weight.detach().abs().split([widths[s] for s in sources], dim=1)  # its inputs, in order
+        mean = [c.mean().item() for c in chunks]
+        np.testing.assert_allclose(maps[0].strength[2][list(sources)], np.array(mean) / max(mean), rtol=1e-5)
     path = plot(maps, tmp_path / "heatmap.png", title=g.name)
     assert path.stat().st_size > 10_000

@@ -129,3 +129,27 @@ def test_a_plot_held_back_by_plot_every_is_drawn_at_the_next_chance(tmp_path):
     outputs.plot_every = 0
     outputs.update(study.get_trials(deepcopy=False))  # no new trial, but the held-back plot is drawn
     assert not outputs.plot_pending and (tmp_path / "out" / "pareto.png").stat().st_mtime_ns > first
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_weights_stay_exactly_for_the_front_and_for_trials_not_yet_seen(tmp_path, live):
+    """Every worker (live or not) drops the checkpoints of the trials it has seen leave the front;
+    a checkpoint of a trial it has not seen finish (another worker's, being told) stays."""
+    from nas.study import weights
+
+    (tmp_path / "a").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    study = _study(tmp_path / "a")
+    outputs = Outputs(out, OBJECTIVES, plot_every=3600, live=live)
+    folder = out / weights.FOLDER
+    folder.mkdir()
+    for i in range(N):  # as each worker does before telling: every trained trial's weights written
+        (folder / f"trial{i:04d}-x.pt").write_bytes(b"w")
+    (folder / f"trial{N + 5:04d}-x.pt").write_bytes(b"w")  # a trial still being told elsewhere
+    _run(study, list(range(N)), outputs)
+    front = {t.number for t in study.best_trials}
+    finished_off_front = {t.number for t in study.trials} - front
+    kept = {int(p.name[5:9]) for p in folder.glob("*.pt")}
+    assert kept == front | {N + 5} and not kept & finished_off_front
+    assert live == (out / "trials.csv").exists()  # only worker 0 writes the files while the study runs

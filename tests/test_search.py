@@ -169,11 +169,20 @@ def test_objectives_of_an_existing_study_are_kept(folder, tmp_path):
                    log=lambda m: None)
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random", "gp"])
-def test_samplers(folder, tmp_path, sampler):
+@pytest.mark.parametrize("sampler, kind", [("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
+                                           ("random", optuna.samplers.RandomSampler), ("gp", optuna.samplers.GPSampler)])
+def test_samplers(folder, tmp_path, monkeypatch, sampler, kind):
+    from nas.study import worker
+
+    made = []
+    real = worker.make_sampler
+    monkeypatch.setattr(worker, "make_sampler", lambda *a: made.append(real(*a)) or made[-1])  # a spy: real samplers
     result = run_search(_cfg(folder, tmp_path, f"sampler={sampler}", "n_trials=2"), tmp_path / "out",
                         log=lambda m: None)
     assert result["n_complete"] + result["n_duplicate"] == 2
+    assert made and all(type(s) is kind for s in made)  # the study ran with the sampler asked for
+    if sampler == "tpe":  # conditional parameters (pattern → m, bottleneck) modelled jointly
+        assert made[-1]._multivariate and made[-1]._group
 
 
 def test_cli_last_line_is_json(folder, tmp_path):

@@ -70,9 +70,9 @@ def test_chance_accuracy_stops_after_first_epoch():
 
 
 def test_out_of_memory_is_a_result_not_a_crash():
-    # 10^6 stem channels on 32×32 images, batch 16: 65 GB for the first activation, more than any test machine.
-    huge = Genotype(Stem("cifar", 1_000_000), (Block(1, 4),))
-    model, r = _fit(TrainConfig(epochs=1, batch_size=16, progress=False), data=_data(12, size=32), genotype=huge)
+    # 65,536 stem channels on 256×256 images, batch 16: 275 GB for the first activation, more than any test machine.
+    huge = Genotype(Stem("cifar", 65_536), (Block(1, 4),))
+    model, r = _fit(TrainConfig(epochs=1, batch_size=16, progress=False), data=_data(12, size=256), genotype=huge)
     assert r.status == "oom" and "out of memory on cpu" in r.reason
     _, ok = _fit(TrainConfig(epochs=1, batch_size=16, progress=False))  # and the process goes on
     assert ok.status == "ok"
@@ -99,11 +99,18 @@ def test_no_weight_decay_on_bn_and_biases():
 
 
 def test_evaluate_counts_every_image():
+    """20 images in batches of 7 (7, 7, 6): the last, partial batch counts like the others."""
     train, val = _data()
-    model = build_model(TINY, num_classes=2)
+    model = build_model(TINY, num_classes=2).eval()
+    seen = []
+    model.register_forward_hook(lambda m, args, out: seen.append(len(args[0])))
     acc, loss = evaluate(model, val, TrainConfig(eval_batch_size=7).on(CPU))
-    assert 0 <= acc <= 1 and loss > 0
-    assert (acc * len(val)) == pytest.approx(round(acc * len(val)))
+    assert seen == [7, 7, 6]
+    ((x, y),) = list(val.eval_batches(len(val)))  # every image at once: the reference
+    with torch.no_grad():
+        logits = model(x)
+    assert acc == (logits.argmax(1) == y).sum().item() / 20
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from nas.checks import boolean, require, whole
 from nas.files import replacing
+from nas.training.memory import available_bytes
 
 TORCHVISION_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -136,6 +137,8 @@ def _listing_key(folder: Path, files: list[tuple[Path, int]]) -> str:
 def _read_folder(files: list[tuple[Path, int]], classes: tuple[str, ...], image_size: int | None) -> ImageSet:
     from PIL import Image
 
+    if image_size is not None:
+        _check_room(len(files), image_size, channels=3, source_bytes=0)
     mode = None
     arrays = []
     for p, _ in files:
@@ -195,10 +198,23 @@ def _read_torchvision(name: str, root: Path, split: str, download: bool) -> Imag
 def _resize(images: ImageSet, image_size: int | None) -> ImageSet:
     if image_size is None or images.size == (image_size, image_size):
         return images
+    n, (h, w) = len(images.labels), images.size
+    _check_room(n, image_size, images.channels, source_bytes=4 * n * images.channels * h * w)
     x = images.images.permute(0, 3, 1, 2).float()
     x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     x = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     return ImageSet(x, images.labels, images.classes)
+
+
+def _check_room(n: int, image_size: int, channels: int, source_bytes: int) -> None:
+    """Refuse an image size whose resized dataset (uint8, and float32 while it is resized)
+    cannot fit in this machine's free memory, before trying: the kernel would kill the run."""
+    need = source_bytes + 5 * n * channels * image_size * image_size
+    room = available_bytes("cpu")
+    if need > room:
+        raise DataError(f"data.image_size={image_size}: resizing {n:,} images to {image_size}×{image_size} needs "
+                        f"~{need / 2**30:,.1f} GiB, and {room / 2**30:,.1f} GiB is free; choose a smaller "
+                        "data.image_size (or fewer images)")
 
 
 # ---- splitting -------------------------------------------------------------------------
