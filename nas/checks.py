@@ -8,12 +8,13 @@ from typing import Any, Callable
 Check = Callable[[Any], str]  # a value → what is wrong with it ("" when nothing is)
 
 
-def whole(low: int, optional: bool = False) -> Check:
+def whole(low: int, optional: bool = False, high: int | None = None) -> Check:
     def check(v: Any) -> str:
         if optional and v is None:
             return ""
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            return f"must be a whole number ≥ {low}" + (" or null" if optional else "")
+        if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+            return (f"must be a whole number ≥ {low}" + (f" and ≤ {high:,}" if high is not None else "")
+                    + (" or null" if optional else ""))
         return ""
     return check
 

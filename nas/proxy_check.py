@@ -25,7 +25,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.analysis.proxy import proxy_check
-from nas.cli import fail, run_app
+from nas.cli import fail_job, run_app
 from nas.training.unit import strict_json
 from nas.runtime import startup
 
@@ -37,7 +37,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         result = proxy_check(cfg, out_dir, log=lambda m: print(m, file=sys.stderr))
     except ValueError as e:
-        fail(e)
+        fail_job(e)
     print(f"Spearman ρ = {result['spearman']:.3f}, Kendall τ = {result['kendall']:.3f} "
           f"({result['n_genotypes']} genotypes, {result['brief_epochs']} vs {result['long_epochs']} epochs)")
     print(json.dumps(strict_json(result), allow_nan=False))

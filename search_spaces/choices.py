@@ -25,11 +25,13 @@ def check_value(cfg: Any, name: str, check: Check) -> None:
         raise ValueError(f"search_space.{name}={cfg[name]!r}: {problem}")
 
 
-def check_range(cfg: Any, name: str, low: int) -> tuple[int, int]:
-    """``search_space.<name>``: [lo, hi] whole numbers with low ≤ lo ≤ hi."""
+def check_range(cfg: Any, name: str, low: int, high: int | None = None) -> tuple[int, int]:
+    """``search_space.<name>``: [lo, hi] whole numbers with low ≤ lo ≤ hi (≤ high)."""
     values = cfg[name]
+    bound = "" if high is None else f" ≤ {high:,}"
     if (not hasattr(values, "__len__") or len(values) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) for v in values) or not low <= values[0] <= values[1]):
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in values) or not low <= values[0] <= values[1]
+            or (high is not None and values[1] > high)):
         raise ValueError(f"search_space.{name}={list(values) if hasattr(values, '__len__') else values!r}: "
-                         f"need [low, high] whole numbers with {low} ≤ low ≤ high")
+                         f"need [low, high] whole numbers with {low} ≤ low ≤ high{bound}")
     return values[0], values[1]

@@ -11,14 +11,15 @@ from typing import Any
 
 from nas.genotype import CONV_TYPES, Block, Genotype, Head, Stem, Transition
 from nas.checks import boolean, fraction, one_of, whole
+from nas.genotype.genotype import MAX_BLOCKS, MAX_LAYERS, MAX_WIDTH
 from search_spaces.choices import check_choices, check_range, check_value
 
 
 def validate(cfg: Any) -> None:
-    check_range(cfg, "layers", 2)  # stage II reads the other layers
-    check_value(cfg, "blocks", whole(1))
-    check_choices(cfg, "stem_channels", whole(1))
-    check_choices(cfg, "growth", whole(1))
+    check_range(cfg, "layers", 2, MAX_LAYERS)  # stage II reads the other layers
+    check_value(cfg, "blocks", whole(1, high=MAX_BLOCKS))
+    check_choices(cfg, "stem_channels", whole(1, high=MAX_WIDTH))
+    check_choices(cfg, "growth", whole(1, high=MAX_WIDTH))
     check_choices(cfg, "conv", one_of(*CONV_TYPES))
     check_choices(cfg, "attention", boolean)
     check_choices(cfg, "bottleneck", whole(1, optional=True))

@@ -15,23 +15,24 @@ from typing import Any
 
 from nas.genotype import CONV_TYPES, STEMS, Block, Genotype, Head, Stem, Transition, patterns
 from nas.checks import fraction, one_of, whole
+from nas.genotype.genotype import MAX_BLOCKS, MAX_LAYERS, MAX_WIDTH
 from search_spaces.choices import check_choices, check_range, check_value
 
 
 def validate(cfg: Any) -> None:
-    low, _ = check_range(cfg, "layers", 1)
+    low, _ = check_range(cfg, "layers", 1, MAX_LAYERS)
     check_choices(cfg, "patterns", one_of(*patterns.searchable()))
     for name in cfg.patterns:
         need = patterns.get(name).min_layers
         if low < need:
             raise ValueError(f"search_space.layers: {name} blocks need at least {need} layers; "
                              f"raise the lower bound to {need}")
-    check_value(cfg, "blocks", whole(1))
+    check_value(cfg, "blocks", whole(1, high=MAX_BLOCKS))
     check_value(cfg, "layers_step", whole(1))
     check_value(cfg, "stem_multiplier", whole(1))
     check_value(cfg, "stem", one_of(*STEMS))
     check_range(cfg, "m", 1)
-    check_choices(cfg, "growth", whole(1))
+    check_choices(cfg, "growth", whole(1, high=MAX_WIDTH))
     check_choices(cfg, "growth_schedule", one_of("constant", "double"))
     check_choices(cfg, "bottleneck", whole(1, optional=True))
     check_choices(cfg, "clique_bottleneck", whole(1, optional=True))

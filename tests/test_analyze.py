@@ -51,6 +51,9 @@ def test_errors_say_what_to_do(tmp_path, capsys):
     path = _checkpoint(tmp_path, small_genotype())
     assert main(["densenet_bc40_k12", "--checkpoint", str(path)]) == 2
     assert f"not {PRESETS['densenet_bc40_k12'].name}" in capsys.readouterr().err
+    (tmp_path / "picture.png").write_bytes(bytes(range(256)))  # neither a checkpoint nor a text genotype
+    assert main([str(tmp_path / "picture.png")]) == 2
+    assert "is not a text file; a genotype is a YAML or JSON file" in capsys.readouterr().err
     (tmp_path / "evil.pt").write_bytes(b"not a checkpoint")
     assert main([str(tmp_path / "evil.pt")]) == 2
     assert "not a weights-only PyTorch checkpoint" in capsys.readouterr().err

@@ -77,6 +77,12 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "an image size no memory holds": (["data.image_size=100000"],
                                       ["data.image_size=100000: resizing 36 images to 100000×100000 needs",
                                        "choose a smaller data.image_size"]),
+    "a learning rate that is not a number": (["train.lr=abc"], ["train.lr='abc': must be > 0"]),
+    "a negative retry count": (["storage.max_retry=-1"], ["storage.max_retry=-1", "a whole number ≥ 0, or null"]),
+    "objectives not given as a list": (["objectives=val_accuracy"],
+                                       ["objectives=val_accuracy: give a list, e.g. objectives=[val_accuracy]"]),
+    "a space range past any network": (["search_space.layers=[2,100000]"],
+                                       ["search_space.layers=[2, 100000]", "1 ≤ low ≤ high ≤ 1,000"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
                                        ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
 }
@@ -145,6 +151,8 @@ def test_train_rejects_an_unknown_preset_and_setting(folder, tmp_path):
     _assert_one_line_error(_run("nas.train", ["train.epoch=3"], tmp_path), "unknown setting 'train.epoch'")
     _assert_one_line_error(_run("nas.train", ["logger=none"], tmp_path), "unknown setting 'logger'")
     _assert_one_line_error(_run("nas.train", ["seed=abc"], tmp_path), "seed=abc: must be a whole number ≥ 0")
+    _assert_one_line_error(_run("nas.train", ["genotype="], tmp_path), "genotype is empty; give a preset")
+    assert not (tmp_path / "runs").exists()  # refused commands leave no run folder
 
 
 def test_a_password_in_the_storage_url_is_never_written(folder, tmp_path, postgres_url):

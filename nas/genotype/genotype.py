@@ -185,7 +185,11 @@ class Genotype:
         path = Path(path)
         if not path.is_file():
             raise GenotypeError(f"genotype file {str(path)!r} does not exist; give a preset name or a YAML/JSON file")
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise GenotypeError(f"{str(path)!r} is not a text file; a genotype is a YAML or JSON file "
+                                "(a checkpoint is a .pt file)") from None
         return cls.from_json(text) if path.suffix == ".json" else cls.from_yaml(text)
 
 

@@ -60,6 +60,8 @@ PRESETS: dict[str, Genotype] = {
 
 def resolve(spec: str | Path) -> Genotype:
     """A preset name, or the path of a YAML/JSON genotype file."""
+    if spec is None or not str(spec).strip():
+        raise GenotypeError(f"genotype is empty; give a preset ({', '.join(PRESETS)}) or a YAML/JSON genotype file")
     if str(spec) in PRESETS:
         return PRESETS[str(spec)]
     path = Path(spec)

@@ -102,7 +102,9 @@ METRICS = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_p
            "wall_seconds", "peak_memory_bytes", "memory_estimate_bytes", "batch_size", "epochs", *LATENCIES)
 
 
-def check_objectives(names: list[str]) -> list[str]:
+def check_objectives(names: list[str] | str) -> list[str]:
+    if isinstance(names, str):
+        raise ValueError(f"objectives={names}: give a list, e.g. objectives=[{names}] or objectives=[{names},params]")
     if not names:
         raise ValueError("objectives is empty; give at least one, e.g. objectives=[val_accuracy,params]")
     unknown = [o for o in names if o not in OBJECTIVES]

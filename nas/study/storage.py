@@ -265,7 +265,11 @@ def open_storage(cfg: Any) -> BaseStorage:
     if not (isinstance(interval, int) and isinstance(grace, int) and 0 < interval < grace):
         raise StorageError(f"storage.heartbeat_interval={interval}, storage.grace_period={grace}: "
                            "need whole seconds with 0 < heartbeat_interval < grace_period")
-    callback = retry_callback(cfg.max_retry)
+    retry = cfg.max_retry
+    if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
+        raise StorageError(f"storage.max_retry={retry}: how often a trial whose worker died is run again; "
+                           "a whole number ≥ 0, or null for no limit")
+    callback = retry_callback(retry)
     if cfg.name == "journal":
         path = Path(str(cfg.path))
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     """The search without Hydra: testable with a composed config."""
     check_settings(cfg)
     check_logger(cfg.logger)
-    objectives = check_objectives(list(cfg.objectives))
+    objectives = check_objectives(cfg.objectives if isinstance(cfg.objectives, str) else list(cfg.objectives))
     space = search_spaces.get(cfg.search_space.name)
     space.validate(cfg.search_space)
     tcfg = train_config(cfg.train)

@@ -56,23 +56,24 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"train.{name}={value!r}: must be a positive integer")
-        if not self.lr > 0:
-            raise ValueError(f"train.lr={self.lr!r}: must be > 0")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"train.warmup={self.warmup!r}: the warm-up fraction must be in [0, 1)")
+        _number("lr", self.lr, lambda v: v > 0, "must be > 0")
+        _number("momentum", self.momentum, lambda v: 0 <= v < 1, "must be in [0, 1)")
+        _number("weight_decay", self.weight_decay, lambda v: v >= 0, "must be ≥ 0")
+        _number("warmup", self.warmup, lambda v: 0 <= v < 1, "the warm-up fraction must be in [0, 1)")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"train.schedule={self.schedule!r}: use one of {', '.join(SCHEDULES)}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"train.label_smoothing={self.label_smoothing!r}: must be in [0, 1)")
-        if isinstance(self.memory_fraction, bool) or not isinstance(self.memory_fraction, (int, float)) \
-                or not 0 < self.memory_fraction <= 1:
-            raise ValueError(f"train.memory_fraction={self.memory_fraction!r}: the share of the available memory a "
-                             "trial may use must be in (0, 1]")
-        if self.memory_limit_gb is not None and (isinstance(self.memory_limit_gb, bool)
-                                                 or not isinstance(self.memory_limit_gb, (int, float))
-                                                 or not self.memory_limit_gb > 0):
-            raise ValueError(f"train.memory_limit_gb={self.memory_limit_gb!r}: must be > 0, or null to use "
-                             "train.memory_fraction of the available memory")
+        _number("label_smoothing", self.label_smoothing, lambda v: 0 <= v < 1, "must be in [0, 1)")
+        for name in ("nesterov", "compile", "memory_efficient", "stop_at_chance", "shrink_batch",
+                     "bf16", "channels_last", "progress"):
+            value = getattr(self, name)
+            if not isinstance(value, bool) and not (value is None and name in ("bf16", "channels_last", "progress")):
+                raise ValueError(f"train.{name}={value!r}: must be true or false"
+                                 + (" (or null: automatic)" if name in ("bf16", "channels_last", "progress") else ""))
+        _number("memory_fraction", self.memory_fraction, lambda v: 0 < v <= 1,
+                "the share of the available memory a trial may use must be in (0, 1]")
+        if self.memory_limit_gb is not None:
+            _number("memory_limit_gb", self.memory_limit_gb, lambda v: v > 0,
+                    "must be > 0, or null to use train.memory_fraction of the available memory")
 
     def on(self, device: torch.device) -> TrainConfig:
         """Resolve the ``None`` (auto) settings for a device: bf16 on CUDA; channels-last
@@ -144,6 +145,11 @@ def evaluate(model: nn.Module, data: DeviceData, cfg: TrainConfig) -> tuple[floa
             loss += F.cross_entropy(logits, y, reduction="sum").double()
             correct += (logits.argmax(1) == y).sum()
     return correct.item() / len(data), loss.item() / len(data)
+
+
+def _number(name: str, value: object, ok, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not ok(value):
+        raise ValueError(f"train.{name}={value!r}: {meaning}")
 
 
 def _autocast(device: torch.device, bf16: bool):
