@@ -40,9 +40,11 @@ def fail(error: BaseException | str) -> NoReturn:
 
 
 def fail_job(error: BaseException | str) -> NoReturn:
-    """:func:`fail` from inside a Hydra job, after removing the folder Hydra made for it (and the
-    parents that leaves empty): a command refused for bad input leaves nothing behind."""
-    remove_made(Path(HydraConfig.get().runtime.output_dir), Path.cwd())
+    """:func:`fail` from inside a Hydra job, after removing what Hydra wrote for it (``.hydra/``, the
+    job's log) and the folders that leaves empty: a command refused for bad input leaves nothing behind."""
+    hydra_cfg = HydraConfig.get()
+    remove_made(Path(hydra_cfg.runtime.output_dir), [hydra_cfg.output_subdir or ".hydra", f"{hydra_cfg.job.name}.log"],
+                Path.cwd())
     fail(error)
 
 

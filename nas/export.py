@@ -8,8 +8,10 @@ accuracy against log-parameters) — all over the Pareto set of the completed
 trials (with at most ``--max-params`` parameters when given) — or ``trial=N``
 (any completed trial). It writes the YAML genotype that ``nas.build_model(FILE)``,
 ``python -m nas.inspect FILE`` and ``python -m nas.train genotype=FILE`` take and,
-when the search kept the trial's trained weights (it keeps them for every Pareto
-trial), the checkpoint beside it (``FILE.pt``). ``--onnx`` also writes one
+when the search kept the trial's trained weights (it keeps them for every trial on
+the study's Pareto front), the checkpoint beside it (``FILE.pt``). A trial that
+``--max-params`` picks off the study's front (possible when ``params`` is not an
+objective) has none: the export says so. ``--onnx`` also writes one
 self-contained ``FILE.onnx`` for the study's input shape and classes, with the
 normalisation in its metadata, checked against PyTorch with onnxruntime.
 """
@@ -130,7 +132,8 @@ def _onnx(out: Path, genotype: Genotype, trained: checkpoint.Checkpoint | None, 
                 "study": study_name, "trial": str(trial.number),
                 "weights": "trained" if trained is not None else "untrained (freshly initialised)",
                 "input": f"images: float32 N×{shape['in_channels']}×{shape['image_size'][0]}×{shape['image_size'][1]}, "
-                         "pixel values in [0, 1] normalised as (x - mean) / std per channel"}
+                         + ("pixel values in [0, 1] normalised as (x - mean) / std per channel" if "mean" in shape
+                            else "normalised as in training (this study did not record its mean and std)")}
     metadata.update({k: json.dumps(shape[k]) for k in ("mean", "std", "class_names") if k in shape})
     path = out.with_suffix(".onnx")
     diff = export_onnx(model, path, in_channels=shape["in_channels"], size=tuple(shape["image_size"]),

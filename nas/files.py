@@ -16,7 +16,11 @@ def replacing(path: Path) -> Iterator[Path]:
     """A temporary path of this process's own to write, moved onto ``path`` when the block ends."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    yield tmp
+    try:
+        yield tmp
+    except BaseException:  # a full disk, Ctrl-C: no hidden half-file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
 
 
@@ -33,13 +37,19 @@ def check_writable(folder: Path) -> None:
                          "make it writable or run from a folder you can write")
 
 
-def remove_made(folder: Path, stop: Path) -> None:
-    """Remove ``folder`` and then its parents that are left empty, up to (not including) ``stop``:
-    what a command made before it found its input was bad."""
-    shutil.rmtree(folder, ignore_errors=True)
+def remove_made(folder: Path, made: list[str], stop: Path) -> None:
+    """Remove the entries ``made`` in ``folder`` (what Hydra wrote for a refused command), then
+    ``folder`` and its parents while they are empty and strictly inside ``stop``. Nothing else:
+    the folder may be the user's own (``hydra.run.dir=.``) or hold a study."""
+    for name in made:
+        entry = folder / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     stop = stop.resolve()
-    for parent in folder.resolve().parents:
-        if parent == stop or stop not in parent.parents:
+    for parent in [folder.resolve(), *folder.resolve().parents]:
+        if stop not in parent.parents:  # stop itself, above it or beside it: never removed
             return
         try:
             parent.rmdir()

@@ -35,3 +35,12 @@ def check_range(cfg: Any, name: str, low: int, high: int | None = None) -> tuple
         raise ValueError(f"search_space.{name}={list(values) if hasattr(values, '__len__') else values!r}: "
                          f"need [low, high] whole numbers with {low} ≤ low ≤ high{bound}")
     return values[0], values[1]
+
+
+def check_width(what: str, width: int, fix: str) -> None:
+    """A layer width the space can reach (a product of its choices) within the genotype's bound."""
+    from nas.genotype.genotype import MAX_WIDTH
+
+    if width > MAX_WIDTH:
+        raise ValueError(f"search_space: {what} reaches {width:,} channels, over {MAX_WIDTH:,} "
+                         f"(far beyond any published network); {fix}")

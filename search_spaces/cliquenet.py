@@ -12,7 +12,7 @@ from typing import Any
 from nas.genotype import CONV_TYPES, Block, Genotype, Head, Stem, Transition
 from nas.checks import boolean, fraction, one_of, whole
 from nas.genotype.genotype import MAX_BLOCKS, MAX_LAYERS, MAX_WIDTH
-from search_spaces.choices import check_choices, check_range, check_value
+from search_spaces.choices import check_choices, check_range, check_value, check_width
 
 
 def validate(cfg: Any) -> None:
@@ -25,6 +25,8 @@ def validate(cfg: Any) -> None:
     check_choices(cfg, "bottleneck", whole(1, optional=True))
     check_choices(cfg, "compress", boolean)
     check_choices(cfg, "compression", fraction)
+    widest = max((b for b in cfg.bottleneck if b is not None), default=1)
+    check_width("a bottleneck", widest * max(cfg.growth), "lower search_space.bottleneck or growth")
 
 
 def suggest(trial: Any, cfg: Any) -> Genotype:

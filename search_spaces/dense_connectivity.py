@@ -16,7 +16,7 @@ from typing import Any
 from nas.genotype import CONV_TYPES, STEMS, Block, Genotype, Head, Stem, Transition, patterns
 from nas.checks import fraction, one_of, whole
 from nas.genotype.genotype import MAX_BLOCKS, MAX_LAYERS, MAX_WIDTH
-from search_spaces.choices import check_choices, check_range, check_value
+from search_spaces.choices import check_choices, check_range, check_value, check_width
 
 
 def validate(cfg: Any) -> None:
@@ -38,6 +38,11 @@ def validate(cfg: Any) -> None:
     check_choices(cfg, "clique_bottleneck", whole(1, optional=True))
     check_choices(cfg, "conv", one_of(*CONV_TYPES))
     check_choices(cfg, "compression", fraction)
+    top = max(cfg.growth) * (2 ** (cfg.blocks - 1) if "double" in cfg.growth_schedule else 1)
+    check_width("the widest growth rate", top, "lower search_space.growth or use growth_schedule=[constant]")
+    check_width("the stem", cfg.stem_multiplier * max(cfg.growth), "lower search_space.stem_multiplier or growth")
+    widest = max((b for b in [*cfg.bottleneck, *cfg.clique_bottleneck] if b is not None), default=1)
+    check_width("a bottleneck", widest * top, "lower search_space.bottleneck or growth")
 
 
 def suggest(trial: Any, cfg: Any) -> Genotype:

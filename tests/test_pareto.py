@@ -82,3 +82,11 @@ def test_the_hypervolume_plot_counts_whole_trials():
     ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
     assert ticks and all(float(t).is_integer() for t in ticks)
     plt.close(fig)
+
+
+def test_no_legend_entry_for_a_group_with_no_points():
+    import matplotlib.pyplot as plt
+
+    fig = picture(_rows(False), {0, 1, 2, 3})  # every trial on the front
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Pareto set"]
+    plt.close(fig)

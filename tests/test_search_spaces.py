@@ -109,6 +109,10 @@ def test_narrowed_space_drops_baselines_outside_it():
     ("cliquenet", {"layers": [1, 3]}, "with 2 ≤ low ≤ high"),
     ("cliquenet", {"attention": ["yes"]}, "'yes' must be true or false"),
     ("cliquenet", {"stem_channels": [64, 0]}, "0 must be a whole number ≥ 1"),
+    ("dense_connectivity", {"growth": [40000], "stem_multiplier": 2, "growth_schedule": ["constant"]}, "the stem reaches 80,000 channels"),
+    ("dense_connectivity", {"growth": [20000], "growth_schedule": ["double"]}, "the widest growth rate reaches 80,000"),
+    ("dense_connectivity", {"growth": [12], "bottleneck": [None, 10000], "growth_schedule": ["constant"]}, "a bottleneck reaches 120,000"),
+    ("cliquenet", {"growth": [64], "bottleneck": [2000]}, "a bottleneck reaches 128,000"),
 ])
 def test_space_config_validation(name, changes, message):
     with pytest.raises(ValueError) as e:

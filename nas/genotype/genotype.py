@@ -233,7 +233,7 @@ def _validate_block(where: str, b: Block) -> None:
     _check_choice(f"{where}.pattern", b.pattern, tuple(patterns.PATTERNS))
     _check_choice(f"{where}.conv", b.conv, CONV_TYPES)
     if b.bottleneck is not None:
-        _check_int(f"{where}.bottleneck", b.bottleneck, high=MAX_WIDTH // b.growth or 1)
+        _check_int(f"{where}.bottleneck", b.bottleneck, high=MAX_WIDTH // b.growth)
     patterns.get(b.pattern).check(where, b)
 
 

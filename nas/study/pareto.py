@@ -119,7 +119,8 @@ def picture(rows: list[dict[str, Any]], pareto: set[int]):
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), constrained_layout=True)
     for ax, (key, label) in zip(axes, AXES):
         x = np.array([r[key] for r in rows], float)
-        ax.scatter(x[~on_front], acc[~on_front], s=18, c="0.7", label="other trials")
+        if (~on_front).any():
+            ax.scatter(x[~on_front], acc[~on_front], s=18, c="0.7", label="other trials")
         ax.scatter(x[on_front], acc[on_front], s=30, c="tab:blue", label="Pareto set")
         line = _front_2d(x, acc)
         ax.step(x[line], acc[line], where="post", c="tab:blue", lw=1, alpha=0.6)

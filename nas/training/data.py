@@ -138,7 +138,12 @@ def _read_folder(files: list[tuple[Path, int]], classes: tuple[str, ...], image_
     from PIL import Image
 
     if image_size is not None:
-        _check_room(len(files), image_size, channels=3, source_bytes=0)
+        try:
+            with Image.open(files[0][0]) as first:
+                channels = 1 if first.mode in ("L", "1", "I;16", "I") else 3
+        except (OSError, ValueError, SyntaxError):
+            channels = 3  # the loop below names the unreadable file
+        _check_room(len(files), image_size, channels, per_pixel=2)  # the arrays, then their stack
     mode = None
     arrays = []
     for p, _ in files:
@@ -199,17 +204,19 @@ def _resize(images: ImageSet, image_size: int | None) -> ImageSet:
     if image_size is None or images.size == (image_size, image_size):
         return images
     n, (h, w) = len(images.labels), images.size
-    _check_room(n, image_size, images.channels, source_bytes=4 * n * images.channels * h * w)
+    # float32 copies: the source, the interpolated output and its rounding; then the uint8 result
+    _check_room(n, image_size, images.channels, per_pixel=9, source_bytes=4 * n * images.channels * h * w)
     x = images.images.permute(0, 3, 1, 2).float()
     x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     x = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     return ImageSet(x, images.labels, images.classes)
 
 
-def _check_room(n: int, image_size: int, channels: int, source_bytes: int) -> None:
-    """Refuse an image size whose resized dataset (uint8, and float32 while it is resized)
-    cannot fit in this machine's free memory, before trying: the kernel would kill the run."""
-    need = source_bytes + 5 * n * channels * image_size * image_size
+def _check_room(n: int, image_size: int, channels: int, per_pixel: int, source_bytes: int = 0) -> None:
+    """Refuse an image size whose resizing needs more than this machine's free memory
+    (``per_pixel`` bytes per output value at the peak, plus ``source_bytes``), before trying:
+    the kernel would kill the run."""
+    need = source_bytes + per_pixel * n * channels * image_size * image_size
     room = available_bytes("cpu")
     if need > room:
         raise DataError(f"data.image_size={image_size}: resizing {n:,} images to {image_size}×{image_size} needs "

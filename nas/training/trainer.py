@@ -59,6 +59,9 @@ class TrainConfig:
         _number("lr", self.lr, lambda v: v > 0, "must be > 0")
         _number("momentum", self.momentum, lambda v: 0 <= v < 1, "must be in [0, 1)")
         _number("weight_decay", self.weight_decay, lambda v: v >= 0, "must be ≥ 0")
+        if self.nesterov is True and self.momentum == 0:
+            raise ValueError("train.momentum=0 with train.nesterov=true: Nesterov needs momentum; "
+                             "set train.nesterov=false or a momentum > 0")
         _number("warmup", self.warmup, lambda v: 0 <= v < 1, "the warm-up fraction must be in [0, 1)")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"train.schedule={self.schedule!r}: use one of {', '.join(SCHEDULES)}")
