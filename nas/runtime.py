@@ -43,7 +43,32 @@ def keep_freed_cpu_memory() -> bool:
     return False
 
 
-def use_gpu(gpu: int | str | None) -> None:
-    """Show this worker only GPU ``gpu`` — before anything touches CUDA."""
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+INHERITED_MASK = "NAS_INHERITED_CUDA_VISIBLE_DEVICES"  # the mask before the first use_gpu in this process tree
+
+
+def use_gpu(gpu: int | str | None, device: str = "auto") -> None:
+    """Show this worker only its GPU ``gpu`` — before anything touches CUDA.
+
+    ``gpu`` indexes the GPUs this process was given: with an inherited
+    ``CUDA_VISIBLE_DEVICES`` (a scheduler's ``4,5``), ``gpu=1`` is physical GPU 5, not 1.
+    A worker meant for a GPU (any ``device`` but ``cpu``) that then sees none is refused:
+    it would otherwise train a GPU budget on the CPU.
+    """
+    if gpu is None:
+        return
+    if isinstance(gpu, bool) or not str(gpu).isdigit():
+        raise ValueError(f"gpu={gpu!r}: give the index of a GPU, e.g. gpu=0, or leave it out")
+    inherited = os.environ.setdefault(INHERITED_MASK, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    visible = [d.strip() for d in inherited.split(",") if d.strip()]
+    index = int(gpu)
+    if visible and index >= len(visible):
+        raise ValueError(f"gpu={index}: this worker was given {len(visible)} GPU(s) (CUDA_VISIBLE_DEVICES={inherited}); "
+                         f"use gpu=0…{len(visible) - 1}")
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible[index] if visible else str(index)
+    if device != "cpu":
+        import torch
+
+        if torch.cuda.device_count() < 1:
+            raise ValueError(f"gpu={index}: this worker sees no GPU with CUDA_VISIBLE_DEVICES="
+                             f"{os.environ['CUDA_VISIBLE_DEVICES']} (check nvidia-smi); to train on the CPU, "
+                             "set device=cpu")

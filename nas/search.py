@@ -27,9 +27,9 @@ from nas.study.worker import run_search
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     startup()  # again: a launcher's workers enter here, not through main()
-    use_gpu(cfg.gpu)
     with sigterm_as_interrupt() as stop:
         try:
+            use_gpu(cfg.gpu, cfg.device)
             result = run_search(cfg, log=lambda m: print(m, file=sys.stderr), stop_requested=lambda: stop.requested)
         except KeyboardInterrupt:
             print("stopped: a trial left unfinished is queued again; run the same command to continue",

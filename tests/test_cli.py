@@ -83,6 +83,7 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
                                        ["objectives=val_accuracy: give a list, e.g. objectives=[val_accuracy]"]),
     "a space range past any network": (["search_space.layers=[2,100000]"],
                                        ["search_space.layers=[2, 100000]", "1 ≤ low ≤ high ≤ 1,000"]),
+    "a GPU the worker does not have": (["gpu=3", "device=auto"], ["gpu=3: this worker sees no GPU", "device=cpu"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
                                        ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
 }

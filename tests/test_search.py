@@ -223,6 +223,24 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
     assert len(drawn) == complete  # each trained trial's run shows its connection strengths
 
 
+def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder, tmp_path, monkeypatch):
+    """Batch 256 at inference can exhaust a GPU that training fit in: an oom result, not an error."""
+    from nas.study import evaluate
+    from nas.training.metrics import inference_latency
+
+    def latency(model, size, *, batch_size, **kw):
+        if batch_size == 256:  # what CUDA raises; this CPU has memory to spare for tiny models
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return inference_latency(model, size, batch_size=batch_size, **kw)
+
+    monkeypatch.setattr(evaluate, "inference_latency", latency)
+    run_search(_cfg(folder, tmp_path, "objectives=[val_accuracy,latency_batch_ms]", "n_trials=1",
+                    "enqueue_baselines=false"), tmp_path / "out", log=lambda m: None)
+    (r,) = map(TrialRecord.of, _study(tmp_path).trials)
+    assert r.status == Status.OOM and "measuring inference latency" in r.reason and "result is kept" in r.reason
+    assert 0 <= r.metrics["val_accuracy"] <= 1 and r.history and r.heatmaps  # trained, and kept
+
+
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):
     with pytest.raises(ValueError, match="logger.mode='shared'"):
         run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=shared"), tmp_path / "out", log=lambda m: None)

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -130,3 +131,51 @@ def test_memory_efficient_training_matches_plain():
     _, b = _fit(TrainConfig(**{**cfg.__dict__, "memory_efficient": True}))
     assert a.val_accuracy == b.val_accuracy
     assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+
+
+def _counting_backend(calls, delay=0.0):
+    """A torch.compile backend that records each graph it is given (and runs it as traced)."""
+    import time
+
+    def backend(gm, example_inputs):
+        calls.append(len(gm.graph.nodes))
+        time.sleep(delay)  # compilation time, as inductor would spend it
+        return gm.forward
+    return backend
+
+
+def test_compile_is_still_active_at_a_workers_twelfth_trial(monkeypatch):
+    """Twelve different models through one ``forward``: Dynamo's recompile limit is 8 per code object."""
+    from nas.training import trainer
+
+    data = _data(n_per_class=16)
+    compiled_per_trial = []
+    for trial in range(12):
+        calls = []
+        monkeypatch.setattr(trainer, "COMPILE_BACKEND", _counting_backend(calls))
+        genotype = Genotype(Stem("cifar", 4 + trial), (Block(2, 2 + trial % 3),))
+        _fit(TrainConfig(epochs=1, batch_size=16, progress=False, compile=True, stop_at_chance=False),
+             data=data, genotype=genotype)
+        compiled_per_trial.append(len(calls))
+    assert all(n >= 1 for n in compiled_per_trial), compiled_per_trial
+
+
+def test_compile_time_is_kept_out_of_the_training_throughput(monkeypatch):
+    from nas.training import trainer
+
+    calls = []
+    monkeypatch.setattr(trainer, "COMPILE_BACKEND", _counting_backend(calls, delay=1.0))
+    cfg = TrainConfig(epochs=2, batch_size=16, progress=False, compile=True, stop_at_chance=False)
+    model, r = _fit(cfg)
+    assert calls and r.compile_seconds >= 1.0  # the warm-up step paid for compiling
+    assert r.train_seconds < 1.0 and all(h["seconds"] < 1.0 for h in r.history)  # the epochs did not
+    eager, _ = _fit(dataclasses.replace(cfg, compile=False))
+    for (name, a), b in zip(model.state_dict().items(), eager.state_dict().values()):  # the warm-up changed nothing
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name
+    assert r.images_per_second == pytest.approx(sum(h["seconds"] * h["images_per_second"] for h in r.history)
+                                                / r.train_seconds)
+
+
+def test_compile_and_memory_efficient_together_are_refused():
+    with pytest.raises(ValueError, match="train.compile=true with train.memory_efficient=true.*choose one of them"):
+        TrainConfig(compile=True, memory_efficient=True)

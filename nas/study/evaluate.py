@@ -28,7 +28,7 @@ from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRe
 from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
 from nas.training.metrics import inference_latency
-from nas.training.trainer import TrainConfig
+from nas.training.trainer import TrainConfig, free_memory, is_oom
 from nas.training.unit import measure, train_genotype
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -106,8 +106,17 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
         record.metrics.update({k: v for k, v in result.items() if k in METRICS})
         if record.status == Status.OK:
-            record.metrics.update(latencies(model, data, tcfg, objectives))
             record.heatmaps = [m.to_dict() for m in heatmap.connection_strengths(model)]
+            try:
+                record.metrics.update(latencies(model, data, tcfg, objectives))
+            except Exception as e:  # noqa: BLE001 - out of memory at the latency batch is a result, not an error
+                if not is_oom(e):
+                    raise
+                record.status = Status.OOM
+                record.reason = (f"out of memory measuring inference latency on {data.train.device.type} "
+                                 f"({str(e).splitlines()[0][:160]}); the training result is kept")
+            if record.status == Status.OOM:  # outside the except block: the traceback's tensors can go now
+                free_memory(data.train.device)
         record.trial_seconds = time.perf_counter() - start
         if record.status != Status.OK:
             return None
@@ -125,11 +134,12 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
 
 
 def latencies(model, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> dict[str, Any]:
-    """Inference latency on the trial's device, measured only when an objective asks for it."""
+    """Inference latency on the trial's device, at the precision and memory format the trial trained
+    and validated in (bf16 and channels-last on a GPU), measured only when an objective asks for it."""
     device = data.train.device
-    channels_last = tcfg.on(device).channels_last
+    on = tcfg.on(device)
     return {key: 1000 * inference_latency(model, data.image_size, batch_size=batch, in_channels=data.in_channels,
-                                          device=device, channels_last=channels_last)
+                                          device=device, channels_last=on.channels_last, bf16=on.bf16)
             for key, batch in LATENCIES.items() if key in objectives}
 
 

@@ -99,7 +99,7 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
 LATENCIES = {"latency_batch1_ms": 1, "latency_batch_ms": 256}  # objective → batch size it is measured at
 # What every trained trial measures (objectives or not), in trials.csv's column order.
 METRICS = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_per_second", "train_seconds",
-           "wall_seconds", "peak_memory_bytes", "memory_estimate_bytes", "batch_size", "epochs", *LATENCIES)
+           "compile_seconds", "wall_seconds", "peak_memory_bytes", "memory_estimate_bytes", "batch_size", "epochs", *LATENCIES)
 
 
 def check_objectives(names: list[str] | str) -> list[str]:

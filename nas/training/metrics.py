@@ -231,10 +231,12 @@ class PeakRSS:
 
 
 def inference_latency(model: nn.Module, input_size: tuple[int, int], *, batch_size: int, in_channels: int = 3,
-                      device: torch.device | str = "cpu", repeats: int = 5, channels_last: bool = False) -> float:
+                      device: torch.device | str = "cpu", repeats: int = 5, channels_last: bool = False,
+                      bf16: bool = False) -> float:
     """Median seconds of one eval-mode forward pass of ``batch_size`` images on ``device``
     (after one warm-up pass): what FLOPs hide — narrow and depthwise convs are cheap in
-    multiply-adds but not in time."""
+    multiply-adds but not in time. ``bf16``: under bf16 autocast, the precision the trainer
+    trains and validates in on a GPU."""
     import statistics
     import time
 
@@ -245,8 +247,9 @@ def inference_latency(model: nn.Module, input_size: tuple[int, int], *, batch_si
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     times = []
+    precision = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), precision:
             for i in range(repeats + 1):
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)

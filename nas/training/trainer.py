@@ -59,6 +59,9 @@ class TrainConfig:
         _number("lr", self.lr, lambda v: v > 0, "must be > 0")
         _number("momentum", self.momentum, lambda v: 0 <= v < 1, "must be in [0, 1)")
         _number("weight_decay", self.weight_decay, lambda v: v >= 0, "must be ≥ 0")
+        if self.compile is True and self.memory_efficient is True:
+            raise ValueError("train.compile=true with train.memory_efficient=true: the compiled graph stores every "
+                             "layer's concatenation again, so memory grows with depth squared; choose one of them")
         if self.nesterov is True and self.momentum == 0:
             raise ValueError("train.momentum=0 with train.nesterov=true: Nesterov needs momentum; "
                              "set train.nesterov=false or a momentum > 0")
@@ -107,6 +110,7 @@ class TrainResult:
     train_loss: float = float("nan")
     epochs: int = 0
     train_seconds: float = 0.0
+    compile_seconds: float = 0.0  # train.compile: the first compiled step, kept out of train_seconds
     wall_seconds: float = 0.0
     images_per_second: float = 0.0
     peak_memory_bytes: int = 0
@@ -159,7 +163,47 @@ def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def _is_oom(e: BaseException) -> bool:
+COMPILE_BACKEND = "inductor"
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile(model)`` after clearing Dynamo's caches. Every trial compiles a new model
+    through the same ``forward`` code; without the reset, the 9th trial of a worker hits
+    Dynamo's recompile limit and trains eager without a word."""
+    torch._dynamo.reset()
+    return torch.compile(model, backend=COMPILE_BACKEND)
+
+
+def _warm_up(step_fn: nn.Module, model: nn.Module, train: DeviceData, cfg: TrainConfig, seed: int) -> float:
+    """Seconds of one compiled training step (forward and backward) on a batch of ``train``, run
+    before the timed epochs so that compilation never counts as training time. The model leaves
+    it as it came: gradients cleared, batch-norm statistics restored."""
+    device = train.device
+    saved = {name: b.clone() for name, b in model.named_buffers()}
+    x, y = next(iter(train.train_batches(cfg.batch_size, torch.Generator(device=device).manual_seed(seed + 1))))
+    model.train()  # the mode the epochs run in: no recompilation when they start
+    start = time.perf_counter()
+    with _autocast(device, cfg.bf16):
+        loss = F.cross_entropy(step_fn(x).float(), y)
+    loss.backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(saved[name])
+    return seconds
+
+
+def free_memory(device: torch.device) -> None:
+    """Give back what an out-of-memory failure left: the traceback's tensors, CUDA's cache."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and (
         "out of memory" in str(e) or "not enough memory" in str(e) or "can't allocate memory" in str(e)))
 
@@ -185,14 +229,12 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
         with memory:
             _fit(model, train, val, cfg, num_classes, seed, result)
     except Exception as e:  # noqa: BLE001 - only out-of-memory is turned into a result
-        if not _is_oom(e):
+        if not is_oom(e):
             raise
         oom = str(e).splitlines()[0][:200]
     if oom:  # outside the except block, so the traceback's tensors can be freed now
         result.status, result.reason = Outcome.OOM, f"out of memory on {device.type}: {oom}"
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        free_memory(device)
     result.wall_seconds = time.perf_counter() - start
     result.peak_memory_bytes = memory.bytes
     return result
@@ -202,7 +244,10 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
          seed: int, result: TrainResult) -> None:
     device = train.device
     model = model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
-    step_fn = torch.compile(model) if cfg.compile else model
+    step_fn = model
+    if cfg.compile:
+        step_fn = compiled(model)
+        result.compile_seconds = _warm_up(step_fn, model, train, cfg, seed)
     opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum,
                           nesterov=cfg.nesterov)
     steps_per_epoch = max(1, len(train) // cfg.batch_size)

@@ -1,0 +1,47 @@
+"""What a worker sets up before it touches CUDA: which GPU it sees."""
+
+import pytest
+import torch
+
+from nas.runtime import INHERITED_MASK, use_gpu
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.delenv(INHERITED_MASK, raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return monkeypatch
+
+
+def test_gpu_indexes_the_mask_the_worker_inherited(env):
+    env.setenv("CUDA_VISIBLE_DEVICES", "4,5")  # a scheduler gave this job physical GPUs 4 and 5
+    use_gpu(1, "cpu")
+    import os
+
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    use_gpu(0, "cpu")  # the same process, a later job (a reused launcher worker): still the inherited mask
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "4"
+
+
+def test_a_gpu_outside_the_mask_is_refused(env):
+    env.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    with pytest.raises(ValueError, match=r"gpu=2: this worker was given 2 GPU\(s\) \(CUDA_VISIBLE_DEVICES=4,5\); use gpu=0…1"):
+        use_gpu(2, "cpu")
+
+
+def test_without_a_mask_gpu_is_the_physical_index(env):
+    import os
+
+    use_gpu(3, "cpu")
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_worker_meant_for_a_gpu_that_sees_none_is_refused(env):
+    with pytest.raises(ValueError, match="gpu=0: this worker sees no GPU .*set device=cpu"):
+        use_gpu(0, "auto")
+
+
+def test_a_gpu_that_is_not_an_index_is_refused(env):
+    with pytest.raises(ValueError, match="gpu='first': give the index of a GPU"):
+        use_gpu("first", "cpu")
