@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The prepared GPU run, as one command on a machine without network (see README, "Running on a GPU"):
+#   bash benchmarks/gpu/run.sh OUT [STAGES]        # e.g. OUT=$OUT/gpu, STAGES=abcd (default)
+# Installs bundle/wheels into a temporary folder, unpacks bundle/cifar10.pack, then runs run.py.
+# The dry run (tiny sizes, CPU, generated images, the current environment) keeps the kit tested:
+#   bash benchmarks/gpu/run.sh --dry-run OUT
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+DRY=""
+if [ "${1:-}" = "--dry-run" ]; then DRY="--dry-run"; shift; fi
+OUT="$(mkdir -p "$1" && cd "$1" && pwd)"
+STAGES="${2:-abcd}"
+TMP="$(mktemp -d)"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+if [ -z "$DRY" ]; then
+    pip install -q --no-index --no-deps --target "$TMP/site" "$HERE"/bundle/wheels/*.whl
+    export PYTHONPATH="$PYTHONPATH:$TMP/site"
+    python "$HERE/pack.py" unpack "$HERE/bundle/cifar10.pack" "$TMP/cifar10"
+    DATA="$TMP/cifar10"
+else
+    DATA="$TMP/tiny"
+    python - "$DATA" <<'PY'
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+rng = np.random.default_rng(0)
+for label in range(3):  # 3 classes × 12 images of 32×32 whose brightness gives the class
+    folder = Path(sys.argv[1]) / "train" / f"class_{label}"
+    folder.mkdir(parents=True)
+    for i in range(12):
+        Image.fromarray(np.clip(40 + 80 * label + rng.integers(-20, 21, (32, 32, 3)), 0, 255).astype(np.uint8)).save(
+            folder / f"{i:03d}.png")
+PY
+fi
+python "$HERE/run.py" "$OUT" --data "$DATA" --stages "$STAGES" $DRY

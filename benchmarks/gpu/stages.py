@@ -1,0 +1,248 @@
+"""The stages of the prepared GPU run; ``run.py`` runs each in its own process, with its own limit.
+
+    python benchmarks/gpu/stages.py STAGE OUT_DIR --data DATA_ROOT [--dry-run]
+
+a  CUDA correctness: memory-efficient equals plain (outputs and gradients, fp32 and bf16
+   autocast), a bf16 + channels-last training step, the compiled model equals eager.
+b  Speed: DenseNet-BC-100 (k=12), one epoch on the packed CIFAR-10 at the default batch:
+   the builder plain, memory-efficient and compiled, and the torchvision-blocks reference.
+c  Trials per hour: one fixed small search with 1, 2 and 4 workers sharing the device.
+d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M parameters,
+   then that genotype and DenseNet-BC-100 trained with one longer budget.
+
+Each stage writes OUT_DIR/<stage>.json (and what it trained) when it ends. ``--dry-run``:
+the same code with tiny sizes on the CPU, so that the kit is tested where no GPU is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from nas import build_model  # noqa: E402
+from nas.genotype.presets import PRESETS  # noqa: E402
+from nas.runtime import startup  # noqa: E402
+
+TINY = "stem: {kind: cifar, channels: 8}\nblocks: [{layers: 2, growth: 4, bottleneck: 2}, {layers: 2, growth: 4}]\n" \
+       "transitions: [{compression: 0.5}]\n"
+
+
+def _device(dry: bool) -> torch.device:
+    return torch.device("cpu" if dry else "cuda")
+
+
+def _genotype(dry: bool):
+    if not dry:
+        return PRESETS["densenet_bc100_k12"]
+    from nas.genotype import Genotype
+
+    return Genotype.from_yaml(TINY)
+
+
+def stage_a(out: Path, data: Path, dry: bool) -> dict:
+    device = _device(dry)
+    genotype = _genotype(dry)
+    torch.manual_seed(0)
+    plain = build_model(genotype).to(device)
+    efficient = build_model(genotype, memory_efficient=True).to(device)
+    efficient.load_state_dict(plain.state_dict())
+    x = torch.randn(16, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (16,), device=device)
+    result = {}
+    for precision in ("fp32", "bf16"):
+        outputs, grads = [], []
+        for model in (plain, efficient):
+            model.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                logits = model(x).float()
+            torch.nn.functional.cross_entropy(logits, y).backward()
+            outputs.append(logits.detach())
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+        scale = grads[0].abs().max().item()
+        result[f"memory_efficient_{precision}"] = {
+            "max_abs_output_diff": (outputs[0] - outputs[1]).abs().max().item(),
+            "max_abs_grad_diff_relative": (grads[0] - grads[1]).abs().max().item() / scale}
+    step_model = build_model(genotype).to(device, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(step_model.parameters(), lr=0.1, momentum=0.9)
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        loss = torch.nn.functional.cross_entropy(step_model(x.contiguous(memory_format=torch.channels_last)).float(), y)
+    loss.backward()
+    opt.step()
+    result["bf16_channels_last_step_loss"] = loss.item()
+    plain.eval()
+    start = time.perf_counter()
+    compiled = torch.compile(plain)
+    with torch.no_grad():
+        diff = (compiled(x) - plain(x)).abs().max().item()
+    result["compiled_vs_eager_max_abs_diff"] = diff
+    result["compile_seconds"] = time.perf_counter() - start
+    result["ok"] = (result["memory_efficient_fp32"]["max_abs_output_diff"] < 1e-3
+                    and result["memory_efficient_bf16"]["max_abs_grad_diff_relative"] < 5e-2
+                    and result["compiled_vs_eager_max_abs_diff"] < 1e-3 and loss.isfinite().item())
+    return result
+
+
+def stage_b(out: Path, data: Path, dry: bool) -> dict:
+    from builder_vs_torchvision import TorchvisionCifarDenseNet
+    from nas.training.data import DataConfig, prepare
+    from nas.training.trainer import TrainConfig, fit
+
+    device = _device(dry)
+    prepared = prepare(DataConfig("folder", str(data), download=False, val_size=1000 if not dry else 10,
+                                  cache_dir=str(out.parent / "cache")), device, channels_last=True)
+    genotype = _genotype(dry)
+    variants = {"builder": dict(), "builder memory_efficient": dict(memory_efficient=True),
+                "torchvision reference": dict(reference=True), "builder compiled": dict(compile=True)}
+    result = {"train_images": len(prepared.train), "batch_size": 256 if not dry else 16}
+    for name, how in variants.items():  # the compiled one last: its compilation may use up the limit
+        torch.manual_seed(0)
+        model = (TorchvisionCifarDenseNet(12, (16, 16, 16), 24, 4, 0.5, 10, False) if how.get("reference") and not dry
+                 else build_model(genotype, memory_efficient=how.get("memory_efficient", False)))
+        cfg = TrainConfig(epochs=2 if not dry else 1, batch_size=result["batch_size"], progress=False,
+                          stop_at_chance=False, compile=how.get("compile", False),
+                          memory_efficient=how.get("memory_efficient", False))
+        r = fit(model, prepared.train, prepared.val, cfg, num_classes=prepared.num_classes)
+        last = r.history[-1] if r.history else {}
+        result[name] = {"status": r.status.value, "epoch_seconds": last.get("seconds"),
+                        "images_per_second": last.get("images_per_second"), "compile_seconds": r.compile_seconds,
+                        "peak_memory_bytes": r.peak_memory_bytes, "val_accuracy": r.val_accuracy}
+        _write(out, "b", result)  # what has finished survives a later timeout
+    ref = result["torchvision reference"]["images_per_second"]
+    for name in variants:
+        ips = result[name]["images_per_second"]
+        result[name]["vs_reference"] = ips / ref if ips and ref else None
+    return result
+
+
+def _search_args(data: Path, study: str, dry: bool, extra: list[str]) -> list[str]:
+    budget = (["train=smoke", "train.batch_size=16", "data.val_size=10", "search_space.layers=[2,3]",
+               "search_space.growth=[4,6]", "device=cpu"] if dry else
+              ["train.epochs=2", "data.val_size=5000", "device=cuda"])
+    return ["data=folder", f"data.root={data}", "logger=none", "enqueue_baselines=false", "plot_every=3600",
+            f"study_name={study}", *budget, *extra]
+
+
+def stage_c(out: Path, data: Path, dry: bool) -> dict:
+    """Trials per hour with 1, 2 and 4 workers on one device, each run for a fixed time."""
+    seconds = 12 if dry else 25
+    result = {"seconds_per_setting": seconds}
+    for workers in (1, 2) if dry else (1, 2, 4):
+        study = f"tph{workers}"
+        journal = out.parent / f"{study}.journal"
+        procs = [subprocess.Popen([sys.executable, "-m", "nas.search", *_search_args(
+            data, study, dry, ["storage=journal", f"storage.path={journal}", "n_trials=10000", f"worker={w}",
+                               "sampler=random", "train.memory_fraction=" + str(round(0.8 / workers, 3))])],
+            cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in range(workers)]
+        utilisation = _sample_gpu(seconds) if not dry else time.sleep(seconds)
+        stopped = time.time()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+        import optuna
+
+        from nas.study.storage import JournalFileBackend
+
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        trials = optuna.load_study(study_name=study, storage=storage).trials
+        # From the first trial's start: the workers' start-up (imports, data) is not the rate of trials.
+        first = min((t.datetime_start.timestamp() for t in trials if t.datetime_start), default=stopped)
+        done = sum(t.state.name == "COMPLETE" and t.datetime_complete.timestamp() <= stopped for t in trials)
+        result[f"{workers}_workers"] = {"complete": done, "timed_seconds": stopped - first,
+                                        "trials_per_hour": done * 3600 / (stopped - first) if stopped > first else None,
+                                        "gpu_utilisation_percent": utilisation}
+        _write(out, "c", result)
+    return result
+
+
+def _sample_gpu(seconds: float) -> float | None:
+    samples, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            q = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                               capture_output=True, text=True, timeout=5)
+            samples.append(float(q.stdout.split()[0]))
+        except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+            pass
+        time.sleep(1)
+    return sum(samples) / len(samples) if samples else None
+
+
+def stage_d(out: Path, data: Path, dry: bool) -> dict:
+    """Search briefly, export the best genotype with ≤ 0.8M parameters, train it and DenseNet-BC-100 alike."""
+    work = out.parent
+    limit = 90 if not dry else 40
+    result = {}
+    search = _command(["nas.search", *_search_args(data, "speedrun", dry, [
+        "n_trials=200" if not dry else "n_trials=2", "max_params=800000", "sampler=tpe"])], work, limit)
+    result["search"] = search
+    export = _command(["nas.export", str(work / "runs" / "speedrun"), "--pick", "best-accuracy", "--max-params",
+                       "800000", "--out", str(out / "speedrun_best.yaml")], work, 20 if not dry else 60)
+    result["export"] = export
+    epochs = 6 if not dry else 1
+    searched = str(out / "speedrun_best.yaml")
+    budget = ["device=cpu", "train=smoke", "train.batch_size=16", "data.val_size=10"] if dry else \
+        ["device=cuda", "data.val_size=5000"]
+    for name, genotype in (("searched", searched), ("densenet_bc100_k12", searched if dry else "densenet_bc100_k12")):
+        run = _command(["nas.train", f"genotype={genotype}", "data=folder", f"data.root={data}",
+                        f"train.epochs={epochs}", "seed=0", *budget, f"hydra.run.dir={work / 'train' / name}"],
+                       work, 65 if not dry else 60)
+        result[name] = run
+        model = work / "train" / name / "model.pt"
+        if model.is_file():
+            (out / f"{name}.pt").write_bytes(model.read_bytes())
+        _write(out, "d", result)
+    return result
+
+
+def _command(argv: list[str], cwd: Path, limit: float) -> dict:
+    """Run ``python -m argv`` with a time limit — at the limit, SIGTERM, which the commands treat
+    as Ctrl-C (a search stops and keeps its trials) — and return its last JSON line and timing."""
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.Popen([sys.executable, "-m", *argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    try:
+        stdout, stderr = p.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        stdout, stderr = p.communicate(timeout=60)
+    lines = [line for line in stdout.strip().splitlines() if line.startswith("{")]
+    return {"rc": p.returncode, "seconds": time.perf_counter() - start, "hit_limit": time.perf_counter() - start >= limit,
+            "result": json.loads(lines[-1]) if lines else None, "stderr_tail": stderr.strip().splitlines()[-3:]}
+
+
+def _write(out: Path, stage: str, result: dict) -> None:
+    (out / f"{stage}.json").write_text(json.dumps(result, indent=1, default=str))
+
+
+STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("stage", choices=sorted(STAGES))
+    p.add_argument("out", type=Path)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--dry-run", action="store_true")
+    args = p.parse_args()
+    startup()
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = STAGES[args.stage](args.out, args.data, args.dry_run)
+    result["device"] = torch.cuda.get_device_name() if torch.cuda.is_available() and not args.dry_run else "cpu"
+    _write(args.out, args.stage, result)
+    print(json.dumps({"stage": args.stage, **result}, default=str)[:4000])
+
+
+if __name__ == "__main__":
+    main()

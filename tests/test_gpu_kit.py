@@ -1,0 +1,50 @@
+"""The prepared GPU run (benchmarks/gpu/): its data packing, and the whole run in its dry-run mode on
+the CPU, so that the kit works the day a GPU is lent."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import sys
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
+
+from pack import pack, unpack  # noqa: E402
+
+from datasets import write_folder  # noqa: E402
+
+
+def test_packing_keeps_every_image_byte_for_byte(tmp_path):
+    root = write_folder(tmp_path / "ds", n_per_class=5, classes=3, size=8)
+    info = pack(root, tmp_path / "data.pack", per_class=4)
+    assert info["images"] == 12 and info["classes"] == 3
+    assert unpack(tmp_path / "data.pack", tmp_path / "out") == 12
+    for folder in sorted((root / "train").iterdir()):
+        for i, original in enumerate(sorted(folder.glob("*.png"))):
+            copy = tmp_path / "out" / "train" / folder.name / original.name
+            assert copy.is_file() == (i < 4)  # the first four of each class, by name
+            if copy.is_file():
+                assert copy.read_bytes() == original.read_bytes()
+
+
+def test_the_gpu_run_in_its_dry_run_mode(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu" / "run.sh"), "--dry-run", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["failed_stages"] == 0
+    out = tmp_path / "out"
+    a = json.loads((out / "a.json").read_text())
+    assert a["ok"] and a["memory_efficient_fp32"]["max_abs_output_diff"] < 1e-4
+    b = json.loads((out / "b.json").read_text())
+    assert {"builder", "builder memory_efficient", "torchvision reference", "builder compiled"} <= set(b)
+    assert b["builder compiled"]["compile_seconds"] > 0 and b["builder"]["epoch_seconds"] > 0
+    c = json.loads((out / "c.json").read_text())
+    assert c["1_workers"]["complete"] >= 1 and c["2_workers"]["trials_per_hour"] > 0
+    d = json.loads((out / "d.json").read_text())
+    assert d["search"]["rc"] == 0 and d["export"]["rc"] == 0
+    assert d["searched"]["result"]["status"] == "ok" and d["densenet_bc100_k12"]["result"]["status"] == "ok"
+    assert (out / "speedrun_best.yaml").is_file() and (out / "searched.pt").is_file()
+    results = (out / "results.md").read_text()
+    assert [l for l in results.splitlines() if l.startswith("## Stage")] == [
+        l for l in results.splitlines() if l.startswith("## Stage") and ": ok in " in l] and results.count("## Stage") == 4
