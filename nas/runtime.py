@@ -21,6 +21,8 @@ def startup() -> None:
     # conf/launcher/local.yaml: worker i → GPU i // workers_per_gpu
     OmegaConf.register_new_resolver("gpu_of_worker", lambda worker, per_gpu: str(int(worker) // int(per_gpu)),
                                     replace=True)
+    OmegaConf.register_new_resolver("share_of_gpu", lambda per_gpu: None if int(per_gpu) == 1 else 1 / int(per_gpu),
+                                    replace=True)
     matplotlib.use("Agg")  # files only; no window, even where a display exists
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the commands say what happens in their own words
     keep_freed_cpu_memory()

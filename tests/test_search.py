@@ -143,6 +143,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
     (["sampler.name=cmaes"], "unknown sampler 'cmaes'"),
     (["search_space.layers=[6,2]"], "with 1 ≤ low ≤ high"),
     (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
+    (["gpu_memory_share=2"], r"gpu_memory_share=2: must be in \(0, 1\]"),
 ])
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
@@ -239,6 +240,26 @@ def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder,
     (r,) = map(TrialRecord.of, _study(tmp_path).trials)
     assert r.status == Status.OOM and "measuring inference latency" in r.reason and "result is kept" in r.reason
     assert 0 <= r.metrics["val_accuracy"] <= 1 and r.history and r.heatmaps  # trained, and kept
+
+
+def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_path, monkeypatch):
+    """With workers sharing a GPU a neighbour may hold the memory: the trial is queued again
+    (up to storage.max_retry) instead of an oom result that would block its genotype for good."""
+    from nas.study import evaluate
+    from nas.study.bookkeeping import retries
+
+    def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):  # what fit() reports for a CUDA OOM
+        return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",
+                      "history": [], "params": measured[1], "macs": measured[2]}
+
+    monkeypatch.setattr(evaluate, "train_genotype", out_of_memory)
+    run_search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "storage.max_retry=1", "n_trials=1",
+                    "enqueue_baselines=false"), tmp_path / "out", log=lambda m: None)
+    trials = _study(tmp_path).trials
+    first, rerun = (TrialRecord.of(t) for t in trials)
+    assert first.status == Status.INTERRUPTED and "shared with other workers" in first.reason
+    assert retries(trials) == {0: 1} and rerun.params == first.params  # the same parameters, run again
+    assert [t.number for t in counted(trials)] == [1]  # the budget slot went to the rerun
 
 
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):

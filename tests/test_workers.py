@@ -180,6 +180,7 @@ def test_local_launcher_packs_workers_onto_gpus():
                                                          f"worker={w}"]) for w in range(4)]
         postgres = compose(config_name="search", overrides=["+launcher=local", "storage=postgres"])
     assert [c.gpu for c in cfgs] == ["0", "0", "1", "1"]
+    assert [c.gpu_memory_share for c in cfgs] == [0.5] * 4  # two to a GPU: half its memory each
     assert cfgs[0].storage.name == "journal" and postgres.storage.name == "postgres"  # journal unless told
 
 

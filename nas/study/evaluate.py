@@ -28,7 +28,7 @@ from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRe
 from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
 from nas.training.metrics import inference_latency
-from nas.training.trainer import TrainConfig, free_memory, is_oom
+from nas.training.trainer import OOM_DURING_TRAINING, TrainConfig, free_memory, is_oom
 from nas.training.unit import measure, train_genotype
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -61,7 +61,10 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
                 hand_back(study, _frozen(study, trial.number), cfg.storage.max_retry)
                 raise
             record.save(trial)
-        return study.tell(trial, values, state=record.status.state)
+        told = study.tell(trial, values, state=record.status.state)
+        if record.status == Status.INTERRUPTED:  # to be run again, by whichever worker asks next
+            hand_back(study, _frozen(study, trial.number), cfg.storage.max_retry)
+        return told
     except optuna.exceptions.UpdateFinishedTrialError:
         log(f"trial {trial.number}: another worker found no heartbeat from this one for "
             f"{cfg.storage.grace_period} s and queued the trial again; this run's result is dropped")
@@ -104,6 +107,13 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.save(trial)  # the claim other workers read
         model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured)
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
+        if record.status == Status.OOM and result["reason"].startswith(OOM_DURING_TRAINING) \
+                and cfg.gpu_memory_share is not None:
+            # Workers share the GPU: a neighbour may have held the memory. Not a result of this genotype.
+            record.status = Status.INTERRUPTED
+            record.reason = (f"{result['reason'][:300]} — on a GPU shared with other workers "
+                             f"(gpu_memory_share={cfg.gpu_memory_share:g}); queued again (storage.max_retry)")
+            return None
         record.metrics.update({k: v for k, v in result.items() if k in METRICS})
         if record.status == Status.OK:
             record.heatmaps = [m.to_dict() for m in heatmap.connection_strengths(model)]

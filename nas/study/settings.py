@@ -7,7 +7,7 @@ import re
 from omegaconf import DictConfig
 
 import search_spaces
-from nas.checks import require, whole
+from nas.checks import fraction, require, whole
 from nas.training.data import PreparedData
 
 
@@ -18,6 +18,8 @@ def check_settings(cfg: DictConfig) -> None:
                        ("max_params", whole(1, optional=True)), ("max_macs", whole(1, optional=True))):
         require(key, cfg[key], check, show=str,
                 hint=" (the study's total number of trials)" if key == "n_trials" else "")
+    require("gpu_memory_share", cfg.gpu_memory_share, lambda v: "" if v is None else fraction(v), show=str,
+            hint=" (the share of its GPU's memory this worker may allocate), or null")
     threshold = cfg.prune_threshold
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                   or not 0 < threshold <= 1):

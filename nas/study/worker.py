@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+import torch
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
@@ -49,6 +50,8 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     space.validate(cfg.search_space)
     tcfg = train_config(cfg.train)
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and cfg.gpu_memory_share is not None:  # workers sharing a GPU: each its part
+        torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_share, device)
     data_cfg = data_config(cfg.data)
     if device.type != "cuda":
         log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")

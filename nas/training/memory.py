@@ -206,15 +206,19 @@ def available_bytes(device: torch.device | str) -> int:
     """Memory this process may still allocate on ``device``.
 
     CUDA: the driver's free memory plus what PyTorch's cache holds but no tensor
-    uses (the tensors already allocated, e.g. the dataset, are not available). CPU:
+    uses (the tensors already allocated, e.g. the dataset, are not available), within
+    this process's share of the GPU where workers share one. CPU:
     the smaller of the kernel's MemAvailable and the room left under a cgroup
     memory limit (containers, SLURM), where one is set.
     """
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
-        free, _ = torch.cuda.mem_get_info(index)
-        return free + torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+        free, total = torch.cuda.mem_get_info(index)
+        room = free + torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+        # this worker's share of a GPU it shares (gpu_memory_share); older PyTorch cannot report it
+        share = getattr(torch.cuda, "get_per_process_memory_fraction", lambda i: 1.0)(index)
+        return min(room, int(share * total) - torch.cuda.memory_allocated(index))
     candidates = [b for b in (_meminfo_available(), _cgroup_room()) if b is not None]
     if candidates:
         return min(candidates)

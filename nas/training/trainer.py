@@ -164,6 +164,7 @@ def _autocast(device: torch.device, bf16: bool):
 
 
 COMPILE_BACKEND = "inductor"
+OOM_DURING_TRAINING = "out of memory on "  # how a real out-of-memory error's reason starts (not the estimate's refusal)
 
 
 def compiled(model: nn.Module) -> nn.Module:
@@ -233,7 +234,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
             raise
         oom = str(e).splitlines()[0][:200]
     if oom:  # outside the except block, so the traceback's tensors can be freed now
-        result.status, result.reason = Outcome.OOM, f"out of memory on {device.type}: {oom}"
+        result.status, result.reason = Outcome.OOM, f"{OOM_DURING_TRAINING}{device.type}: {oom}"
         free_memory(device)
     result.wall_seconds = time.perf_counter() - start
     result.peak_memory_bytes = memory.bytes
