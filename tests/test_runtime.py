@@ -8,8 +8,10 @@ from nas.runtime import INHERITED_MASK, use_gpu
 
 @pytest.fixture
 def env(monkeypatch):
-    monkeypatch.delenv(INHERITED_MASK, raising=False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    """Both variables unset, and put back as they were afterwards — also the ones use_gpu sets."""
+    for name in (INHERITED_MASK, "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.setenv(name, "")  # recorded, so that the end of the test restores the original
+        monkeypatch.delenv(name)
     return monkeypatch
 
 

@@ -25,11 +25,13 @@ def main() -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--stages", default="abcd")
+    p.add_argument("--work", type=Path, help="studies, caches and runs (default OUT/work); keep it out of OUT "
+                                              "where OUT travels back")
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    work = args.out / "work"
-    work.mkdir(exist_ok=True)
+    work = args.work or args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
     lines = [f"# GPU run {time.strftime('%Y-%m-%d %H:%M')}" + (" (dry run on the CPU)" if args.dry_run else ""), ""]
     failed = 0
     for stage in args.stages:

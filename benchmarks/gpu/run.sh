@@ -4,6 +4,9 @@
 # Installs bundle/wheels into a temporary folder, unpacks bundle/cifar10.pack, then runs run.py.
 # The dry run (tiny sizes, CPU, generated images, the current environment) keeps the kit tested:
 #   bash benchmarks/gpu/run.sh --dry-run OUT
+# On the project's lent device machine (15 minutes in all): one call, the bundle carried along —
+#   command "bash benchmarks/gpu/run.sh $OUT/gpu", carry ["benchmarks/gpu/bundle"], timeout_s 600
+# then commit OUT/gpu/results.md as benchmarks/results/gpu-<date>-<card>.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -14,7 +17,7 @@ STAGES="${2:-abcd}"
 TMP="$(mktemp -d)"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ -z "$DRY" ]; then
-    pip install -q --no-index --no-deps --target "$TMP/site" "$HERE"/bundle/wheels/*.whl
+    python -m pip install -q --no-index --no-deps --target "$TMP/site" "$HERE"/bundle/wheels/*.whl
     export PYTHONPATH="$PYTHONPATH:$TMP/site"
     python "$HERE/pack.py" unpack "$HERE/bundle/cifar10.pack" "$TMP/cifar10"
     DATA="$TMP/cifar10"
@@ -36,4 +39,4 @@ for label in range(3):  # 3 classes × 12 images of 32×32 whose brightness give
             folder / f"{i:03d}.png")
 PY
 fi
-python "$HERE/run.py" "$OUT" --data "$DATA" --stages "$STAGES" $DRY
+python "$HERE/run.py" "$OUT" --data "$DATA" --work "$TMP/work" --stages "$STAGES" $DRY

@@ -10,7 +10,8 @@ c  Trials per hour: one fixed small search with 1, 2 and 4 workers sharing the d
 d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M parameters,
    then that genotype and DenseNet-BC-100 trained with one longer budget.
 
-Each stage writes OUT_DIR/<stage>.json (and what it trained) when it ends. ``--dry-run``:
+Each stage writes OUT_DIR/<stage>.json (and what it trained) when it ends; its studies, caches
+and runs go to the working folder. ``--dry-run``:
 the same code with tiny sizes on the CPU, so that the kit is tested where no GPU is.
 """
 
@@ -99,7 +100,7 @@ def stage_b(out: Path, data: Path, dry: bool) -> dict:
 
     device = _device(dry)
     prepared = prepare(DataConfig("folder", str(data), download=False, val_size=1000 if not dry else 10,
-                                  cache_dir=str(out.parent / "cache")), device, channels_last=True)
+                                  cache_dir=str(Path.cwd() / "cache")), device, channels_last=True)
     genotype = _genotype(dry)
     variants = {"builder": dict(), "builder memory_efficient": dict(memory_efficient=True),
                 "torchvision reference": dict(reference=True), "builder compiled": dict(compile=True)}
@@ -138,11 +139,11 @@ def stage_c(out: Path, data: Path, dry: bool) -> dict:
     result = {"seconds_per_setting": seconds}
     for workers in (1, 2) if dry else (1, 2, 4):
         study = f"tph{workers}"
-        journal = out.parent / f"{study}.journal"
+        journal = Path.cwd() / f"{study}.journal"
         procs = [subprocess.Popen([sys.executable, "-m", "nas.search", *_search_args(
             data, study, dry, ["storage=journal", f"storage.path={journal}", "n_trials=10000", f"worker={w}",
                                "sampler=random", "train.memory_fraction=" + str(round(0.8 / workers, 3))])],
-            cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in range(workers)]
+            cwd=Path.cwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in range(workers)]
         utilisation = _sample_gpu(seconds) if not dry else time.sleep(seconds)
         stopped = time.time()
         for p in procs:
@@ -180,7 +181,7 @@ def _sample_gpu(seconds: float) -> float | None:
 
 def stage_d(out: Path, data: Path, dry: bool) -> dict:
     """Search briefly, export the best genotype with ≤ 0.8M parameters, train it and DenseNet-BC-100 alike."""
-    work = out.parent
+    work = Path.cwd()
     limit = 90 if not dry else 40
     result = {}
     search = _command(["nas.search", *_search_args(data, "speedrun", dry, [

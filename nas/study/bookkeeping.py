@@ -44,15 +44,16 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
             raise ValueError(f"study {name!r} was run with {key}={old!r}, not {new!r}: its results would not compare; "
                              f"resume it with the same data and budget, or start a new study with another study_name")
     stored = study.user_attrs.get(STUDY_OBJECTIVES)
-    if stored is None:
+    if stored is None:  # this worker made the study (or another one did and has not written them yet)
         study.set_user_attr(STUDY_OBJECTIVES, list(objectives))
-    if stored in (None, list(objectives)) and study.metric_names != list(objectives):
+        stored = list(objectives)
+    if stored != list(objectives):
+        raise ValueError(f"study {name!r} exists with objectives {stored}, not {list(objectives)}; "
+                         f"run with objectives=[{','.join(stored)}] or choose another study_name")
+    if study.metric_names != list(objectives):
         with warnings.catch_warnings():  # optuna-dashboard and Optuna's plots show these names
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(objectives))
-    elif stored != list(objectives):
-        raise ValueError(f"study {name!r} exists with objectives {stored}, not {list(objectives)}; "
-                         f"run with objectives=[{','.join(stored)}] or choose another study_name")
     return study
 
 
