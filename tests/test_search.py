@@ -253,6 +253,8 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
                       "history": [], "params": measured[1], "macs": measured[2]}
 
     monkeypatch.setattr(evaluate, "train_genotype", out_of_memory)
+    # This worker had reserved well under its share when memory ran out (what CUDA's counters tell).
+    monkeypatch.setattr(evaluate, "neighbour_may_hold", lambda device, share: True)
     run_search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "storage.max_retry=1", "n_trials=1",
                     "enqueue_baselines=false"), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
@@ -260,6 +262,22 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
     assert first.status == Status.INTERRUPTED and "shared with other workers" in first.reason
     assert retries(trials) == {0: 1} and rerun.params == first.params  # the same parameters, run again
     assert [t.number for t in counted(trials)] == [1]  # the budget slot went to the rerun
+
+
+def test_out_of_memory_within_its_own_share_is_an_oom_result(folder, tmp_path, monkeypatch):
+    """A worker that filled its own share: the model does not fit, whoever else shares the GPU."""
+    from nas.study import evaluate
+
+    def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):
+        return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",
+                      "history": [], "params": measured[1], "macs": measured[2]}
+
+    monkeypatch.setattr(evaluate, "train_genotype", out_of_memory)
+    monkeypatch.setattr(evaluate, "neighbour_may_hold", lambda device, share: False)
+    run_search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "n_trials=1", "enqueue_baselines=false"),
+               tmp_path / "out", log=lambda m: None)
+    (only,) = map(TrialRecord.of, _study(tmp_path).trials)
+    assert only.status == Status.OOM  # recorded once, its genotype not tried again
 
 
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):

@@ -8,6 +8,7 @@
 #   command "bash benchmarks/gpu/run.sh $OUT/gpu", carry ["benchmarks/gpu/bundle"], timeout_s 600
 # then commit OUT/gpu/results.md as benchmarks/results/gpu-<date>-<card>.md.
 set -euo pipefail
+PYTHON="${PYTHON:-python3}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 DRY=""
@@ -17,13 +18,13 @@ STAGES="${2:-abcd}"
 TMP="$(mktemp -d)"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ -z "$DRY" ]; then
-    python -m pip install -q --no-index --no-deps --target "$TMP/site" "$HERE"/bundle/wheels/*.whl
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target "$TMP/site" "$HERE"/bundle/wheels/*.whl
     export PYTHONPATH="$PYTHONPATH:$TMP/site"
-    python "$HERE/pack.py" unpack "$HERE/bundle/cifar10.pack" "$TMP/cifar10"
+    "$PYTHON" "$HERE/pack.py" unpack "$HERE/bundle/cifar10.pack" "$TMP/cifar10"
     DATA="$TMP/cifar10"
 else
     DATA="$TMP/tiny"
-    python - "$DATA" <<'PY'
+    "$PYTHON" - "$DATA" <<'PY'
 import sys
 from pathlib import Path
 
@@ -39,4 +40,4 @@ for label in range(3):  # 3 classes × 12 images of 32×32 whose brightness give
             folder / f"{i:03d}.png")
 PY
 fi
-python "$HERE/run.py" "$OUT" --data "$DATA" --work "$TMP/work" --stages "$STAGES" $DRY
+"$PYTHON" "$HERE/run.py" "$OUT" --data "$DATA" --work "$TMP/work" --stages "$STAGES" $DRY

@@ -27,6 +27,7 @@ from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
 from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRecord
 from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
+from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
 from nas.training.trainer import OOM_DURING_TRAINING, TrainConfig, free_memory, is_oom
 from nas.training.unit import measure, train_genotype
@@ -108,8 +109,8 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured)
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
         if record.status == Status.OOM and result["reason"].startswith(OOM_DURING_TRAINING) \
-                and cfg.gpu_memory_share is not None:
-            # Workers share the GPU: a neighbour may have held the memory. Not a result of this genotype.
+                and cfg.gpu_memory_share is not None and neighbour_may_hold(data.train.device, cfg.gpu_memory_share):
+            # Workers share the GPU and this one was under its share: not a result of this genotype.
             record.status = Status.INTERRUPTED
             record.reason = (f"{result['reason'][:300]} — on a GPU shared with other workers "
                              f"(gpu_memory_share={cfg.gpu_memory_share:g}); queued again (storage.max_retry)")

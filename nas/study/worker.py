@@ -51,7 +51,8 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     tcfg = train_config(cfg.train)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and cfg.gpu_memory_share is not None:  # workers sharing a GPU: each its part
-        torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_share, device)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.set_per_process_memory_fraction(float(cfg.gpu_memory_share), index)
     data_cfg = data_config(cfg.data)
     if device.type != "cuda":
         log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")

@@ -311,6 +311,17 @@ def _portable_available() -> int:
     return sys.maxsize
 
 
+def neighbour_may_hold(device: torch.device, share: float) -> bool:
+    """After an out-of-memory error on a GPU this worker shares: True when this process had
+    reserved well under its share, so that other workers held the memory it lacked (a retry may
+    fit); False when it filled its own share (the model does not fit, whoever else is there)."""
+    if device.type != "cuda":
+        return False
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    _, total = torch.cuda.mem_get_info(index)
+    return torch.cuda.max_memory_reserved(index) < 0.9 * share * total
+
+
 def memory_cap(fraction: float, device: torch.device | str, limit_bytes: int | None = None) -> int:
     """The most a trial may use: ``limit_bytes`` if given, else ``fraction`` of what is
     available now (a fraction < 1 leaves room for the rest of the machine and the estimate's
