@@ -23,7 +23,7 @@ from nas.cli import fail_job, run_app
 from nas.runtime import startup
 from nas.genotype.presets import resolve
 from nas.training import checkpoint
-from nas.training.data import prepare
+from nas.training.data import prepare, prepare_test
 from nas.training.trainer import Outcome
 from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
@@ -36,7 +36,8 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     genotype = resolve(cfg.genotype)
     tcfg = train_config(cfg.train)
     data = prepare(data_config(cfg.data), device, channels_last=tcfg.on(device).channels_last)
-    model, result = train_genotype(genotype, data, tcfg, seed=cfg.seed, evaluate_test=cfg.evaluate_test)
+    test = prepare_test(data) if cfg.evaluate_test else None  # read now, so a missing split fails before training
+    model, result = train_genotype(genotype, data, tcfg, seed=cfg.seed, test=test)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         genotype.save(out_dir / "genotype.yaml")

@@ -67,6 +67,22 @@ def test_test_split_only_with_flag(tmp_path):
     assert 0 <= result["test_accuracy"] <= 1
 
 
+def test_a_missing_test_split_is_refused_before_any_training(tmp_path, monkeypatch):
+    from nas.training import unit
+    from nas.training.data import DataError
+
+    root = write_folder(tmp_path / "ds", n_per_class=10, classes=2, size=8)  # train/ only
+    monkeypatch.setattr(unit, "fit", lambda *a, **k: pytest.fail("trained before reading the test split"))
+    with pytest.raises(DataError, match="has no test/ or val/ folder"):
+        run(_cfg(_overrides(root, tmp_path, "evaluate_test=true", "data.val_size=4")))
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = _cli(*_overrides(root, tmp_path, "evaluate_test=true", "data.val_size=4"), cwd=work)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "has no test/ or val/ folder" in proc.stderr
+    assert list(work.iterdir()) == []  # no run folder left
+
+
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "nas.train", *args], capture_output=True, text=True, cwd=cwd)
 

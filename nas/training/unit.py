@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
-from nas.training.data import DataConfig, DataError, PreparedData, prepare_test
+from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
 from nas.training.trainer import Outcome, TrainConfig, TrainResult, evaluate, fit
@@ -82,7 +82,7 @@ def build(genotype: Genotype, data: PreparedData, *, seed: int, memory_efficient
 
 
 def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
-                   evaluate_test: bool = False,
+                   test: DeviceData | None = None,
                    measured: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module | None, dict[str, Any]]:
     """Count (unless ``measured`` by :func:`measure`), build and train one genotype — unless its
     training would not fit in memory (:func:`fit_in_memory`): then nothing is allocated and
@@ -99,8 +99,8 @@ def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, 
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
            "memory_estimate_bytes": estimate, "memory_cap_bytes": cap, "batch_size": cfg.batch_size, "device": str(data.train.device),
            "train_images": len(data.train), "val_images": len(data.val)}
-    if evaluate_test and result.status in (Outcome.OK, Outcome.CHANCE):  # a model that ran to the end
-        out["test_accuracy"], out["test_loss"] = evaluate(model, prepare_test(data), cfg.on(data.train.device))
+    if test is not None and result.status in (Outcome.OK, Outcome.CHANCE):  # a model that ran to the end
+        out["test_accuracy"], out["test_loss"] = evaluate(model, test, cfg.on(data.train.device))
     return model, out
 
 
