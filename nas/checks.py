@@ -3,6 +3,7 @@ with a value (or "" when nothing is), and :func:`require` turns that into the on
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 Check = Callable[[Any], str]  # a value → what is wrong with it ("" when nothing is)
@@ -15,6 +16,17 @@ def whole(low: int, optional: bool = False, high: int | None = None) -> Check:
         if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
             return (f"must be a whole number ≥ {low}" + (f" and ≤ {high:,}" if high is not None else "")
                     + (" or null" if optional else ""))
+        return ""
+    return check
+
+
+def number(ok: Callable[[float], bool], meaning: str, optional: bool = False) -> Check:
+    """A real number (not a bool, not NaN) for which ``ok`` holds; ``meaning`` says which."""
+    def check(v: Any) -> str:
+        if optional and v is None:
+            return ""
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or not ok(v):
+            return meaning
         return ""
     return check
 

@@ -29,7 +29,7 @@ from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
 from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
-from nas.training.trainer import OOM_DURING_TRAINING, TrainConfig, free_memory, is_oom
+from nas.training.trainer import TrainConfig, free_memory, is_oom
 from nas.training.unit import measure, train_genotype
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -108,8 +108,8 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.save(trial)  # the claim other workers read
         model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured)
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
-        if record.status == Status.OOM and result["reason"].startswith(OOM_DURING_TRAINING) \
-                and cfg.gpu_memory_share is not None and neighbour_may_hold(data.train.device, cfg.gpu_memory_share):
+        ran_out = record.status == Status.OOM and result["memory_estimate_bytes"] <= result["memory_cap_bytes"]
+        if ran_out and cfg.gpu_memory_share is not None and neighbour_may_hold(data.train.device, cfg.gpu_memory_share):
             # Workers share the GPU and this one was under its share: not a result of this genotype.
             record.status = Status.INTERRUPTED
             record.reason = (f"{result['reason'][:300]} — on a GPU shared with other workers "

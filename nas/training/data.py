@@ -134,13 +134,16 @@ def _listing_key(folder: Path, files: list[tuple[Path, int]]) -> str:
     return h.hexdigest()[:16]
 
 
+GREY_MODES = ("L", "1", "I;16", "I")  # PIL modes read as one channel
+
+
 def _read_folder(files: list[tuple[Path, int]], classes: tuple[str, ...], image_size: int | None) -> ImageSet:
     from PIL import Image
 
     if image_size is not None:
         try:
             with Image.open(files[0][0]) as first:
-                channels = 1 if first.mode in ("L", "1", "I;16", "I") else 3
+                channels = 1 if first.mode in GREY_MODES else 3
         except (OSError, ValueError, SyntaxError):
             channels = 3  # the loop below names the unreadable file
         _check_room(len(files), image_size, channels, per_pixel=2)  # the arrays, then their stack
@@ -149,7 +152,7 @@ def _read_folder(files: list[tuple[Path, int]], classes: tuple[str, ...], image_
     for p, _ in files:
         try:
             with Image.open(p) as im:
-                grey = im.mode in ("L", "1", "I;16", "I")
+                grey = im.mode in GREY_MODES
                 mode = mode or ("L" if grey else "RGB")
                 if mode == "L" and not grey:
                     mode = "RGB"  # a colour image among grey ones: read everything as RGB

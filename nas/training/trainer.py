@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.checks import boolean, number, one_of, require, whole
 from nas.training.data import DeviceData
 from nas.training.metrics import PeakMemory, PeakRSS
 
@@ -52,34 +53,29 @@ class TrainConfig:
     shrink_batch: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"train.{name}={value!r}: must be a positive integer")
-        _number("lr", self.lr, lambda v: v > 0, "must be > 0")
-        _number("momentum", self.momentum, lambda v: 0 <= v < 1, "must be in [0, 1)")
-        _number("weight_decay", self.weight_decay, lambda v: v >= 0, "must be ≥ 0")
-        if self.compile is True and self.memory_efficient is True:
+        auto = ("bf16", "channels_last", "progress")  # null: decided per device
+        checks = {"epochs": whole(1), "batch_size": whole(1), "eval_batch_size": whole(1),
+                  "lr": number(lambda v: v > 0, "must be > 0"),
+                  "momentum": number(lambda v: 0 <= v < 1, "must be in [0, 1)"),
+                  "weight_decay": number(lambda v: v >= 0, "must be ≥ 0"),
+                  "warmup": number(lambda v: 0 <= v < 1, "the warm-up fraction must be in [0, 1)"),
+                  "schedule": one_of(*SCHEDULES),
+                  "label_smoothing": number(lambda v: 0 <= v < 1, "must be in [0, 1)"),
+                  "memory_fraction": number(lambda v: 0 < v <= 1, "the share of the available memory a trial "
+                                                                  "may use must be in (0, 1]"),
+                  "memory_limit_gb": number(lambda v: v > 0, "must be > 0, or null to use train.memory_fraction "
+                                                             "of the available memory", optional=True),
+                  **{name: boolean for name in ("nesterov", "compile", "memory_efficient", "stop_at_chance",
+                                                "shrink_batch")},
+                  **{name: lambda v: "" if v is None else boolean(v) for name in auto}}
+        for name, check in checks.items():
+            require(f"train.{name}", getattr(self, name), check)
+        if self.compile and self.memory_efficient:
             raise ValueError("train.compile=true with train.memory_efficient=true: the compiled graph stores every "
                              "layer's concatenation again, so memory grows with depth squared; choose one of them")
-        if self.nesterov is True and self.momentum == 0:
+        if self.nesterov and self.momentum == 0:
             raise ValueError("train.momentum=0 with train.nesterov=true: Nesterov needs momentum; "
                              "set train.nesterov=false or a momentum > 0")
-        _number("warmup", self.warmup, lambda v: 0 <= v < 1, "the warm-up fraction must be in [0, 1)")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"train.schedule={self.schedule!r}: use one of {', '.join(SCHEDULES)}")
-        _number("label_smoothing", self.label_smoothing, lambda v: 0 <= v < 1, "must be in [0, 1)")
-        for name in ("nesterov", "compile", "memory_efficient", "stop_at_chance", "shrink_batch",
-                     "bf16", "channels_last", "progress"):
-            value = getattr(self, name)
-            if not isinstance(value, bool) and not (value is None and name in ("bf16", "channels_last", "progress")):
-                raise ValueError(f"train.{name}={value!r}: must be true or false"
-                                 + (" (or null: automatic)" if name in ("bf16", "channels_last", "progress") else ""))
-        _number("memory_fraction", self.memory_fraction, lambda v: 0 < v <= 1,
-                "the share of the available memory a trial may use must be in (0, 1]")
-        if self.memory_limit_gb is not None:
-            _number("memory_limit_gb", self.memory_limit_gb, lambda v: v > 0,
-                    "must be > 0, or null to use train.memory_fraction of the available memory")
 
     def on(self, device: torch.device) -> TrainConfig:
         """Resolve the ``None`` (auto) settings for a device: bf16 on CUDA; channels-last
@@ -154,17 +150,11 @@ def evaluate(model: nn.Module, data: DeviceData, cfg: TrainConfig) -> tuple[floa
     return correct.item() / len(data), loss.item() / len(data)
 
 
-def _number(name: str, value: object, ok, meaning: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not ok(value):
-        raise ValueError(f"train.{name}={value!r}: {meaning}")
-
-
 def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
 COMPILE_BACKEND = "inductor"
-OOM_DURING_TRAINING = "out of memory on "  # how a real out-of-memory error's reason starts (not the estimate's refusal)
 
 
 def compiled(model: nn.Module) -> nn.Module:
@@ -234,7 +224,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
             raise
         oom = str(e).splitlines()[0][:200]
     if oom:  # outside the except block, so the traceback's tensors can be freed now
-        result.status, result.reason = Outcome.OOM, f"{OOM_DURING_TRAINING}{device.type}: {oom}"
+        result.status, result.reason = Outcome.OOM, f"out of memory on {device.type}: {oom}"
         free_memory(device)
     result.wall_seconds = time.perf_counter() - start
     result.peak_memory_bytes = memory.bytes
