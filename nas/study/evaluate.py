@@ -17,26 +17,30 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.training import heatmap
 from nas.genotype import Genotype
+from nas.scheduling import Scheduler
 from nas.study import weights
 from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
 from nas.study.record import CHILD_GENOTYPE, LATENCIES, METRICS, Status, TrialRecord
+from nas.study.rungs import SHORTFALL, RungJudge, before_training, shortfall
 from nas.study.storage import Heartbeat
 from nas.training.data import PreparedData
 from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
 from nas.training.trainer import TrainConfig, free_memory, is_oom
-from nas.training.unit import measure, train_genotype
+from nas.training.unit import build, measure, train_genotype
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, data: PreparedData,
-              tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], log, out_dir: Path) -> FrozenTrial | None:
+              tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], log, out_dir: Path,
+              scheduler: Scheduler) -> FrozenTrial | None:
     """Ask, evaluate and tell one trial while its heartbeat runs. None when the trial
     did not take a slot of the budget, or another worker took it over."""
     with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
@@ -53,7 +57,7 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, space, 
     try:
         with Heartbeat(storage, trial._trial_id, cfg.storage.heartbeat_interval):
             try:
-                values = evaluate(study, trial, record, space, data, tcfg, cfg, objectives, out_dir)
+                values = evaluate(study, trial, record, space, data, tcfg, cfg, objectives, out_dir, scheduler)
             except KeyboardInterrupt:
                 record.status = Status.INTERRUPTED
                 record.reason = "stopped (Ctrl-C or SIGTERM) while running; queued for another worker"
@@ -78,10 +82,11 @@ def _frozen(study: optuna.Study, number: int) -> FrozenTrial:
 
 
 def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, space, data: PreparedData,
-             tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], out_dir: Path) -> list[float] | None:
+             tcfg: TrainConfig, cfg: DictConfig, objectives: list[str], out_dir: Path,
+             scheduler: Scheduler) -> list[float] | None:
     """Fill ``record`` in; return the objective values of a completed trial (its weights kept in
-    ``out_dir``/weights/ until it is known to be off the front). Never raises for a bad trial:
-    a failing trial never ends the study."""
+    ``out_dir``/weights/ until it is known to be off the front). A trial the ``scheduler`` stops
+    at a rung has none. Never raises for a bad trial: a failing trial never ends the study."""
     start = time.perf_counter()
     try:
         genotype = space.suggest(trial, cfg.search_space)
@@ -104,9 +109,16 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         if reason:
             record.status, record.reason = Status.INFEASIBLE, reason
             return None
+        rules = []
+        if scheduler.active:  # rungs rank on the latencies too: measure them first (weights do not matter)
+            measured_first = before_training(objectives)
+            if measured_first and not _latencies_into(record, _on_device(build(genotype, data, seed=seed), data, tcfg),
+                                                      data, tcfg, measured_first):
+                return None
+            rules.append(RungJudge(study, trial, record, scheduler, objectives))
         record.status = Status.TRAINING
         record.save(trial)  # the claim other workers read
-        model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured)
+        model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured, rules=rules)
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
         ran_out = record.status == Status.OOM and result["memory_estimate_bytes"] <= result["memory_cap_bytes"]
         if ran_out and cfg.gpu_memory_share is not None and neighbour_may_hold(data.train.device, cfg.gpu_memory_share):
@@ -118,17 +130,10 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.metrics.update({k: v for k, v in result.items() if k in METRICS})
         if record.status == Status.OK:
             record.heatmaps = [m.to_dict() for m in heatmap.connection_strengths(model)]
-            try:
-                record.metrics.update(latencies(model, data, tcfg, objectives))
-            except Exception as e:  # noqa: BLE001 - out of memory at the latency batch is a result, not an error
-                if not is_oom(e):
-                    raise
-                record.status = Status.OOM
-                record.reason = (f"out of memory measuring inference latency on {data.train.device.type} "
-                                 f"({str(e).splitlines()[0][:160]}); the training result is kept")
-            if record.status == Status.OOM:  # outside the except block: the traceback's tensors can go now
-                free_memory(data.train.device)
+            _latencies_into(record, model, data, tcfg, [o for o in objectives if o not in record.metrics])
         record.trial_seconds = time.perf_counter() - start
+        if record.status == Status.STOPPED:
+            trial.set_constraint(SHORTFALL, shortfall(record, scheduler.max_epochs))
         if record.status != Status.OK:
             return None
         try:
@@ -142,6 +147,29 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
         record.status = Status.ERROR
         record.reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500]
         return None
+
+
+def _on_device(model: torch.nn.Module, data: PreparedData, tcfg: TrainConfig) -> torch.nn.Module:
+    """The model where, and in the memory format in which, its trial trains."""
+    on = tcfg.on(data.train.device)
+    return model.to(data.train.device, memory_format=torch.channels_last if on.channels_last else torch.preserve_format)
+
+
+def _latencies_into(record: TrialRecord, model, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> bool:
+    """Measure the latency objectives among ``objectives`` into ``record``; False (status oom, the
+    rest of the record kept) when the latency batch does not fit."""
+    try:
+        record.metrics.update(latencies(model, data, tcfg, objectives))
+        return True
+    except Exception as e:  # noqa: BLE001 - out of memory at the latency batch is a result, not an error
+        if not is_oom(e):
+            raise
+        record.status = Status.OOM
+        record.reason = (f"out of memory measuring inference latency on {data.train.device.type} "
+                         f"({str(e).splitlines()[0][:160]})"
+                         + ("; the training result is kept" if "val_accuracy" in record.metrics else ""))
+    free_memory(data.train.device)  # outside the except block: the traceback's tensors can go now
+    return False
 
 
 def latencies(model, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> dict[str, Any]:

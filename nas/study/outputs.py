@@ -218,6 +218,7 @@ def summary(study: optuna.Study, objectives: list[str], outputs: Outputs) -> dic
         "n_failed": sum(r.state == TrialState.FAIL for r in records),
         "n_infeasible": statuses.count(Status.INFEASIBLE),
         "n_duplicate": statuses.count(Status.DUPLICATE),
+        "n_stopped": statuses.count(Status.STOPPED),
         "n_interrupted": sum(TrialRecord.of(t).interrupted for t in trials),
         "objectives": objectives,
         "pareto": [{"trial": r.number, "name": r.genotype_name,

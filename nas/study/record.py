@@ -46,6 +46,7 @@ class Status(str, enum.Enum):
     DIVERGED = Outcome.DIVERGED.value
     CHANCE = Outcome.CHANCE.value
     OOM = Outcome.OOM.value
+    STOPPED = Outcome.STOPPED.value  # the scheduler stopped it at a rung (see its rungs); not on the front
     ERROR = "error"  # an unexpected exception; the reason holds it
     DUPLICATE = "duplicate"  # the genotype was trained by another trial
     INFEASIBLE = "infeasible"  # breaks max_params / max_macs; never trained
@@ -58,14 +59,14 @@ class Status(str, enum.Enum):
     @property
     def trained(self) -> bool:
         """A training result exists: training the genotype again would give the same."""
-        return self in (Status.OK, Status.DIVERGED, Status.CHANCE, Status.OOM)
+        return self in (Status.OK, Status.DIVERGED, Status.CHANCE, Status.OOM, Status.STOPPED)
 
     @property
     def state(self) -> TrialState:
         """The Optuna state a trial that ends with this status is told."""
         if self is Status.OK:
             return TrialState.COMPLETE
-        if self in (Status.DUPLICATE, Status.INFEASIBLE):
+        if self in (Status.DUPLICATE, Status.INFEASIBLE, Status.STOPPED):
             return TrialState.PRUNED
         return TrialState.FAIL
 
@@ -138,6 +139,7 @@ class TrialRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     heatmaps: list[dict[str, Any]] | None = None
+    rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.study.rungs)
     trial_seconds: float | None = None
     # From the queue (see BASELINE, PRUNED_FROM) and from Optuna:
     baseline: str = ""
@@ -148,7 +150,7 @@ class TrialRecord:
     values: list[float] | None = None
 
     _STORED = ("status", "reason", "worker", "genotype", "genotype_id", "genotype_name", "metrics", "history",
-               "heatmaps", "trial_seconds")
+               "heatmaps", "rungs", "trial_seconds")
 
     @classmethod
     def of(cls, t: FrozenTrial) -> TrialRecord:

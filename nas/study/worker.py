@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 import search_spaces
 from nas.training import heatmap
+from nas.scheduling import Scheduler, scheduler_config
 from nas.study.prune import prune
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
@@ -30,6 +31,7 @@ from nas.study.evaluate import WORKER, run_trial
 from nas.study.outputs import Outputs, summary
 from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord, \
     check_objectives
+from nas.study.rungs import check_objectives as check_rung_objectives
 from nas.study.samplers import make_sampler, worker_seed
 from nas.study.settings import check_feasible, check_settings
 from nas.study.storage import describe, fail_stale_trials, open_storage
@@ -49,6 +51,8 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     space = search_spaces.get(cfg.search_space.name)
     space.validate(cfg.search_space)
     tcfg = train_config(cfg.train)
+    scheduler = scheduler_config(cfg.scheduler, tcfg.epochs)
+    check_rung_objectives(scheduler, objectives)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and cfg.gpu_memory_share is not None:  # workers sharing a GPU: each its part
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -62,7 +66,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = open_storage(cfg.storage)
     study = open_study(storage, cfg.study_name, objectives, make_sampler(cfg.sampler.name, cfg.seed),
-                       setup=setup_of(data, tcfg))
+                       setup=setup_of(data, tcfg, scheduler))
     existing = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.sampler.name, worker_seed(cfg.seed, cfg.worker, existing))
     if cfg.enqueue_baselines and cfg.worker == 0:
@@ -85,7 +89,8 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
         bar = tqdm(total=cfg.n_trials, desc="trials", file=sys.stderr, disable=not sys.stderr.isatty())
         try:
             outputs.start(study.get_trials(deepcopy=False))
-            _work(study, storage, space, data, tcfg, cfg, objectives, outputs, logger, log, stop_requested, bar)
+            _work(study, storage, space, data, tcfg, cfg, scheduler, objectives, outputs, logger, log, stop_requested,
+                  bar)
         finally:  # also when stopped: the files are whole for the next run
             bar.close()
             outputs.finish(study.get_trials(deepcopy=False))
@@ -99,7 +104,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
 
 
 def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainConfig, cfg: DictConfig,
-          objectives: list[str], outputs: Outputs, logger: NullLogger, log, stop_requested: Callable[[], bool],
+          scheduler: Scheduler, objectives: list[str], outputs: Outputs, logger: NullLogger, log, stop_requested: Callable[[], bool],
           bar) -> None:
     """Run trials until the study has ``n_trials``: fail stale trials, wait while the rest of
     the budget is running elsewhere, and take the queued ones (retries) first."""
@@ -122,7 +127,7 @@ def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainCo
             time.sleep(cfg.storage.heartbeat_interval)
             continue
         start = time.perf_counter()
-        t = run_trial(study, storage, space, data, tcfg, cfg, objectives, log, outputs.out_dir)
+        t = run_trial(study, storage, space, data, tcfg, cfg, objectives, log, outputs.out_dir, scheduler)
         if t is None:
             continue
         record = TrialRecord.of(t)
@@ -185,9 +190,10 @@ def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace
             log(f"trial {t.number}: its worker ({TrialRecord.of(t).worker or '?'}) stopped; failed and queued again")
 
 
-def setup_of(data: PreparedData, tcfg: TrainConfig) -> dict[str, Any]:
-    """What a study's results depend on besides the architecture: the data, its split and the
-    training budget. A resume on anything else would mix incomparable results on one front.
+def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Scheduler()) -> dict[str, Any]:
+    """What a study's results depend on besides the architecture: the data, its split, the
+    training budget and the scheduler that stops trials early. A resume on anything else would mix
+    incomparable results on one front (or decide rungs by other rules).
     It also says what an exported model takes: its input shape, classes and normalisation."""
     d = data.config
     budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
@@ -196,7 +202,8 @@ def setup_of(data: PreparedData, tcfg: TrainConfig) -> dict[str, Any]:
             "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
             "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,
             "train": budget, "class_names": list(data.classes),
-            "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std]}
+            "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std],
+            "scheduler": scheduler.setup()}
 
 
 def _loggable(cfg: DictConfig) -> dict[str, Any]:

@@ -4,7 +4,8 @@ SGD with Nesterov momentum, a linear warm-up followed by one-cycle (linear) or
 cosine decay, label smoothing, and no weight decay on BN parameters and biases.
 On CUDA it trains in bf16 autocast with channels-last tensors and can compile
 the model. It never raises for a hopeless run: divergence (loss NaN/inf),
-accuracy indistinguishable from chance after the first epoch and out-of-memory
+accuracy indistinguishable from chance after the first epoch, a scheduler's
+decision to stop it at a rung (:mod:`nas.scheduling.rules`) and out-of-memory
 come back as a :class:`TrainResult` with ``status`` and ``reason`` so a search can
 record them and go on.
 """
@@ -18,12 +19,14 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nas.checks import boolean, number, one_of, require, whole
+from nas.scheduling.rules import Rule, chance_rule
 from nas.training.data import DeviceData
 from nas.training.metrics import PeakMemory, PeakRSS
 
@@ -91,6 +94,7 @@ class Outcome(str, enum.Enum):
     OK = "ok"
     DIVERGED = "diverged"  # a loss became NaN or infinite
     CHANCE = "chance"  # no better than guessing after the first epoch
+    STOPPED = "stopped"  # a scheduler's rung decision: outranked by the trials that reached its rung
     OOM = "oom"  # out of memory, or estimated to exceed the memory cap
 
     def __str__(self) -> str:
@@ -199,15 +203,10 @@ def is_oom(e: BaseException) -> bool:
         "out of memory" in str(e) or "not enough memory" in str(e) or "can't allocate memory" in str(e)))
 
 
-def _chance_level(accuracy: float, num_classes: int, n: int) -> bool:
-    """Accuracy within two binomial standard deviations of guessing."""
-    p = 1 / num_classes
-    return accuracy <= p + 2 * math.sqrt(p * (1 - p) / n)
-
-
 def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, *, num_classes: int,
-        seed: int = 0) -> TrainResult:
-    """Train ``model`` on ``train`` and judge it on ``val``; never raises for bad runs."""
+        seed: int = 0, rules: Sequence[Rule] = ()) -> TrainResult:
+    """Train ``model`` on ``train`` and judge it on ``val``; never raises for bad runs. After each
+    epoch but the last, the chance guard (``cfg.stop_at_chance``) and then ``rules`` may stop it."""
     device = train.device
     cfg = cfg.on(device)
     start = time.perf_counter()
@@ -218,7 +217,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
     oom = ""
     try:
         with memory:
-            _fit(model, train, val, cfg, num_classes, seed, result)
+            _fit(model, train, val, cfg, seed, result, _rules(cfg, num_classes, len(val), rules))
     except Exception as e:  # noqa: BLE001 - only out-of-memory is turned into a result
         if not is_oom(e):
             raise
@@ -231,8 +230,12 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, 
     return result
 
 
-def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, num_classes: int,
-         seed: int, result: TrainResult) -> None:
+def _rules(cfg: TrainConfig, num_classes: int, n_val: int, rules: Sequence[Rule]) -> list[Rule]:
+    return [*([chance_rule(num_classes, n_val)] if cfg.stop_at_chance else []), *rules]
+
+
+def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig, seed: int, result: TrainResult,
+         rules: list[Rule]) -> None:
     device = train.device
     model = model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
     step_fn = model
@@ -289,9 +292,9 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
         if not math.isfinite(result.val_loss):
             result.status, result.reason = Outcome.DIVERGED, f"validation loss became {result.val_loss} after epoch {epoch}"
             break
-        if epoch == 1 and cfg.stop_at_chance and cfg.epochs > 1 and _chance_level(result.val_accuracy, num_classes, len(val)):
-            result.status = Outcome.CHANCE
-            result.reason = (f"validation accuracy {result.val_accuracy:.4f} after epoch 1 is indistinguishable from "
-                             f"chance ({1 / num_classes:.4f})")
+        verdict = next(filter(None, (rule(epoch, result.history[-1]) for rule in rules)), None) \
+            if epoch < cfg.epochs else None
+        if verdict is not None:
+            result.status, result.reason = Outcome(verdict[0]), verdict[1]
             break
     result.images_per_second = images / result.train_seconds if result.train_seconds else 0.0

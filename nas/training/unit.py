@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
+from nas.scheduling.rules import Rule
 from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
@@ -82,17 +83,18 @@ def build(genotype: Genotype, data: PreparedData, *, seed: int, memory_efficient
 
 
 def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, seed: int,
-                   test: DeviceData | None = None,
+                   test: DeviceData | None = None, rules: Sequence[Rule] = (),
                    measured: tuple[torch.nn.Module, int, int] | None = None) -> tuple[torch.nn.Module | None, dict[str, Any]]:
     """Count (unless ``measured`` by :func:`measure`), build and train one genotype — unless its
     training would not fit in memory (:func:`fit_in_memory`): then nothing is allocated and
-    the model returned is None."""
+    the model returned is None. ``rules`` may stop it after an epoch (:func:`nas.training.trainer.fit`)."""
     meta, params, macs = measured or measure(genotype, data, memory_efficient=cfg.memory_efficient)
     requested = cfg.batch_size
     cfg, estimate, cap, refusal = fit_in_memory(meta, data, cfg)
     model = None if refusal else build(genotype, data, seed=seed, memory_efficient=cfg.memory_efficient)
     result = TrainResult(Outcome.OOM, refusal) if refusal else fit(model, data.train, data.val, cfg,
-                                                                   num_classes=data.num_classes, seed=seed)
+                                                                   num_classes=data.num_classes, seed=seed,
+                                                                   rules=rules)
     if result.ok and cfg.batch_size != requested:
         result.reason = (f"trained at batch {cfg.batch_size} and lr {cfg.lr:g}: batch {requested} was estimated over "
                          "the memory cap (train.shrink_batch=true)")

@@ -1,0 +1,7 @@
+"""Multi-fidelity scheduling: which trials train on after each rung, and which stop there."""
+
+from nas.scheduling.asha import SCHEDULERS, Scheduler, scheduler_config
+from nas.scheduling.ranking import Decision, decide, pareto_order
+from nas.scheduling.rules import Rule, at_chance, chance_rule
+
+__all__ = ["SCHEDULERS", "Decision", "Rule", "Scheduler", "at_chance", "chance_rule", "decide", "pareto_order", "scheduler_config"]
