@@ -8,7 +8,9 @@ whether longer training would rank them the same way. This draws ``n_genotypes``
 distinct genotypes from the space at random, trains each with the ``train`` budget
 and with ``factor`` times its epochs (same seed, same data, same validation split),
 and reports Spearman's ρ and Kendall's τ between the two accuracy rankings, with a
-plot. NAS-Bench-201 reports about 0.9 between 12 and 200 epochs; reduced-training
+plot. It also ranks the long runs after each of their epochs against their end: the
+rung levels of ``scheduler=asha`` are the epochs where this is already high (choose
+``scheduler.min_epochs`` and ``eta`` from it). NAS-Bench-201 reports about 0.9 between 12 and 200 epochs; reduced-training
 proxies elsewhere reach about 0.6.
 
 Writes ``runs/proxy_check/<time>/``: ``proxy_check.csv`` (one row per genotype),
@@ -40,6 +42,9 @@ def _hydra_main(cfg: DictConfig) -> None:
         fail_job(e)
     print(f"Spearman ρ = {result['spearman']:.3f}, Kendall τ = {result['kendall']:.3f} "
           f"({result['n_genotypes']} genotypes, {result['brief_epochs']} vs {result['long_epochs']} epochs)")
+    for row in result["per_epoch"]:  # a scheduler's rung at this epoch of the long runs
+        print(f"  epoch {row['epoch']:3d} of {result['long_epochs']} vs its end: Spearman ρ = {row['spearman']:.3f}, "
+              f"Kendall τ = {row['kendall']:.3f}")
     print(json.dumps(strict_json(result), allow_nan=False))
 
 

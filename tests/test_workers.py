@@ -5,76 +5,23 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
-import nas
-from nas.study.storage import JournalFileBackend
 from nas.runtime import startup
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
 
 from datasets import write_folder
-
-CONF = str(Path(nas.__file__).parent / "conf")
-N_TRIALS = 6
-FAST = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
+from processes import CONF, N_TRIALS, finish, load, overrides, start, storage, wait_until_training
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return write_folder(tmp_path_factory.mktemp("data") / "ds", n_per_class=48, classes=3, size=16)
-
-
-def _storage(kind: str, tmp_path: Path, postgres_url: str | None = None) -> list[str]:
-    return {"sqlite": [f"storage.url=sqlite:///{tmp_path / 'study.db'}"],
-            "journal": ["storage=journal", f"storage.path={tmp_path / 'journal.log'}"],
-            "postgres": ["storage=postgres", f"storage.url={postgres_url}"]}[kind]
-
-
-def _load(kind: str, tmp_path: Path, study_name: str, postgres_url: str | None = None) -> optuna.Study:
-    storage = {"sqlite": lambda: f"sqlite:///{tmp_path / 'study.db'}",
-               "journal": lambda: optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "journal.log"))),
-               "postgres": lambda: postgres_url}[kind]()
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
-def _overrides(folder: Path, tmp_path: Path, study_name: str, *extra: str) -> list[str]:
-    return ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=24",
-            "train=smoke", "train.epochs=4", "train.batch_size=16", "device=cpu", "logger=none",
-            f"study_name={study_name}", "sampler=random", f"n_trials={N_TRIALS}", "search_space.layers=[2,6]",
-            "search_space.growth=[4,8,12]", "enqueue_baselines=false", *FAST, *extra]
-
-
-def _start(args: list[str], cwd: Path, name: str) -> subprocess.Popen:
-    log = open(cwd / f"{name}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "nas.search", *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_until_training(load, pid: int, timeout: float = 180) -> int:
-    """The number of the trial process ``pid`` is training, once it is training one."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            for t in load().get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                record = TrialRecord.of(t)
-                if record.status == Status.TRAINING and record.worker.endswith(f":{pid}"):
-                    return t.number
-        except (KeyError, ValueError):  # the study is not created yet
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"worker {pid} never started training a trial")
-
-
-def _finish(proc: subprocess.Popen, cwd: Path, name: str, timeout: float = 300) -> str:
-    proc.wait(timeout=timeout)
-    out = (cwd / f"{name}.log").read_text()
-    assert proc.returncode == 0, out[-3000:]
-    return out
 
 
 def _check_budget(trials: list[optuna.trial.FrozenTrial]) -> None:
@@ -94,11 +41,11 @@ def _check_retried(trials: list[optuna.trial.FrozenTrial], killed: int) -> None:
 
 
 def test_two_workers_on_postgres_share_the_budget(folder, tmp_path, postgres_url):
-    args = _overrides(folder, tmp_path, "pg_pair", *_storage("postgres", tmp_path, postgres_url))
-    procs = [_start([*args, f"worker={i}"], tmp_path, f"w{i}") for i in range(2)]
+    args = overrides(folder, tmp_path, "pg_pair", *storage("postgres", tmp_path, postgres_url))
+    procs = [start([*args, f"worker={i}"], tmp_path, f"w{i}") for i in range(2)]
     for i, p in enumerate(procs):
-        _finish(p, tmp_path, f"w{i}")
-    trials = _load("postgres", tmp_path, "pg_pair", postgres_url).get_trials()
+        finish(p, tmp_path, f"w{i}")
+    trials = load("postgres", tmp_path, "pg_pair", postgres_url).get_trials()
     _check_budget(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == N_TRIALS
@@ -109,59 +56,59 @@ def test_two_workers_on_postgres_share_the_budget(folder, tmp_path, postgres_url
 def test_a_killed_workers_trial_is_retried_by_the_other(folder, tmp_path, kind, request):
     url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
     study_name = f"kill_{kind}"
-    args = _overrides(folder, tmp_path, study_name, *_storage(kind, tmp_path, url))
-    survivor = _start([*args, "worker=0"], tmp_path, "w0")
-    victim = _start([*args, "worker=1"], tmp_path, "w1")
-    killed = _wait_until_training(lambda: _load(kind, tmp_path, study_name, url), victim.pid)
+    args = overrides(folder, tmp_path, study_name, *storage(kind, tmp_path, url))
+    survivor = start([*args, "worker=0"], tmp_path, "w0")
+    victim = start([*args, "worker=1"], tmp_path, "w1")
+    killed = wait_until_training(lambda: load(kind, tmp_path, study_name, url), victim.pid)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    out = _finish(survivor, tmp_path, "w0")
+    out = finish(survivor, tmp_path, "w0")
     assert f"trial {killed}: its worker" in out  # the survivor noticed the silence
-    trials = _load(kind, tmp_path, study_name, url).get_trials()
+    trials = load(kind, tmp_path, study_name, url).get_trials()
     _check_retried(trials, killed)
     _check_budget(trials)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_kill_and_restart_resumes_the_study(folder, tmp_path, kind):
-    args = [*_overrides(folder, tmp_path, f"restart_{kind}", *_storage(kind, tmp_path))]
-    first = _start(args, tmp_path, "first")
-    killed = _wait_until_training(lambda: _load(kind, tmp_path, f"restart_{kind}"), first.pid)
+    args = [*overrides(folder, tmp_path, f"restart_{kind}", *storage(kind, tmp_path))]
+    first = start(args, tmp_path, "first")
+    killed = wait_until_training(lambda: load(kind, tmp_path, f"restart_{kind}"), first.pid)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    _finish(_start(args, tmp_path, "second"), tmp_path, "second")
-    trials = _load(kind, tmp_path, f"restart_{kind}").get_trials()
+    finish(start(args, tmp_path, "second"), tmp_path, "second")
+    trials = load(kind, tmp_path, f"restart_{kind}").get_trials()
     _check_retried(trials, killed)
     _check_budget(trials)
 
 
 def test_sigterm_hands_the_trial_back_at_once(folder, tmp_path):
-    args = _overrides(folder, tmp_path, "term", *_storage("sqlite", tmp_path), "storage.grace_period=600")
-    first = _start(args, tmp_path, "first")
-    stopped = _wait_until_training(lambda: _load("sqlite", tmp_path, "term"), first.pid)
+    args = overrides(folder, tmp_path, "term", *storage("sqlite", tmp_path), "storage.grace_period=600")
+    first = start(args, tmp_path, "first")
+    stopped = wait_until_training(lambda: load("sqlite", tmp_path, "term"), first.pid)
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == 130
     assert "queued again" in (tmp_path / "first.log").read_text()
-    trials = _load("sqlite", tmp_path, "term").get_trials()
+    trials = load("sqlite", tmp_path, "term").get_trials()
     assert not any(t.state == TrialState.RUNNING for t in trials)  # nothing left for a grace period to expire
     handed_back = TrialRecord.of(trials[stopped]).status == Status.INTERRUPTED
     if handed_back:  # the usual case; rarely Python drops the interrupt and the trial finishes first
         assert any(t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == stopped for t in trials)
-    start = time.monotonic()
-    _finish(_start(args, tmp_path, "second"), tmp_path, "second")  # no waiting for a 600 s grace period
-    assert time.monotonic() - start < 300
-    trials = _load("sqlite", tmp_path, "term").get_trials()
+    began = time.monotonic()
+    finish(start(args, tmp_path, "second"), tmp_path, "second")  # no waiting for a 600 s grace period
+    assert time.monotonic() - began < 300
+    trials = load("sqlite", tmp_path, "term").get_trials()
     if handed_back:
         _check_retried(trials, stopped)
     _check_budget(trials)
 
 
 def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
-    args = _overrides(folder, tmp_path, "launched", *_storage("journal", tmp_path), "n_trials=4")
+    args = overrides(folder, tmp_path, "launched", *storage("journal", tmp_path), "n_trials=4")
     proc = subprocess.run([sys.executable, "-m", "nas.search", "-m", "+launcher=local", "workers=2", *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = _load("journal", tmp_path, "launched").get_trials()
+    trials = load("journal", tmp_path, "launched").get_trials()
     assert len(counted(trials)) == 4
     assert {r.worker.split("@")[0] for r in map(TrialRecord.of, trials) if r.worker} == {"0", "1"}
     sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))

@@ -2,7 +2,10 @@
 
 Draws distinct genotypes from a space at random, trains each with the brief budget
 and with ``factor`` times its epochs (same seed, data and split), and measures
-Spearman's ρ and Kendall's τ between the two accuracy rankings.
+Spearman's ρ and Kendall's τ between the two accuracy rankings. It also ranks the
+long runs after each of their epochs against their end (:func:`per_epoch`): what a
+scheduler's rung at that epoch sees of the full budget's order (``scheduler=asha``
+decides inside runs scheduled for the full budget, exactly like these).
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ def rank_correlations(brief: list[float], long: list[float]) -> dict[str, float]
     rho = stats.spearmanr(brief, long).statistic
     tau = stats.kendalltau(brief, long).statistic
     return {"spearman": float(rho), "kendall": float(tau)}
+
+
+def per_epoch(histories: list[list[dict[str, Any]]]) -> list[dict[str, float]]:
+    """For each epoch before the last, the rank correlations of the validation accuracy then with the
+    accuracy at the end, over the runs that trained every epoch (none with fewer than 3 of them)."""
+    epochs = max((len(h) for h in histories), default=0)
+    full = [h for h in histories if len(h) == epochs]
+    if len(full) < 3:
+        return []
+    final = [h[-1]["val_accuracy"] for h in full]
+    return [{"epoch": e, **rank_correlations([h[e - 1]["val_accuracy"] for h in full], final)}
+            for e in range(1, epochs)]
 
 
 def sample_genotypes(space, space_cfg, n: int, seed: int, num_classes: int, in_channels: int,
@@ -68,7 +83,8 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     data = prepare(data_config(cfg.data), device, channels_last=brief_cfg.on(device).channels_last)
     genotypes = sample_genotypes(space, cfg.search_space, cfg.n_genotypes, cfg.seed, data.num_classes,
                                  data.in_channels, cfg.max_params)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    histories: list[list[dict[str, Any]]] = []
     for i, genotype in enumerate(genotypes):
         row: dict[str, Any] = {"genotype": genotype.name, "genotype_id": genotype.id}
         for label, tcfg in (("brief", brief_cfg), ("long", long_cfg)):
@@ -76,6 +92,8 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
             row.update({f"{label}_val_accuracy": result["val_accuracy"], f"{label}_status": result["status"],
                         f"{label}_epochs": tcfg.epochs, f"{label}_seconds": result["train_seconds"]})
             row["params"] = result["params"]
+        histories.append(result["history"])  # the long run's
+        row.update({f"long_epoch{h['epoch']}_val_accuracy": h["val_accuracy"] for h in result["history"]})
         log(f"{i + 1}/{len(genotypes)} {genotype.name}: brief {row['brief_val_accuracy']:.4f} "
             f"({brief_cfg.epochs} epochs), long {row['long_val_accuracy']:.4f} ({long_cfg.epochs} epochs)")
         rows.append(row)
@@ -84,7 +102,7 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     write_csv(out_dir / "proxy_check.csv", rows)
     _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
     result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
-              **correlations, "out_dir": str(out_dir)}
+              **correlations, "per_epoch": per_epoch(histories), "out_dir": str(out_dir)}
     (out_dir / "result.json").write_text(json.dumps(strict_json({**result, "genotypes": rows}), indent=2,
                                                     allow_nan=False))
     return result

@@ -80,14 +80,19 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     front = study.best_trials if complete else []
-    rows = [TrialRecord.of(t).row() for t in complete]
+    records = [TrialRecord.of(t) for t in trials]
+    stopped = [r for r in records if r.status == Status.STOPPED]
+    rows = [TrialRecord.of(t).row() for t in complete] + [r.row() for r in stopped]
     sections = [f"<h1>Study {html.escape(study.study_name)}</h1>",
-                f"<p>{len(counted(trials))} trials counted ({len(complete)} complete), objectives: "
+                f"<p>{len(counted(trials))} trials counted ({len(complete)} complete"
+                + (f", {len(stopped)} stopped at a rung by the scheduler" if stopped else "") + "), objectives: "
                 f"{', '.join(objectives)}; {len(front)} on the Pareto front.</p>"]
 
     if complete:
         pngs = pareto.plot(rows, {t.number for t in front}, out_dir)
-        sections.append("<h2>Pareto fronts</h2><p>Baselines are starred; Pareto trials are labelled.</p>"
+        sections.append("<h2>Pareto fronts</h2><p>Baselines are starred; Pareto trials are labelled"
+                        + ("; trials stopped at a rung are grey circles at the accuracy they had there, never on "
+                           "the front" if stopped else "") + ".</p>"
                         + "".join(_img(p) for p in pngs if p.suffix == ".png"))
         if all(o in OBJECTIVES for o in objectives):  # a study made by nas.search
             hv = pareto.plot_hypervolume(hypervolume_history(complete, objectives), out_dir)
@@ -129,7 +134,8 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
                      "</pre></details>"
             sections.append(block)
 
-    records = [TrialRecord.of(t) for t in trials]
+    if stopped:
+        sections.append(stopped_section(stopped))
     bad = [r for r in records if r.state == TrialState.FAIL or r.status in (Status.INFEASIBLE, Status.DUPLICATE)]
     reruns = retries(trials)
     reasons = Counter(r.shown_status.value for r in bad)
@@ -147,6 +153,18 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
                     f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>")
     return page
 
+
+
+def stopped_section(stopped: list[TrialRecord]) -> str:
+    """The trials the scheduler stopped: how many at each rung, then each with its place there."""
+    by_epoch = Counter(r.rungs[-1]["epoch"] for r in stopped if r.rungs)
+    return ("<h2>Stopped at a rung</h2><p>Trials the scheduler stopped because they ranked outside the first "
+            "1/eta of the trials at a rung (Pareto order on the objectives, with the rung's accuracy); they "
+            "count towards n_trials and are not on the front.</p>"
+            + _table(["stopped after epoch", "trials"], [[e, n] for e, n in sorted(by_epoch.items())])
+            + _table(["trial", "stopped after epoch", "val_accuracy there", "reason", "genotype"],
+                     [[r.number, r.rungs[-1]["epoch"] if r.rungs else "", _fmt(r.metrics.get("val_accuracy")),
+                       r.reason, r.genotype_name] for r in stopped]))
 
 
 def hypervolume_history(complete: list[FrozenTrial], objectives: list[str]) -> list[float]:

@@ -12,7 +12,6 @@ synchronous Hyperband (more trials where the first rung comes early).
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 

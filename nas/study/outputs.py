@@ -86,6 +86,7 @@ class Outputs:
         self.seen: set[int] = set()
         self.front = pareto.Front(self.objectives)
         self.complete: dict[int, dict[str, Any]] = {}  # rows of the completed trials
+        self.stopped: dict[int, dict[str, Any]] = {}  # rows of the trials the scheduler stopped (drawn grey)
         self.records: dict[int, TrialRecord] = {}  # of the completed trials: the front's genotypes and heat maps
         self.front_changed = False  # pareto.csv and pareto/ are behind
         self.plot_pending = False  # the plots are behind
@@ -117,6 +118,9 @@ class Outputs:
         row = record.row()
         if append:
             self.trials.append(row)
+        if record.status == Status.STOPPED:
+            self.stopped[record.number] = row
+            self.plot_pending = True
         if record.state != TrialState.COMPLETE:
             return
         self.complete[record.number] = row
@@ -150,9 +154,9 @@ class Outputs:
         self.front_changed = False
 
     def _plot(self) -> None:
-        rows = [self.complete[n] for n in sorted(self.complete)]
-        if not rows:
+        if not self.complete:
             return
+        rows = [self.complete[n] for n in sorted(self.complete)] + [self.stopped[n] for n in sorted(self.stopped)]
         front = set(self.front.members)
         pareto.plot(rows, front, self.out_dir)
         pareto.plot_hypervolume(self.history, self.out_dir)

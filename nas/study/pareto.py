@@ -16,7 +16,7 @@ import numpy as np
 
 from nas.files import replacing
 from nas.study.hypervolume import HypervolumeHistory
-from nas.study.record import BASELINE, OBJECTIVES
+from nas.study.record import BASELINE, OBJECTIVES, Status
 
 REFERENCE = 1.0  # the far end of every objective's fixed range, after normalisation
 
@@ -85,12 +85,18 @@ def _front_2d(x: np.ndarray, acc: np.ndarray) -> np.ndarray:
 AXES = (("params", "parameters"), ("macs", "multiply-adds per image"))
 
 
-def _groups(rows: list[dict[str, Any]], pareto: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validation accuracy, and which rows are on the front and which are baselines."""
+STOPPED_LABEL = "stopped at a rung (accuracy there)"
+
+
+def _groups(rows: list[dict[str, Any]], pareto: set[int]) -> tuple[np.ndarray, ...]:
+    """Validation accuracy, and which rows are on the front, which are baselines and which the
+    scheduler stopped at a rung (drawn grey and hollow, never on the front: their accuracy is a
+    shorter budget's)."""
     acc = np.array([r["val_accuracy"] for r in rows], float)
     on_front = np.array([r["trial"] in pareto for r in rows], bool)
-    base = np.array([bool(r.get(BASELINE)) for r in rows], bool)
-    return acc, on_front, base
+    stopped = np.array([r.get("status") == Status.STOPPED.value for r in rows], bool)
+    base = np.array([bool(r.get(BASELINE)) for r in rows], bool) & ~stopped
+    return acc, on_front, base, stopped
 
 
 def plot(rows: list[dict[str, Any]], pareto: set[int], out_dir: Path) -> list[Path]:
@@ -115,14 +121,18 @@ def picture(rows: list[dict[str, Any]], pareto: set[int]):
     """The matplotlib figure of pareto.png, its legend below both panels (never over a point)."""
     import matplotlib.pyplot as plt
 
-    acc, on_front, base = _groups(rows, pareto)
+    acc, on_front, base, stopped = _groups(rows, pareto)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), constrained_layout=True)
     for ax, (key, label) in zip(axes, AXES):
         x = np.array([r[key] for r in rows], float)
-        if (~on_front).any():
-            ax.scatter(x[~on_front], acc[~on_front], s=18, c="0.7", label="other trials")
+        if stopped.any():
+            ax.scatter(x[stopped], acc[stopped], s=16, facecolors="none", edgecolors="0.75", label=STOPPED_LABEL)
+        other = ~on_front & ~stopped
+        if other.any():
+            ax.scatter(x[other], acc[other], s=18, c="0.55", label="other trials")
         ax.scatter(x[on_front], acc[on_front], s=30, c="tab:blue", label="Pareto set")
-        line = _front_2d(x, acc)
+        full = np.flatnonzero(~stopped)
+        line = full[_front_2d(x[full], acc[full])]
         ax.step(x[line], acc[line], where="post", c="tab:blue", lw=1, alpha=0.6)
         if base.any():
             ax.scatter(x[base], acc[base], s=140, marker="*", c="tab:orange", edgecolors="k", label="baselines",
@@ -144,19 +154,20 @@ def figure(rows: list[dict[str, Any]], pareto: set[int], key: str, label: str):
     """The interactive accuracy-vs-``key`` chart (a Plotly figure): the HTML page and the W&B chart."""
     import plotly.graph_objects as go
 
-    acc, on_front, base = _groups(rows, pareto)
+    acc, on_front, base, stopped = _groups(rows, pareto)
     x = np.array([r[key] for r in rows], float)
     hover = [f"trial {r['trial']}: {r['name']}<br>acc {r['val_accuracy']:.4f}<br>{key} {r[key]:,}"
              + (f"<br>baseline {r[BASELINE]}" if r.get(BASELINE) else "") for r in rows]
     traces = []
-    for mask, name, marker in ((~on_front & ~base, "other trials", dict(color="lightgray", size=7)),
+    for mask, name, marker in ((stopped, STOPPED_LABEL, dict(color="lightgray", size=6, symbol="circle-open")),
+                               (~on_front & ~base & ~stopped, "other trials", dict(color="darkgray", size=7)),
                                (on_front & ~base, "Pareto set", dict(color="royalblue", size=9)),
                                (base, "baselines", dict(color="orange", size=14, symbol="star",
                                                         line=dict(color="black", width=1)))):
         idx = np.flatnonzero(mask)
         if not len(idx):  # no empty entry in the legend
             continue
-        traces.append(go.Scatter(x=x[idx], y=acc[idx], mode="markers+text" if name != "other trials" else "markers",
+        traces.append(go.Scatter(x=x[idx], y=acc[idx], mode="markers+text" if name in ("Pareto set", "baselines") else "markers",
                                  name=name, marker=marker, hovertext=[hover[i] for i in idx], hoverinfo="text",
                                  text=[rows[i].get(BASELINE) or rows[i]["name"] for i in idx],
                                  textposition="top center", textfont=dict(size=9)))
