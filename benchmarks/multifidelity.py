@@ -53,14 +53,15 @@ OBJECTIVES = ["val_accuracy", "params", "macs"]
 
 
 def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> tuple[float, Path]:
-    """One study, stopped after the budget; (its start time, its storage file)."""
+    """One study, stopped after the budget; (its start time, its storage file). ``args``: this
+    script's options (the GPU run's stage e passes its own)."""
     db = work / f"{method}-{seed}.db"
     command = [sys.executable, "-m", "nas.search", *METHODS[method], *SPACE,
                f"scheduler.eta={args.eta}" if method == "tpe+asha" else "",
                "data=folder", f"data.root={args.data_root}", f"data.train_size={args.train_size}",
                f"data.val_size={args.val_size}", f"data.image_size={args.image_size}",
                f"data.crop_padding={args.image_size // 8}", f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}",
-               f"train.lr={args.lr}", "train.progress=false", "device=cpu", f"seed={seed}", "n_trials=100000",
+               f"train.lr={args.lr}", "train.progress=false", f"device={args.device}", f"seed={seed}", "n_trials=100000",
                f"study_name=mf-{method.replace('+', '-')}-{seed}", f"storage.url=sqlite:///{db}", "logger=none",
                "enqueue_baselines=false", "plot_every=1e9", f"objectives=[{','.join(OBJECTIVES)}]"]
     start = time.time()
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--minutes", type=float, default=6.0, help="wall-clock budget of every study")
+    parser.add_argument("--device", default="cpu", help="cpu (the figures in the README), cuda or auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     args = parser.parse_args()

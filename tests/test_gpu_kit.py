@@ -48,3 +48,13 @@ def test_the_gpu_run_in_its_dry_run_mode(tmp_path):
     results = (out / "results.md").read_text()
     assert [l for l in results.splitlines() if l.startswith("## Stage")] == [
         l for l in results.splitlines() if l.startswith("## Stage") and ": ok in " in l] and results.count("## Stage") == 4
+
+
+def test_the_multifidelity_stage_in_its_dry_run_mode(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu" / "run.sh"), "--dry-run", str(tmp_path / "out"), "e"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    e = json.loads((tmp_path / "out" / "e.json").read_text())
+    assert e["tpe"]["full_budget"] >= 1 and e["tpe+asha"]["architectures"] >= e["tpe+asha"]["full_budget"] >= 1
+    assert e["tpe"]["final_hypervolume"] > 0 and len(e["tpe+asha"]["hypervolume_at_quarters"]) == 4
+    assert "asha_reached_tpe_final_at_fraction" in e

@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from nas.study.hypervolume import hypervolume
-from nas.study.pareto import Front, figure, hypervolume_picture, normalised, picture, plot, plot_hypervolume
+from nas.study.pareto import STOPPED_LABEL, Front, figure, hypervolume_picture, normalised, picture, plot, plot_hypervolume
 from nas.study.record import directions
 
 
@@ -72,6 +72,22 @@ def test_the_legends_name_only_what_is_drawn_and_sit_outside_the_data(baselines)
     chart = figure(_rows(baselines), {0, 1, 2}, "params", "parameters")
     names = {trace.name: len(trace.x) for trace in chart.data}
     assert names == {"other trials": 1, "Pareto set": 3 - baselines, **({"baselines": 1} if baselines else {})}
+
+
+def test_stopped_trials_are_drawn_grey_and_never_make_the_front_line():
+    import matplotlib.pyplot as plt
+
+    rows = _rows(False) + [{"trial": 9, "name": "g9", "val_accuracy": 0.95, "params": 10, "macs": 100,
+                            "baseline": "", "status": "stopped"}]
+    fig = picture(rows, {0, 1, 2})
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [STOPPED_LABEL, "other trials", "Pareto set"]
+    step = fig.axes[0].lines[0]  # the front's line: its best point is trial 2's 0.6, not the stopped 0.95
+    assert max(step.get_ydata()) == 0.6 and 10 not in step.get_xdata()
+    plt.close(fig)
+    chart = figure(rows, {0, 1, 2}, "params", "parameters")
+    assert {trace.name: len(trace.x) for trace in chart.data} == {STOPPED_LABEL: 1, "other trials": 1, "Pareto set": 3}
 
 
 def test_the_hypervolume_plot_counts_whole_trials():

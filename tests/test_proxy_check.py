@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 
 import nas
 import search_spaces
-from nas.analysis.proxy import proxy_check, rank_correlations, sample_genotypes
+from nas.analysis.proxy import per_epoch, proxy_check, rank_correlations, sample_genotypes
 
 from datasets import write_folder
 
@@ -27,6 +27,18 @@ def test_rank_correlations_on_known_rankings(brief, long, rho, tau):
 def test_rank_correlations_need_three_items():
     with pytest.raises(ValueError, match="≥ 3"):
         rank_correlations([0.1, 0.2], [0.1, 0.2])
+
+
+def test_each_epoch_is_ranked_against_the_end_of_the_runs_that_trained_every_epoch():
+    def run(*accuracies):
+        return [{"epoch": e, "val_accuracy": a} for e, a in enumerate(accuracies, start=1)]
+
+    histories = [run(0.1, 0.5, 0.6), run(0.2, 0.4, 0.7), run(0.3, 0.3, 0.8), run(0.9)]  # the last stopped early
+    rows = per_epoch(histories, epochs=3)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[0]["spearman"] == pytest.approx(1.0) and rows[1]["spearman"] == pytest.approx(-1.0)
+    assert per_epoch(histories[:2], epochs=3) == []  # fewer than three runs to rank
+    assert per_epoch(histories, epochs=4) == []  # none reached the budget
 
 
 def test_samples_are_distinct_and_within_the_budget():
@@ -54,5 +66,9 @@ def test_proxy_check_end_to_end(tmp_path):
     assert result["spearman"] == pytest.approx(again["spearman"], nan_ok=True)  # NaN if a ranking is all ties
     assert result["kendall"] == pytest.approx(again["kendall"], nan_ok=True)
     assert [g["long_epochs"] for g in saved["genotypes"]] == [2, 2, 2]
+    assert [r["epoch"] for r in result["per_epoch"]] == [1]  # epoch 1 of the long runs against their end
+    again = rank_correlations([g["long_epoch1_val_accuracy"] for g in saved["genotypes"]],
+                              [g["long_epoch2_val_accuracy"] for g in saved["genotypes"]])
+    assert result["per_epoch"][0]["spearman"] == pytest.approx(again["spearman"], nan_ok=True)
     assert (tmp_path / "out" / "proxy_check.png").is_file()
     assert len((tmp_path / "out" / "proxy_check.csv").read_text().splitlines()) == 4

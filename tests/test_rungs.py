@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
-from nas.scheduling import Scheduler, decide
+from nas.scheduling import Scheduler, Stop, decide
 from nas.study.bookkeeping import counted
 from nas.study.pareto import losses
 from nas.study.record import RECORD, Status, TrialRecord
@@ -58,6 +58,15 @@ def test_a_rungs_population_is_one_result_per_genotype_in_the_order_recorded():
     assert population(trials, bracket=0, epoch=3, genotype_id="e") == ([], None)
 
 
+def test_a_stopped_genotype_is_claimed_and_never_trained_again():
+    from nas.study.bookkeeping import claimed
+
+    study = _memory_study()
+    _stored(study, "a", [_rung(1, at=1.0, acc=0.5, params=10, go=False)], state=TrialState.PRUNED,
+            status=Status.STOPPED)
+    assert claimed(study.get_trials(deepcopy=False), me=5, genotype_id="a") == 0
+
+
 def _judge(study, genotype_id, params, scheduler=Scheduler("asha", eta=2, min_epochs=1, max_epochs=4)):
     trial = study.ask()
     record = TrialRecord(Status.TRAINING, genotype_id=genotype_id, metrics={"params": params, "macs": 1})
@@ -73,16 +82,16 @@ def test_the_judge_decides_from_the_storage_records_before_going_on_and_never_de
     _stored(study, "a", [_rung(1, at=1.0, acc=0.8, params=10)])
     _stored(study, "b", [_rung(1, at=2.0, acc=0.7, params=5)])
     trial, record, judge = _judge(study, "x", params=50)  # less accurate than a and larger than both
-    assert judge(1, _epoch(1, 0.6)) == ("stopped", "stopped after epoch 1 (rung 1 of 2: Pareto place 3 of 3 trials "
-                                                   "at this rung; the first 2 go on)")
+    assert judge(1, _epoch(1, 0.6)) == Stop("stopped after epoch 1 (rung 1 of 2: Pareto place 3 of 3 trials "
+                                            "at this rung; the first 2 go on)")
     stored = TrialRecord.of(study.get_trials(deepcopy=False)[trial.number]).rungs  # written before returning
     assert len(stored) == 1 and stored[0]["go"] is False and stored[0]["seen"] == [0, 1]
     assert stored[0]["values"] == {"val_accuracy": 0.6, "params": 50.0}
     # a retry of the same genotype (its worker died after the decision) takes it over, even with a better result
     study.tell(trial, state=TrialState.FAIL)
     retry, retry_record, again = _judge(study, "x", params=50)
-    verdict = again(1, _epoch(1, 0.99))
-    assert verdict[0] == "stopped" and "as decided for this genotype in trial 2" in verdict[1]
+    stop = again(1, _epoch(1, 0.99))
+    assert not stop.hopeless and "as decided for this genotype in trial 2" in stop.reason
     assert retry_record.rungs[0]["inherited_from"] == trial.number and retry_record.rungs[0]["go"] is False
     # no decision at an epoch that is not one of the bracket's rungs
     other, other_record, judge = _judge(study, "y", params=1)
@@ -183,6 +192,47 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
     assert [h["train_loss"] for h in alone.history] == [h["train_loss"] for h in first.history]
 
 
+BEFORE_SCHEDULERS = "fbcf757"  # the last commit without schedulers
+
+
+def _search_process(folder, where: Path, pythonpath: str | None, *extra: str) -> list[TrialRecord]:
+    import os
+    import subprocess
+    import sys
+
+    where.mkdir(parents=True)
+    env = {**os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    args = ["data=folder", f"data.root={folder}", f"data.cache_dir={where / 'cache'}", "data.val_size=12", "train=smoke",
+            "train.batch_size=16", "train.epochs=3", "train.stop_at_chance=false", "device=cpu", "study_name=s",
+            f"storage.url=sqlite:///{where / 'study.db'}", "search_space.layers=[2,4]", "search_space.growth=[4,8]",
+            "logger=none", "n_trials=3", *extra]
+    proc = subprocess.run([sys.executable, "-m", "nas.search", *args], cwd=where, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [TrialRecord.of(t) for t in optuna.load_study(study_name="s", storage=f"sqlite:///{where / 'study.db'}").trials]
+
+
+def test_scheduler_none_reproduces_the_search_from_before_schedulers(folder, tmp_path):
+    import io
+    import subprocess
+    import tarfile
+
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", BEFORE_SCHEDULERS, "nas",
+                              "search_spaces", "conf"], capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip(f"needs the repository's history (commit {BEFORE_SCHEDULERS})")
+    old = tmp_path / "old"
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(old, filter="tar")
+    before = _search_process(folder, tmp_path / "before", str(old))
+    now = _search_process(folder, tmp_path / "now", None, "scheduler=none")
+    assert [r.genotype_id for r in now] == [r.genotype_id for r in before]
+    assert [r.values for r in now] == [r.values for r in before]  # the same numbers, to the last bit
+    assert [[h["train_loss"] for h in r.history] for r in now] == [[h["train_loss"] for h in r.history] for r in before]
+    assert all(r.status == Status.OK and not r.rungs for r in now)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["scheduler=asha", "train.epochs=1"], "scheduler.max_epochs=1: must be a whole number ≥ 2"),
     (["scheduler=asha", "train.epochs=4", "objectives=[params,macs]"], "has neither val_accuracy nor val_loss"),
@@ -199,6 +249,26 @@ def test_a_resume_with_another_scheduler_is_refused(folder, tmp_path):
     with pytest.raises(ValueError, match=r"was run with scheduler.eta=2, not 3"):
         run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "scheduler.eta=3"), tmp_path / "out",
                    log=lambda m: None)
+
+
+def test_a_study_from_before_schedulers_ran_without_one(folder, tmp_path):
+    run_search(_cfg(folder, tmp_path, "n_trials=1", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    old = {k: v for k, v in study.user_attrs["setup"].items() if k != "scheduler"}  # as an older version stored it
+    study.set_user_attr("setup", old)
+    with pytest.raises(ValueError, match=r"was run with scheduler.name='none', not 'asha'"):
+        run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA), tmp_path / "out", log=lambda m: None)
+    run_search(_cfg(folder, tmp_path, "n_trials=2", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
+
+
+def test_rungs_rank_on_the_latency_measured_before_training(folder, tmp_path):
+    objectives = "objectives=[val_accuracy,latency_batch1_ms]"
+    run_search(_cfg(folder, tmp_path, "n_trials=3", *ASHA, objectives), tmp_path / "out", log=lambda m: None)
+    trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
+    for r in map(TrialRecord.of, trials):
+        assert r.rungs and all(x["values"]["latency_batch1_ms"] == r.metrics["latency_batch1_ms"] > 0 for x in r.rungs)
+        if r.state == TrialState.COMPLETE:  # the objective is the value the rungs ranked on, measured once
+            assert r.values[1] == r.metrics["latency_batch1_ms"]
 
 
 # ---- worker processes ------------------------------------------------------------------------------
@@ -232,8 +302,8 @@ def _wait_for_a_rung(study_name: str, tmp_path: Path, pid: int, timeout: float =
         try:
             for t in load("journal", tmp_path, study_name).get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 record = TrialRecord.of(t)
-                if record.rungs and record.worker.endswith(f":{pid}"):
-                    return t.number
+                if record.rungs and record.rungs[-1]["go"] and record.worker.endswith(f":{pid}"):
+                    return t.number  # training on after a rung: the kill lands mid-training
         except (KeyError, ValueError):
             pass
         time.sleep(0.05)

@@ -16,7 +16,7 @@ def _l(acc: float, params: float) -> np.ndarray:
     return losses([acc, params], OBJ)
 
 
-# (accuracy, parameters): A and B trade off; C is dominated by A only; D by A, B and C.
+# (accuracy, parameters): A and B trade off; C is dominated by A and B; D by A, B and C.
 A, B, C, D = _l(0.9, 100), _l(0.8, 50), _l(0.7, 200), _l(0.6, 300)
 
 
@@ -47,6 +47,13 @@ def test_ties_go_to_the_trial_that_reached_the_rung_first():
     assert (d.go, d.position) == (True, 2)
     assert decide(same, [same.copy(), D], eta=3).go is False  # kept = 1: only the copy
     assert decide(same, [D, D.copy()], eta=2).go is True  # better than both copies of D
+
+
+def test_an_identical_later_result_never_takes_the_far_end_of_a_front():
+    e0, e1, c = np.array([0, 2, 1.0]), np.array([2, 0, 1.0]), np.array([1, 1, 2.0])
+    order = pareto_order(np.array([e0, e1, c, c.copy()]))
+    assert order.tolist() == [0, 1, 2, 3]  # the twin that arrived first keeps the infinite distance
+    assert decide(c.copy(), [e0, e1, c], eta=2).position == 4
 
 
 def test_crowding_breaks_ties_within_a_front():
@@ -104,6 +111,6 @@ def test_the_config_group_follows_train_epochs():
 
 def test_the_chance_guard_is_a_rule_of_the_first_epoch():
     rule = chance_rule(num_classes=10, n_val=1000)  # chance 0.1, two standard deviations ≈ 0.019
-    assert rule(1, {"val_accuracy": 0.11})[0] == "chance"
+    assert rule(1, {"val_accuracy": 0.11}).hopeless
     assert rule(1, {"val_accuracy": 0.13}) is None
     assert rule(2, {"val_accuracy": 0.1}) is None

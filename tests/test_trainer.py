@@ -7,6 +7,7 @@ import torch
 from nas import build_model
 from nas.training.data import DeviceData, ImageSet, channel_stats
 from nas.genotype import Block, Genotype, Stem, Transition
+from nas.scheduling import Stop
 from nas.training.trainer import TrainConfig, evaluate, fit, lr_factor, param_groups
 
 from datasets import class_images
@@ -28,11 +29,11 @@ def _data(n_per_class=40, classes=2, size=8, random_labels=False, seed=0):
             DeviceData(s, val_idx, CPU, mean, std))
 
 
-def _fit(cfg: TrainConfig, data=None, seed=0, genotype=TINY, classes=2):
+def _fit(cfg: TrainConfig, data=None, seed=0, genotype=TINY, classes=2, rules=()):
     train, val = data or _data()
     torch.manual_seed(seed)
     model = build_model(genotype, num_classes=classes)
-    return model, fit(model, train, val, cfg, num_classes=classes, seed=seed)
+    return model, fit(model, train, val, cfg, num_classes=classes, seed=seed, rules=rules)
 
 
 def test_learns_an_easy_task_and_reports_everything():
@@ -68,6 +69,25 @@ def test_chance_accuracy_stops_after_first_epoch():
     assert r.epochs == 1
     _, r = _fit(TrainConfig(epochs=2, batch_size=32, lr=0.05, stop_at_chance=False, progress=False), data=data)
     assert r.status == "ok" and r.epochs == 2
+
+
+def test_a_rule_stops_the_run_after_an_epoch_but_never_after_the_last():
+    asked = []
+
+    def rule(epoch, entry):
+        asked.append((epoch, entry["epoch"]))
+        return Stop("outranked at epoch 2") if epoch == 2 else None
+
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.1, stop_at_chance=False, progress=False)
+    _, r = _fit(cfg, rules=[rule])
+    assert r.status == "stopped" and r.reason == "outranked at epoch 2" and r.epochs == 2 and len(r.history) == 2
+    assert asked == [(1, 1), (2, 2)]
+    asked.clear()
+    _, r = _fit(cfg, rules=[lambda epoch, entry: asked.append(epoch)])
+    assert r.status == "ok" and r.epochs == 4 and asked == [1, 2, 3]  # the last epoch is the full budget
+    _, judged = _fit(dataclasses.replace(cfg, epochs=2), rules=[lambda epoch, entry: None])
+    _, plain = _fit(dataclasses.replace(cfg, epochs=2))
+    assert judged.history[-1]["val_loss"] == plain.history[-1]["val_loss"]  # a rule that lets it go changes nothing
 
 
 def test_out_of_memory_is_a_result_not_a_crash():

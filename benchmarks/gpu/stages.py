@@ -9,6 +9,9 @@ b  Speed: DenseNet-BC-100 (k=12), one epoch on the packed CIFAR-10 at the defaul
 c  Trials per hour: one fixed small search with 1, 2 and 4 workers sharing the device.
 d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M parameters,
    then that genotype and DenseNet-BC-100 trained with one longer budget.
+e  Multi-fidelity (benchmarks/multifidelity.py on the GPU): TPE with every trial at the full
+   budget against TPE + scheduler=asha, the same wall-clock each; the hypervolume of the
+   full-budget front against time. Its own call: a–d fill one 10-minute call.
 
 Each stage writes OUT_DIR/<stage>.json (and what it trained) when it ends; its studies, caches
 and runs go to the working folder. ``--dry-run``:
@@ -218,6 +221,30 @@ def stage_d(out: Path, data: Path, dry: bool) -> dict:
     return result
 
 
+def stage_e(out: Path, data: Path, dry: bool) -> dict:
+    """TPE at the full budget against TPE + asha, each for the same wall-clock time."""
+    import argparse
+
+    import multifidelity as mf
+
+    args = argparse.Namespace(data_root=data, train_size=None if dry else 20000, val_size=10 if dry else 5000,
+                              image_size=32, epochs=2 if dry else 6, eta=3, batch_size=16 if dry else 256,
+                              lr=0.05 if dry else 0.4, minutes=0.4 if dry else 1.6, device="cpu" if dry else "cuda")
+    budget = args.minutes * 60
+    result: dict = {"settings": {k: str(v) for k, v in vars(args).items()}}
+    for method in ("tpe", "tpe+asha"):
+        start, db = mf.run_study(method, 0, args, Path.cwd())
+        c = mf.curve(start, db, method, 0, budget)
+        result[method] = {"final_hypervolume": mf.at(c["points"], budget), "architectures": c["architectures"],
+                          "full_budget": c["full"], "stopped": c["stopped"],
+                          "hypervolume_at_quarters": [mf.at(c["points"], budget * q / 4) for q in (1, 2, 3, 4)]}
+        _write(out, "e", result)
+    target = result["tpe"]["final_hypervolume"]
+    when = mf.reached([p for p in c["points"] if p[0] <= budget], target) if target > 0 else None
+    result["asha_reached_tpe_final_at_fraction"] = None if when is None else when / budget
+    return result
+
+
 def _command(argv: list[str], cwd: Path, limit: float) -> dict:
     """Run ``python -m argv`` with a time limit — at the limit, SIGTERM, which the commands treat
     as Ctrl-C (a search stops and keeps its trials) — and return its last JSON line and timing."""
@@ -239,7 +266,7 @@ def _write(out: Path, stage: str, result: dict) -> None:
     (out / f"{stage}.json").write_text(json.dumps(result, indent=1, default=str))
 
 
-STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d}
+STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d, "e": stage_e}
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ def rank_correlations(brief: list[float], long: list[float]) -> dict[str, float]
     return {"spearman": float(rho), "kendall": float(tau)}
 
 
-def per_epoch(histories: list[list[dict[str, Any]]]) -> list[dict[str, float]]:
-    """For each epoch before the last, the rank correlations of the validation accuracy then with the
-    accuracy at the end, over the runs that trained every epoch (none with fewer than 3 of them)."""
-    epochs = max((len(h) for h in histories), default=0)
+def per_epoch(histories: list[list[dict[str, Any]]], epochs: int) -> list[dict[str, float]]:
+    """For each epoch before the last of ``epochs``, the rank correlations of the validation accuracy
+    then with the accuracy at the end, over the runs that trained every epoch (none with fewer than
+    3 of them)."""
     full = [h for h in histories if len(h) == epochs]
     if len(full) < 3:
         return []
@@ -102,7 +102,7 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     write_csv(out_dir / "proxy_check.csv", rows)
     _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
     result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
-              **correlations, "per_epoch": per_epoch(histories), "out_dir": str(out_dir)}
+              **correlations, "per_epoch": per_epoch(histories, long_cfg.epochs), "out_dir": str(out_dir)}
     (out_dir / "result.json").write_text(json.dumps(strict_json({**result, "genotypes": rows}), indent=2,
                                                     allow_nan=False))
     return result

@@ -2,6 +2,6 @@
 
 from nas.scheduling.asha import SCHEDULERS, Scheduler, scheduler_config
 from nas.scheduling.ranking import Decision, decide, pareto_order
-from nas.scheduling.rules import Rule, at_chance, chance_rule
+from nas.scheduling.rules import Rule, Stop, at_chance, chance_rule
 
-__all__ = ["SCHEDULERS", "Decision", "Rule", "Scheduler", "at_chance", "chance_rule", "decide", "pareto_order", "scheduler_config"]
+__all__ = ["SCHEDULERS", "Decision", "Rule", "Scheduler", "Stop", "at_chance", "chance_rule", "decide", "pareto_order", "scheduler_config"]

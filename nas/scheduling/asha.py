@@ -90,11 +90,12 @@ class Scheduler:
 def scheduler_config(cfg: Any, train_epochs: int) -> Scheduler:
     """The ``scheduler`` group of a search config, its full budget checked against ``train.epochs``."""
     values = dict(cfg)
+    values.setdefault("max_epochs", train_epochs)
     known = {"name", "eta", "min_epochs", "max_epochs", "brackets"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"scheduler.{unknown[0]} is not a setting; scheduler has {', '.join(sorted(known))}")
-    if values.get("name") not in (None, "none") and values.get("max_epochs", train_epochs) != train_epochs:
+    if values.get("name") not in (None, "none") and values["max_epochs"] != train_epochs:
         raise ValueError(f"scheduler.max_epochs={values['max_epochs']} but train.epochs={train_epochs}: the full "
                          "budget is train.epochs; set train.epochs instead (scheduler.max_epochs follows it)")
     return Scheduler(**{k: v for k, v in values.items()})

@@ -40,11 +40,14 @@ def crowding(losses: np.ndarray) -> np.ndarray:
     if n <= 2:
         return np.full(n, np.inf)
     for k in range(m):
-        order = np.argsort(losses[:, k], kind="stable")
+        order = np.argsort(losses[:, k], kind="stable")  # ties at the near end: the earliest row first
         span = losses[order[-1], k] - losses[order[0], k]
+        if span == 0:  # a constant objective tells no row apart
+            continue
+        far = losses[order, k] == losses[order[-1], k]
+        order[far] = order[far][::-1]  # ties at the far end: the earliest row last, so it takes that end
         distance[order[0]] = distance[order[-1]] = np.inf
-        if span > 0:
-            distance[order[1:-1]] += (losses[order[2:], k] - losses[order[:-2], k]) / span
+        distance[order[1:-1]] += (losses[order[2:], k] - losses[order[:-2], k]) / span
     return distance
 
 

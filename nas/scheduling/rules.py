@@ -1,14 +1,24 @@
 """Rules that end a run after an epoch: each looks at the epoch's validation result and either
-lets the run go on (None) or stops it with an outcome and a reason. The trainer applies them in
-order; the chance guard is one, a scheduler's rung decision (:mod:`nas.study.rungs`) another."""
+lets the run go on (None) or stops it (:class:`Stop`). The trainer applies them in order; the
+chance guard is one, a scheduler's rung decision (:mod:`nas.study.rungs`) another."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
-Verdict = tuple[str, str]  # (the trainer's outcome, e.g. "chance" or "stopped"; the reason)
-Rule = Callable[[int, dict[str, Any]], "Verdict | None"]  # (epoch, its history entry) → verdict
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a run ends early, and whether it is hopeless (no better than guessing: a failure) or
+    only outranked at a rung (a result)."""
+
+    reason: str
+    hopeless: bool = False
+
+
+Rule = Callable[[int, dict[str, Any]], "Stop | None"]  # (epoch, its history entry) → stop or go on
 
 
 def at_chance(accuracy: float, num_classes: int, n: int) -> bool:
@@ -19,10 +29,10 @@ def at_chance(accuracy: float, num_classes: int, n: int) -> bool:
 
 def chance_rule(num_classes: int, n_val: int) -> Rule:
     """Stop after epoch 1 a run whose validation accuracy cannot be told from guessing."""
-    def rule(epoch: int, entry: dict[str, Any]) -> Verdict | None:
+    def rule(epoch: int, entry: dict[str, Any]) -> Stop | None:
         accuracy = entry["val_accuracy"]
         if epoch == 1 and at_chance(accuracy, num_classes, n_val):
-            return "chance", (f"validation accuracy {accuracy:.4f} after epoch 1 is indistinguishable from "
-                              f"chance ({1 / num_classes:.4f})")
+            return Stop(f"validation accuracy {accuracy:.4f} after epoch 1 is indistinguishable from "
+                        f"chance ({1 / num_classes:.4f})", hopeless=True)
         return None
     return rule

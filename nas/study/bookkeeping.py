@@ -23,6 +23,8 @@ from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord,
 from nas.study.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# What a study's setup meant when a version did not record it (other missing keys take the new run's value).
+UNRECORDED = {"scheduler": {"name": "none"}}  # before schedulers, every trial trained fully
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],
@@ -34,7 +36,7 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     if setup is not None:
         stored = study.user_attrs.get(STUDY_SETUP)
         if stored is not None and set(setup) - set(stored):  # written by a version that recorded less
-            stored = {**setup, **stored}
+            stored = {**setup, **UNRECORDED, **stored}
             if stored == setup:
                 study.set_user_attr(STUDY_SETUP, setup)
         if stored is None:
@@ -103,7 +105,7 @@ def claimed(trials: list[FrozenTrial], me: int, genotype_id: str) -> int | None:
         record = TrialRecord.of(t)
         if record.genotype_id != genotype_id:
             continue
-        if t.state in (TrialState.COMPLETE, TrialState.FAIL) and record.status.trained:
+        if t.state in FINISHED and record.status.trained:  # stopped trials are PRUNED
             return t.number
         if t.state == TrialState.RUNNING and (record.status == Status.TRAINING or t.number < me):
             return t.number

@@ -33,7 +33,7 @@ from nas.training.data import PreparedData
 from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
 from nas.training.trainer import TrainConfig, free_memory, is_oom
-from nas.training.unit import build, measure, train_genotype
+from nas.training.unit import build, fit_in_memory, measure, train_genotype
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -111,10 +111,14 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
             return None
         rules = []
         if scheduler.active:  # rungs rank on the latencies too: measure them first (weights do not matter)
-            measured_first = before_training(objectives)
-            if measured_first and not _latencies_into(record, _on_device(build(genotype, data, seed=seed), data, tcfg),
-                                                      data, tcfg, measured_first):
-                return None
+            first = before_training(objectives)
+            if first and not fit_in_memory(measured[0], data, tcfg)[3]:  # a refused trial is never built
+                fresh = _on_device(build(genotype, data, seed=seed), data, tcfg)
+                fitted = _latencies_into(record, fresh, data, tcfg, first)
+                del fresh
+                free_memory(data.train.device)
+                if not fitted:
+                    return None
             rules.append(RungJudge(study, trial, record, scheduler, objectives))
         record.status = Status.TRAINING
         record.save(trial)  # the claim other workers read

@@ -23,9 +23,9 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from nas.scheduling import Scheduler, decide
-from nas.scheduling.rules import Verdict
+from nas.scheduling.rules import Stop
 from nas.study.pareto import losses
-from nas.study.record import LATENCIES, Status, TrialRecord
+from nas.study.record import LATENCIES, TrialRecord
 
 AT_END = ("peak_memory_bytes",)  # objectives only known when training ends
 DURING = ("val_accuracy", "val_loss")  # objectives that change while a trial trains
@@ -59,7 +59,7 @@ class RungJudge:
         self.rungs = scheduler.rungs(self.bracket)
         self.history: list[dict[str, Any]] = []  # the epochs so far (the record gets them when training ends)
 
-    def __call__(self, epoch: int, entry: dict[str, Any]) -> Verdict | None:
+    def __call__(self, epoch: int, entry: dict[str, Any]) -> Stop | None:
         self.history.append(entry)
         if epoch not in self.rungs:
             return None
@@ -80,7 +80,7 @@ class RungJudge:
         self.record.save(self.trial)  # before training on: the decision other workers and retries read
         if rung["go"]:
             return None
-        return Status.STOPPED.value, describe(rung, self.rungs)
+        return Stop(describe(rung, self.rungs))
 
     def _values(self, entry: dict[str, Any]) -> dict[str, float]:
         images = sum(h["images_per_second"] * h["seconds"] for h in self.history)

@@ -292,9 +292,10 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
         if not math.isfinite(result.val_loss):
             result.status, result.reason = Outcome.DIVERGED, f"validation loss became {result.val_loss} after epoch {epoch}"
             break
-        verdict = next(filter(None, (rule(epoch, result.history[-1]) for rule in rules)), None) \
+        stop = next(filter(None, (rule(epoch, result.history[-1]) for rule in rules)), None) \
             if epoch < cfg.epochs else None
-        if verdict is not None:
-            result.status, result.reason = Outcome(verdict[0]), verdict[1]
+        if stop is not None:
+            result.status = Outcome.CHANCE if stop.hopeless else Outcome.STOPPED
+            result.reason = stop.reason
             break
     result.images_per_second = images / result.train_seconds if result.train_seconds else 0.0
