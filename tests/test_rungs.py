@@ -170,6 +170,22 @@ def test_an_asha_search_stops_trials_at_rungs_and_keeps_them_off_the_front(folde
     assert "Stopped at a rung" in text and f"{len(stopped)} stopped at a rung by the scheduler" in text
 
 
+def test_hyperband_ranks_each_trial_at_its_brackets_rungs(folder, tmp_path):
+    said = []
+    run_search(_cfg(folder, tmp_path, *ASHA, "scheduler=hyperband", "n_trials=8"), tmp_path / "out", log=said.append)
+    assert any("scheduler=hyperband: trials are ranked after epoch(s) 1, 2 of 4 (3 brackets)" in m for m in said)
+    band = Scheduler("hyperband", eta=2, min_epochs=1, max_epochs=4, brackets=None)
+    trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
+    for r in map(TrialRecord.of, trials):
+        if r.status.trained:
+            bracket = band.bracket_of(r.genotype_id)
+            assert [x["epoch"] for x in r.rungs] == band.rungs(bracket)[:len(r.rungs)]
+            assert all(x["bracket"] == bracket for x in r.rungs)
+            if r.state == TrialState.COMPLETE:
+                assert len(r.rungs) == len(band.rungs(bracket))  # the last bracket: no rung, full budget
+    _audit(trials, 2, ["val_accuracy", "params", "macs"])
+
+
 def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_training_untouched(folder, tmp_path):
     none = run_search(_cfg(folder, tmp_path / "none", "n_trials=2", "train.epochs=4", "train.stop_at_chance=false"),
                       tmp_path / "none" / "out", log=lambda m: None)

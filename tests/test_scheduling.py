@@ -25,6 +25,16 @@ def test_front_ranks_follow_dominance():
     assert front_ranks(np.array([D, C, B, A])).tolist() == [2, 1, 0, 0]
 
 
+@pytest.mark.parametrize("n, decimals", [(1, 1), (40, 1), (300, 1), (300, 3)])
+def test_front_ranks_equal_the_definition_on_random_sets_with_ties(n, decimals):
+    points = np.random.default_rng(n).random((n, 3)).round(decimals)
+    ranks = front_ranks(points)
+    for i in range(n):  # rank r: dominated by some trial of rank r − 1 and by none of rank ≥ r
+        dominators = [j for j in range(n) if (points[j] <= points[i]).all() and (points[j] < points[i]).any()]
+        assert all(ranks[j] < ranks[i] for j in dominators)
+        assert ranks[i] == 0 or any(ranks[j] == ranks[i] - 1 for j in dominators)
+
+
 def test_a_trial_alone_at_its_rung_goes_on():
     d = decide(D, [], eta=3)
     assert (d.go, d.position, d.of, d.kept) == (True, 1, 1, 1)

@@ -73,6 +73,11 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
         names = enqueue_baselines(study, space, cfg.search_space)
         if names:
             log(f"baselines first: {', '.join(names)}")
+    if scheduler.active:
+        log(f"scheduler={scheduler.name}: trials are ranked after epoch(s) "
+            f"{', '.join(map(str, scheduler.levels()))} of {scheduler.max_epochs}"
+            + (f" ({scheduler.n_brackets} brackets)" if scheduler.n_brackets > 1 else "")
+            + f"; at each rung the first 1/{scheduler.eta:g} in Pareto order train on")
     done = len(counted(study.get_trials(deepcopy=False)))
     log(f"study {cfg.study_name!r} in {describe(cfg.storage)}: {done} of n_trials={cfg.n_trials} done; "
         f"this is worker {cfg.worker} ({WORKER})"
