@@ -58,7 +58,8 @@ def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> t
     db = work / f"{method}-{seed}.db"
     command = [sys.executable, "-m", "nas.search", *METHODS[method], *SPACE,
                f"scheduler.eta={args.eta}" if method == "tpe+asha" else "",
-               "data=folder", f"data.root={args.data_root}", f"data.train_size={args.train_size}",
+               "data=folder", f"data.root={args.data_root}",
+               f"data.train_size={'null' if args.train_size is None else args.train_size}",
                f"data.val_size={args.val_size}", f"data.image_size={args.image_size}",
                f"data.crop_padding={args.image_size // 8}", f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}",
                f"train.lr={args.lr}", "train.progress=false", f"device={args.device}", f"seed={seed}", "n_trials=100000",
@@ -78,7 +79,8 @@ def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> t
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
     if process.returncode not in (0, 1, 130, -signal.SIGTERM, 128 + signal.SIGTERM):
-        raise SystemExit(f"{method} seed {seed} failed ({process.returncode}); see {work / f'{method}-{seed}.log'}")
+        tail = (work / f"{method}-{seed}.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise SystemExit(f"{method} seed {seed} failed ({process.returncode}): {' | '.join(tail)}")
     return start, db
 
 
