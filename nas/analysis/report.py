@@ -81,7 +81,7 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     front = study.best_trials if complete else []
     records = [TrialRecord.of(t) for t in trials]
-    stopped = [r for r in records if r.status == Status.STOPPED and r.state == TrialState.PRUNED]
+    stopped = [r for r in records if r.stopped]
     rows = [TrialRecord.of(t).row() for t in complete] + [r.row() for r in stopped]
     sections = [f"<h1>Study {html.escape(study.study_name)}</h1>",
                 f"<p>{len(counted(trials))} trials counted ({len(complete)} complete"

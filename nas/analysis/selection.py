@@ -9,6 +9,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from nas.scheduling.ranking import front_ranks
 from nas.study.record import TrialRecord
 
 PICKS = ("best-accuracy", "smallest", "knee", "trial=N")
@@ -61,7 +62,7 @@ def pareto_set(records: list[TrialRecord], directions: list[StudyDirection]) -> 
     """The records no other record dominates on the study's objectives (ties all stay)."""
     sign = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
     losses = sign * np.array([r.values for r in records], float)
-    return [r for r, a in zip(records, losses) if not np.any(np.all(losses <= a, 1) & np.any(losses < a, 1))]
+    return [r for r, rank in zip(records, front_ranks(losses)) if rank == 0]
 
 
 def knee(records: list[TrialRecord]) -> TrialRecord:

@@ -98,4 +98,4 @@ def scheduler_config(cfg: Any, train_epochs: int) -> Scheduler:
     if values.get("name") not in (None, "none") and values["max_epochs"] != train_epochs:
         raise ValueError(f"scheduler.max_epochs={values['max_epochs']} but train.epochs={train_epochs}: the full "
                          "budget is train.epochs; set train.epochs instead (scheduler.max_epochs follows it)")
-    return Scheduler(**{k: v for k, v in values.items()})
+    return Scheduler(**values)

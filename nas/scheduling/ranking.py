@@ -81,9 +81,6 @@ class Decision:
     of: int  # trials at the rung, this one included
     kept: int  # how many of them go on: ceil(of / eta)
 
-    def describe(self) -> str:
-        return f"Pareto place {self.position} of {self.of}; the first {self.kept} go on"
-
 
 def decide(own: np.ndarray, earlier: list[np.ndarray], eta: float) -> Decision:
     """Whether the trial with loss vector ``own`` goes on, among the ``earlier`` arrivals at its rung."""

@@ -118,7 +118,7 @@ class Outputs:
         row = record.row()
         if append:
             self.trials.append(row)
-        if record.status == Status.STOPPED and record.state == TrialState.PRUNED:
+        if record.stopped:
             self.stopped[record.number] = row
             self.plot_pending = True
         if record.state != TrialState.COMPLETE:

@@ -178,6 +178,11 @@ class TrialRecord:
         return self.state == TrialState.FAIL and self.status in (Status.RUNNING, Status.TRAINING, Status.INTERRUPTED)
 
     @property
+    def stopped(self) -> bool:
+        """The scheduler stopped it at a rung and the study was told so (not a copy in a retry's record)."""
+        return self.status == Status.STOPPED and self.state == TrialState.PRUNED
+
+    @property
     def shown_status(self) -> Status:
         if self.state == TrialState.WAITING:  # a retry carries its dead predecessor's record until it runs
             return Status.QUEUED
