@@ -44,7 +44,8 @@ def _hydra_main(cfg: DictConfig) -> None:
           f"({result['n_genotypes']} genotypes, {result['brief_epochs']} vs {result['long_epochs']} epochs)")
     for row in result["per_epoch"]:  # a scheduler's rung at this epoch of the long runs
         print(f"  epoch {row['epoch']:3d} of {result['long_epochs']} vs its end: Spearman ρ = {row['spearman']:.3f}, "
-              f"Kendall τ = {row['kendall']:.3f}")
+              f"Kendall τ = {row['kendall']:.3f}, top third kept {row['top_third_kept']:.2f}"
+              + ("  (a rung_cycles cycle ends here)" if row["epoch"] in result["cycle_ends"] else ""))
     print(json.dumps(strict_json(result), allow_nan=False))
 
 

@@ -8,7 +8,7 @@ from nas import build_model
 from nas.training.data import DeviceData, ImageSet, channel_stats
 from nas.genotype import Block, Genotype, Stem, Transition
 from nas.scheduling import Stop
-from nas.training.trainer import TrainConfig, evaluate, fit, lr_factor, param_groups
+from nas.training.trainer import TrainConfig, evaluate, fit, param_groups
 
 from datasets import class_images
 
@@ -97,17 +97,6 @@ def test_out_of_memory_is_a_result_not_a_crash():
     assert r.status == "oom" and "out of memory on cpu" in r.reason
     _, ok = _fit(TrainConfig(epochs=1, batch_size=16, progress=False))  # and the process goes on
     assert ok.status == "ok"
-
-
-def test_lr_schedules():
-    total = 100
-    assert lr_factor(0, total, 0.1, "onecycle") == pytest.approx(0.1)
-    assert lr_factor(9, total, 0.1, "onecycle") == pytest.approx(1.0)
-    assert lr_factor(55, total, 0.1, "onecycle") == pytest.approx(0.5)
-    assert lr_factor(55, total, 0.1, "cosine") == pytest.approx(0.5)
-    assert lr_factor(30, total, 0.1, "cosine") > lr_factor(30, total, 0.1, "onecycle")
-    assert lr_factor(99, total, 0.1, "cosine") < 0.01
-    assert lr_factor(0, total, 0.0, "onecycle") == 1.0
 
 
 def test_no_weight_decay_on_bn_and_biases():

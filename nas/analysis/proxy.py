@@ -5,7 +5,9 @@ and with ``factor`` times its epochs (same seed, data and split), and measures
 Spearman's ρ and Kendall's τ between the two accuracy rankings. It also ranks the
 long runs after each of their epochs against their end (:func:`per_epoch`): what a
 scheduler's rung at that epoch sees of the full budget's order (``scheduler=asha``
-decides inside runs scheduled for the full budget, exactly like these).
+decides inside runs scheduled for the full budget, exactly like these), for any training
+protocol: with ``train.schedule=rung_cycles`` the long runs end a cycle at ``train.cycle_ends``
+(by default asha's rungs), and the brief run is one cycle.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
 import search_spaces
@@ -37,16 +39,25 @@ def rank_correlations(brief: list[float], long: list[float]) -> dict[str, float]
     return {"spearman": float(rho), "kendall": float(tau)}
 
 
+def top_kept(rung: list[float], end: list[float], share: float = 1 / 3) -> float:
+    """The fraction of the ``share`` best items by ``end`` that are also among the ``share`` best by
+    ``rung``: what successive halving keeps of the eventual winners when it cuts at a rung.
+    Ties go to the earlier item, as a rung decision gives them."""
+    k = max(1, round(share * len(end)))
+    best = lambda scores: set(sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k])  # noqa: E731
+    return len(best(rung) & best(end)) / k
+
+
 def per_epoch(histories: list[list[dict[str, Any]]], epochs: int) -> list[dict[str, float]]:
     """For each epoch before the last of ``epochs``, the rank correlations of the validation accuracy
-    then with the accuracy at the end, over the runs that trained every epoch (none with fewer than
-    3 of them)."""
+    then with the accuracy at the end, and the share of the end's top third that the epoch's top
+    third holds, over the runs that trained every epoch (none with fewer than 3 of them)."""
     full = [h for h in histories if len(h) == epochs]
     if len(full) < 3:
         return []
     final = [h[-1]["val_accuracy"] for h in full]
-    return [{"epoch": e, **rank_correlations([h[e - 1]["val_accuracy"] for h in full], final)}
-            for e in range(1, epochs)]
+    return [{"epoch": e, **rank_correlations(at := [h[e - 1]["val_accuracy"] for h in full], final),
+             "top_third_kept": top_kept(at, final)} for e in range(1, epochs)]
 
 
 def sample_genotypes(space, space_cfg, n: int, seed: int, num_classes: int, in_channels: int,
@@ -77,8 +88,9 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
         raise ValueError(f"factor={cfg.factor}: the long budget must be longer (factor > 1)")
     space = search_spaces.get(cfg.search_space.name)
     space.validate(cfg.search_space)
-    brief_cfg = train_config(cfg.train)
-    long_cfg = dataclasses.replace(brief_cfg, epochs=max(brief_cfg.epochs + 1, round(brief_cfg.epochs * cfg.factor)))
+    brief_cfg = train_config(OmegaConf.merge(cfg.train, {"cycle_ends": None}))  # rung_cycles: one cycle
+    long_cfg = dataclasses.replace(brief_cfg, epochs=max(brief_cfg.epochs + 1, round(brief_cfg.epochs * cfg.factor)),
+                                   cycle_ends=OmegaConf.to_container(cfg.train, resolve=True).get("cycle_ends"))
     device = resolve_device(cfg.device)
     data = prepare(data_config(cfg.data), device, channels_last=brief_cfg.on(device).channels_last)
     genotypes = sample_genotypes(space, cfg.search_space, cfg.n_genotypes, cfg.seed, data.num_classes,
@@ -102,7 +114,9 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     write_csv(out_dir / "proxy_check.csv", rows)
     _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
     result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
-              **correlations, "per_epoch": per_epoch(histories, long_cfg.epochs), "out_dir": str(out_dir)}
+              **correlations, "schedule": long_cfg.schedule,
+              "cycle_ends": long_cfg.cycles() if long_cfg.schedule == "rung_cycles" else [],
+              "per_epoch": per_epoch(histories, long_cfg.epochs), "out_dir": str(out_dir)}
     (out_dir / "result.json").write_text(json.dumps(strict_json({**result, "genotypes": rows}), indent=2,
                                                     allow_nan=False))
     return result

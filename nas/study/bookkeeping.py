@@ -35,8 +35,8 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
                                 directions=directions(objectives), sampler=sampler)
     if setup is not None:
         stored = study.user_attrs.get(STUDY_SETUP)
-        if stored is not None and set(setup) - set(stored):  # written by a version that recorded less
-            stored = {**setup, **UNRECORDED, **stored}
+        if stored is not None and _fill(stored, setup, UNRECORDED) != stored:  # a version that recorded less
+            stored = _fill(stored, setup, UNRECORDED)
             if stored == setup:
                 study.set_user_attr(STUDY_SETUP, setup)
         if stored is None:
@@ -57,6 +57,18 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(objectives))
     return study
+
+
+def _fill(stored: dict[str, Any], setup: dict[str, Any], unrecorded: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the keys it lacks, at any depth, as ``unrecorded`` says or else as in ``setup``
+    (a setting added later, e.g. ``train.cycle_ends``, that the old runs did not depend on)."""
+    out = dict(stored)
+    for key, value in setup.items():
+        if key not in out:
+            out[key] = unrecorded.get(key, value)
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _fill(out[key], value, unrecorded.get(key, {}) if isinstance(unrecorded.get(key), dict) else {})
+    return out
 
 
 def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> tuple[str, Any, Any]:

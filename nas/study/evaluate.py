@@ -119,7 +119,9 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spac
                 free_memory(data.train.device)
                 if not fitted:
                     return None
-            rules.append(RungJudge(study, trial, record, scheduler, objectives))
+            judge = RungJudge(study, trial, record, scheduler, objectives)
+            rules.append(judge)
+            tcfg = tcfg.for_rungs(judge.rungs)  # rung_cycles: its cycles end at this trial's rungs
         record.status = Status.TRAINING
         record.save(trial)  # the claim other workers read
         model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured, rules=rules)

@@ -43,6 +43,14 @@ def check_objectives(scheduler: Scheduler, objectives: list[str]) -> None:
                          "or use scheduler=none")
 
 
+def check_cycles(scheduler: Scheduler, cycle_ends: list[int] | None) -> None:
+    """Under a scheduler, rung_cycles ends its cycles at each trial's rungs: other ends are refused."""
+    if scheduler.active and cycle_ends is not None:
+        raise ValueError(f"train.cycle_ends={cycle_ends} with scheduler={scheduler.name}: under a scheduler "
+                         "rung_cycles ends its cycles at each trial's rungs; leave train.cycle_ends null "
+                         "(or set the rungs with scheduler.min_epochs and scheduler.eta)")
+
+
 def before_training(objectives: list[str]) -> list[str]:
     """The objectives to measure before training, so that rungs can rank on them."""
     return [o for o in objectives if o in LATENCIES]

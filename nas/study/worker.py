@@ -31,6 +31,7 @@ from nas.study.evaluate import WORKER, run_trial
 from nas.study.outputs import Outputs, summary
 from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord, \
     check_objectives
+from nas.study.rungs import check_cycles
 from nas.study.rungs import check_objectives as check_rung_objectives
 from nas.study.samplers import make_sampler, worker_seed
 from nas.study.settings import check_feasible, check_settings
@@ -53,6 +54,7 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     tcfg = train_config(cfg.train)
     scheduler = scheduler_config(cfg.scheduler, tcfg.epochs)
     check_rung_objectives(scheduler, objectives)
+    check_cycles(scheduler, tcfg.cycle_ends)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and cfg.gpu_memory_share is not None:  # workers sharing a GPU: each its part
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -77,7 +79,9 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
         log(f"scheduler={scheduler.name}: trials are ranked after epoch(s) "
             f"{', '.join(map(str, scheduler.levels()))} of {scheduler.max_epochs}"
             + (f" ({scheduler.n_brackets} brackets)" if scheduler.n_brackets > 1 else "")
-            + f"; at each rung the first 1/{scheduler.eta:g} in Pareto order train on")
+            + f"; at each rung the first 1/{scheduler.eta:g} in Pareto order train on"
+            + (" (train.schedule=rung_cycles: each trial's learning-rate cycles end at its rungs)"
+               if tcfg.schedule == "rung_cycles" else f" (train.schedule={tcfg.schedule})"))
     done = len(counted(study.get_trials(deepcopy=False)))
     log(f"study {cfg.study_name!r} in {describe(cfg.storage)}: {done} of n_trials={cfg.n_trials} done; "
         f"this is worker {cfg.worker} ({WORKER})"

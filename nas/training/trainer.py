@@ -1,7 +1,8 @@
 """Brief, honest training: the loop every trial and every retraining runs.
 
-SGD with Nesterov momentum, a linear warm-up followed by one-cycle (linear) or
-cosine decay, label smoothing, and no weight decay on BN parameters and biases.
+SGD with Nesterov momentum under one of the training protocols of
+:mod:`nas.training.protocols` (one-cycle by default: a linear warm-up, then a linear
+decay), label smoothing, and no weight decay on BN parameters and biases.
 On CUDA it trains in bf16 autocast with channels-last tensors and can compile
 the model. It never raises for a hopeless run: divergence (loss NaN/inf),
 accuracy indistinguishable from chance after the first epoch, a scheduler's
@@ -12,13 +13,12 @@ record them and go on.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import gc
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import torch
@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.checks import boolean, number, one_of, require, whole
+from nas.scheduling.asha import Scheduler
 from nas.scheduling.rules import Rule, chance_rule
 from nas.training.data import DeviceData
 from nas.training.metrics import PeakMemory, PeakRSS
-
-SCHEDULES = ("onecycle", "cosine")
+from nas.training.protocols import SCHEDULES, Protocol, autocast
 
 
 @dataclass
@@ -44,6 +44,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup: float = 0.15
     schedule: str = "onecycle"
+    cycle_ends: list[int] | None = None  # rung_cycles: epochs where a cycle ends (null: asha's default rungs)
+    ema_half_life: float = 0.25  # ema: the average's half-life, in epochs
     eval_batch_size: int = 512
     bf16: bool | None = None
     channels_last: bool | None = None
@@ -63,6 +65,7 @@ class TrainConfig:
                   "weight_decay": number(lambda v: v >= 0, "must be ≥ 0"),
                   "warmup": number(lambda v: 0 <= v < 1, "the warm-up fraction must be in [0, 1)"),
                   "schedule": one_of(*SCHEDULES),
+                  "ema_half_life": number(lambda v: v > 0, "must be > 0 (epochs)"),
                   "label_smoothing": number(lambda v: 0 <= v < 1, "must be in [0, 1)"),
                   "memory_fraction": number(lambda v: 0 < v <= 1, "the share of the available memory a trial "
                                                                   "may use must be in (0, 1]"),
@@ -76,9 +79,34 @@ class TrainConfig:
         if self.compile and self.memory_efficient:
             raise ValueError("train.compile=true with train.memory_efficient=true: the compiled graph stores every "
                              "layer's concatenation again, so memory grows with depth squared; choose one of them")
+        self._check_cycle_ends()
         if self.nesterov and self.momentum == 0:
             raise ValueError("train.momentum=0 with train.nesterov=true: Nesterov needs momentum; "
                              "set train.nesterov=false or a momentum > 0")
+
+    def _check_cycle_ends(self) -> None:
+        ends = self.cycle_ends
+        if ends is None:
+            return
+        if self.schedule != "rung_cycles":
+            raise ValueError(f"train.cycle_ends={ends} with train.schedule={self.schedule}: only rung_cycles "
+                             "restarts its learning rate; set train.schedule=rung_cycles or leave cycle_ends null")
+        if (not isinstance(ends, (list, tuple)) or any(isinstance(e, bool) or not isinstance(e, int) for e in ends)
+                or list(ends) != sorted(set(ends)) or any(not 1 <= e < self.epochs for e in ends)):
+            raise ValueError(f"train.cycle_ends={ends}: the epochs where a cycle ends before the last, increasing "
+                             f"whole numbers in [1, {self.epochs - 1}] (train.epochs={self.epochs}), e.g. [1,3]")
+        self.cycle_ends = list(ends)
+
+    def cycles(self) -> list[int]:
+        """The epochs where rung_cycles ends a cycle before the last epoch: ``cycle_ends``, or by
+        default the rungs of ``scheduler=asha`` at its default settings (1, 3, 9, … epochs)."""
+        if self.cycle_ends is not None:
+            return list(self.cycle_ends)
+        return Scheduler("asha", max_epochs=self.epochs).levels() if self.epochs > 1 else []
+
+    def for_rungs(self, rungs: list[int]) -> TrainConfig:
+        """The settings of a trial a scheduler ranks at ``rungs``: rung_cycles ends its cycles there."""
+        return replace(self, cycle_ends=list(rungs)) if self.schedule == "rung_cycles" else self
 
     def on(self, device: torch.device) -> TrainConfig:
         """Resolve the ``None`` (auto) settings for a device: bf16 on CUDA; channels-last
@@ -124,17 +152,6 @@ class TrainResult:
         return {**asdict(self), "status": self.status.value}
 
 
-def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
-    """Multiplier of the peak learning rate at ``step`` of ``total``."""
-    warm = max(1, round(warmup * total)) if warmup > 0 else 0
-    if step < warm:
-        return (step + 1) / warm
-    progress = (step - warm) / max(1, total - warm)
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    return max(0.0, 1 - progress)
-
-
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on conv and linear weights only, not on BN parameters and biases."""
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -146,16 +163,12 @@ def evaluate(model: nn.Module, data: DeviceData, cfg: TrainConfig) -> tuple[floa
     """(top-1 accuracy, mean cross-entropy) of ``model`` on ``data``."""
     model.eval()
     correct, loss = torch.zeros((), device=data.device), torch.zeros((), device=data.device, dtype=torch.float64)
-    with torch.no_grad(), _autocast(data.device, cfg.bf16):
+    with torch.no_grad(), autocast(data.device, cfg.bf16):
         for x, y in data.eval_batches(cfg.eval_batch_size):
             logits = model(x).float()
             loss += F.cross_entropy(logits, y, reduction="sum").double()
             correct += (logits.argmax(1) == y).sum()
     return correct.item() / len(data), loss.item() / len(data)
-
-
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
 COMPILE_BACKEND = "inductor"
@@ -178,7 +191,7 @@ def _warm_up(step_fn: nn.Module, model: nn.Module, train: DeviceData, cfg: Train
     x, y = next(iter(train.train_batches(cfg.batch_size, torch.Generator(device=device).manual_seed(seed + 1))))
     model.train()  # the mode the epochs run in: no recompilation when they start
     start = time.perf_counter()
-    with _autocast(device, cfg.bf16):
+    with autocast(device, cfg.bf16):
         loss = F.cross_entropy(step_fn(x).float(), y)
     loss.backward()
     if device.type == "cuda":
@@ -242,11 +255,8 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
     if cfg.compile:
         step_fn = compiled(model)
         result.compile_seconds = _warm_up(step_fn, model, train, cfg, seed)
-    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum,
-                          nesterov=cfg.nesterov)
     steps_per_epoch = max(1, len(train) // cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule))
+    protocol = Protocol(model, param_groups(model, cfg.weight_decay), cfg, steps_per_epoch, train, seed)
     g = torch.Generator(device=device).manual_seed(seed)
     check_every = 1 if device.type == "cpu" else 25  # a finiteness check syncs the GPU
 
@@ -254,6 +264,8 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
 
     images = 0
     for epoch in range(1, cfg.epochs + 1):
+        if epoch > 1:
+            protocol.resume()
         model.train()
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -261,12 +273,11 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
         bar = tqdm(train.train_batches(cfg.batch_size, g), total=steps_per_epoch, disable=not cfg.progress,
                    desc=f"epoch {epoch}/{cfg.epochs}", leave=False, file=sys.stderr)
         for x, y in bar:
-            with _autocast(device, cfg.bf16):
+            with autocast(device, cfg.bf16):
                 loss = F.cross_entropy(step_fn(x).float(), y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
+            protocol.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            sched.step()
+            protocol.step()
             loss_sum += loss.detach()
             steps += 1
             epoch_images += len(y)
@@ -282,9 +293,10 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
         if not math.isfinite(result.train_loss):
             result.status, result.reason = Outcome.DIVERGED, f"training loss became {result.train_loss} in epoch {epoch}"
             break
+        protocol.judge()
         result.val_accuracy, result.val_loss = evaluate(model, val, cfg)
         result.history.append({"epoch": epoch, "train_loss": result.train_loss, "val_loss": result.val_loss,
-                               "val_accuracy": result.val_accuracy, "lr": opt.param_groups[0]["lr"],
+                               "val_accuracy": result.val_accuracy, "lr": protocol.last_lr,
                                "seconds": seconds, "images_per_second": epoch_images / seconds})
         if cfg.progress:
             print(f"epoch {epoch}/{cfg.epochs}: train loss {result.train_loss:.4f}  val loss {result.val_loss:.4f}  "

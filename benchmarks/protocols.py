@@ -1,0 +1,187 @@
+"""Which training protocol makes a rung's accuracy tell how a trial ends?
+
+Trains the same genotypes, drawn at random from the multi-fidelity benchmark's space of
+small nets, under every protocol of ``train.schedule`` for the full budget (``--epochs``),
+on CIFAR-10 (``--train-size`` / ``--val-size`` images of the training split, down-sampled
+to ``--image-size`` pixels), and reports for each protocol and rung (``--rungs``, where
+``rung_cycles`` ends its cycles):
+
+- Spearman ρ and Kendall τ of the rung's validation accuracy against the same runs' end;
+- the share of the end's top third that the rung's top third keeps (what ASHA acts on);
+- ρ of the rung against the end of ``onecycle`` (the reference the search used so far);
+- the noise ceiling: ρ between the final accuracies of two seeds of the same genotypes;
+- the final accuracy against ``onecycle``'s on the same genotypes: the mean paired
+  difference with its 95% t-interval.
+
+Every run is appended to ``--results`` (JSON lines) as it ends, and runs already there are
+not trained again: stop it, start it again, and it goes on. ``--shard i/n`` splits the runs
+between processes (one per core) that append to the same file. The first pass trains
+every genotype under every protocol with seed 0; the second (``--ceiling``) a second seed.
+
+    python benchmarks/protocols.py                                  # 24 genotypes, CPU, about 1.5 CPU-hours
+    python benchmarks/protocols.py --shard 0/2 & python benchmarks/protocols.py --shard 1/2
+    python benchmarks/protocols.py --report                         # the tables from what has run
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from scipy import stats
+
+import search_spaces
+from nas.analysis.proxy import rank_correlations, sample_genotypes, top_kept
+from nas.training.data import DataConfig, prepare
+from nas.training.protocols import SCHEDULES
+from nas.training.trainer import TrainConfig
+from nas.training.unit import train_genotype
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = {"blocks": 3, "layers": [2, 4], "growth": [8, 12], "growth_schedule": ["constant"],
+         "bottleneck": [None, 2]}  # the multi-fidelity benchmark's space (benchmarks/multifidelity.py)
+REFERENCE = "onecycle"
+
+
+def space_config() -> Any:
+    defaults = OmegaConf.load(REPO / "nas" / "conf" / "search_space" / "dense_connectivity.yaml")
+    return OmegaConf.merge(defaults, SPACE)
+
+
+def runs(args: argparse.Namespace) -> list[tuple[int, int, str]]:
+    """(seed index, genotype index, protocol) in the order they are trained: seed 0 first."""
+    seeds = range(2 if args.ceiling else 1)
+    return [(s, g, p) for s in seeds for g in range(args.genotypes) for p in args.protocols]
+
+
+def train_config(args: argparse.Namespace, protocol: str) -> TrainConfig:
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=protocol,
+                      stop_at_chance=False, progress=False)
+    return cfg.for_rungs(args.rungs)
+
+
+def done(path: Path) -> dict[tuple[int, str, str], dict]:
+    rows: dict[tuple[int, str, str], dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["seed_index"], r["genotype_id"], r["protocol"])] = r
+    return rows
+
+
+def train(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    data = prepare(DataConfig(name="folder", root=str(args.data_root), train_size=args.train_size,
+                              val_size=args.val_size, image_size=args.image_size,
+                              crop_padding=args.image_size // 8), device, channels_last=True)
+    genotypes = sample_genotypes(search_spaces.get("dense_connectivity"), space_config(), args.genotypes, 0,
+                                 data.num_classes, data.in_channels)
+    index, count = map(int, args.shard.split("/"))
+    todo = runs(args)[index::count]
+    finished = done(args.results)
+    for n, (s, g, protocol) in enumerate(todo):
+        genotype = genotypes[g]
+        if (s, genotype.id, protocol) in finished:
+            continue
+        start = time.perf_counter()
+        _, result = train_genotype(genotype, data, train_config(args, protocol), seed=1000 * s + g)
+        row = {"seed_index": s, "genotype_index": g, "genotype_id": genotype.id, "genotype": genotype.name,
+               "protocol": protocol, "params": result["params"], "status": result["status"],
+               "val_accuracy": [h["val_accuracy"] for h in result["history"]],
+               "lr": [h["lr"] for h in result["history"]], "seconds": time.perf_counter() - start}
+        with open(args.results, "a") as f:  # one write per line: shards append to one file
+            f.write(json.dumps(row) + "\n")
+        print(f"[{index}/{count}] {n + 1}/{len(todo)} seed {s} {protocol:13s} {genotype.name}: "
+              f"{' '.join(f'{a:.3f}' for a in row['val_accuracy'])} ({row['seconds']:.0f} s)", flush=True)
+
+
+def interval(diffs: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% t-interval."""
+    mean = statistics.mean(diffs)
+    half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return mean, mean - half, mean + half
+
+
+def report(args: argparse.Namespace) -> None:
+    rows = done(args.results)
+    by: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for (s, gid, protocol), r in rows.items():
+        if r["status"] == "ok" and len(r["val_accuracy"]) == args.epochs:
+            by.setdefault((s, protocol), {})[gid] = r["val_accuracy"]
+    protocols = [p for p in args.protocols if (0, p) in by]
+    common = set.intersection(*(set(by[(0, p)]) for p in protocols)) if protocols else set()
+    ids = sorted(common)
+    print(f"{len(ids)} genotypes trained under every protocol ({', '.join(protocols)}), {args.epochs} epochs, "
+          f"rungs at {args.rungs}; {args.train_size} / {args.val_size} images at {args.image_size}×{args.image_size}")
+    if len(ids) < 3:
+        return
+    reference_end = [by[(0, REFERENCE)][g][-1] for g in ids] if REFERENCE in protocols else None
+    print(f"\n{'protocol':14s} {'rung':>4s} {'ρ vs end':>9s} {'τ vs end':>9s} {'top ⅓ kept':>11s} "
+          f"{'ρ vs ' + REFERENCE + ' end':>18s}")
+    for p in protocols:
+        end = [by[(0, p)][g][-1] for g in ids]
+        for rung in args.rungs:
+            at = [by[(0, p)][g][rung - 1] for g in ids]
+            c = rank_correlations(at, end)
+            ref = f"{rank_correlations(at, reference_end)['spearman']:18.3f}" if reference_end else ""
+            print(f"{p:14s} {rung:4d} {c['spearman']:9.3f} {c['kendall']:9.3f} {top_kept(at, end):11.2f} {ref}")
+    print(f"\n{'protocol':14s} {'final accuracy':>15s} {'vs ' + REFERENCE + ' (mean, 95% CI)':>34s} "
+          f"{'seed-to-seed ρ of the end (n)':>31s}")
+    for p in protocols:
+        end = [by[(0, p)][g][-1] for g in ids]
+        diff = ""
+        if reference_end and p != REFERENCE:
+            mean, low, high = interval([a - b for a, b in zip(end, reference_end)])
+            diff = f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+        second = [g for g in ids if g in by.get((1, p), {})]
+        ceiling = ""
+        if len(second) >= 3:
+            rho = rank_correlations([by[(0, p)][g][-1] for g in second], [by[(1, p)][g][-1] for g in second])
+            ceiling = f"{rho['spearman']:.3f} ({len(second)})"
+        print(f"{p:14s} {statistics.mean(end):15.4f} {diff:>34s} {ceiling:>31s}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
+    parser.add_argument("--train-size", type=int, default=8000)
+    parser.add_argument("--val-size", type=int, default=2000)
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=9, help="the full budget")
+    parser.add_argument("--rungs", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.2)
+    parser.add_argument("--genotypes", type=int, default=24)
+    parser.add_argument("--protocols", nargs="+", default=["onecycle", "rung_cycles", "schedule_free", "ema"],
+                        choices=SCHEDULES)
+    parser.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True,
+                        help="train a second seed of every run after the first pass")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "protocols-cpu.jsonl")
+    parser.add_argument("--shard", default="0/1", help="i/n: train every n-th run from the i-th")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--report", action="store_true", help="only print the tables from --results")
+    args = parser.parse_args()
+    if REFERENCE not in args.protocols:
+        args.protocols.insert(0, REFERENCE)
+    if not args.report:
+        if not (args.data_root / "train").is_dir():
+            raise SystemExit(f"--data-root {args.data_root}: no train/ folder there; give the CIFAR-10 image folder")
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        train(args)
+    report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Training protocols: how the weights move, and which weights an epoch's validation judges.
+
+A scheduler (``scheduler=asha``/``hyperband``) ranks a trial on the accuracy it has at a
+rung. Read in the middle of a one-cycle schedule, at a high learning rate, that accuracy
+ranks architectures poorly (on the multi-fidelity benchmark's setting, epoch 1 of 6 ranks
+them at Spearman ρ 0.41 against their end, a finished 1-epoch run at 0.84). The protocols
+beside ``onecycle`` and ``cosine`` make every epoch a rung may read a finished model:
+
+- ``rung_cycles``: warm restarts (SGDR, Loshchilov & Hutter, ICLR 2017) whose cycles end
+  exactly at the rungs, each cycle a warm-up and a linear decay (the one-cycle shape; linear
+  decay to zero suits fixed budgets, Li et al., "Budgeted Training", ICLR 2020). A rung reads
+  weights at the learning-rate minimum, like a finished short run, and a trial that goes on
+  keeps its weights. Under a scheduler the cycles end at the trial's rungs (its Hyperband
+  bracket's own); elsewhere at ``train.cycle_ends`` (default: asha's default rungs).
+- ``schedule_free``: schedule-free SGD (Defazio et al., NeurIPS 2024, the ``schedulefree``
+  package): its averaged iterate is judged, good at every step with no schedule to align.
+- ``ema``: one-cycle SGD, judged on an exponential moving average of the weights.
+
+The averaged weights of ``schedule_free`` and ``ema`` never ran through the network in
+training mode, so their batch-norm statistics are recomputed (:func:`recompute_bn`) before
+they are judged; the model a run returns holds the weights that were judged last.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import math
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from nas.training.data import DeviceData
+
+SCHEDULES = ("onecycle", "cosine", "rung_cycles", "schedule_free", "ema")
+AVERAGED = ("schedule_free", "ema")  # judged on averaged weights, their BN statistics recomputed
+BN_IMAGES = 2048  # training images whose batch statistics a recomputation averages (the averaged
+# weights' statistics settle within a few batches; a whole epoch would cost a third of one more)
+
+
+def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
+    """Multiplier of the peak learning rate at ``step`` of a cycle of ``total`` steps: a linear
+    warm-up over ``warmup`` of them, then a linear (one-cycle) or cosine decay towards zero."""
+    warm = max(1, round(warmup * total)) if warmup > 0 else 0
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return max(0.0, 1 - progress)
+
+
+def cycle_steps(cycle_ends: list[int], epochs: int, steps_per_epoch: int) -> list[int]:
+    """The step at which each cycle ends (exclusive), the last one at the end of training."""
+    return [e * steps_per_epoch for e in [*cycle_ends, epochs]]
+
+
+def cycle_factor(step: int, ends: list[int], warmup: float) -> float:
+    """:func:`lr_factor` within the cycle (of those ending at the steps ``ends``) that holds ``step``:
+    every cycle warms up and decays to its minimum at its last step."""
+    c = bisect.bisect_right(ends, step)
+    start = ends[c - 1] if c else 0
+    return lr_factor(step - start, ends[min(c, len(ends) - 1)] - start, warmup, "onecycle")
+
+
+@torch.no_grad()
+def recompute_bn(model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], precision) -> None:
+    """Batch-norm running statistics of ``model``'s current weights: the mean of the statistics of
+    ``batches`` (as ``torch.optim.swa_utils.update_bn`` does, but in the training ``precision``)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    was_training = model.training
+    model.train()
+    with precision:
+        for x, _ in batches:
+            model(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
+class Protocol:
+    """One run's optimizer and learning-rate schedule, and the weights each validation judges.
+
+    ``step()`` follows every backward pass; ``judge()`` puts the weights to validate into the
+    model before an evaluation, ``resume()`` the training weights back before the next epoch.
+    A run that ends (or is stopped) after an evaluation leaves the judged weights in the model."""
+
+    def __init__(self, model: nn.Module, groups: list[dict], cfg, steps_per_epoch: int, train: DeviceData,
+                 seed: int) -> None:
+        self.cfg = cfg
+        self.steps = 0
+        self.last_lr = 0.0  # the learning rate of the last step taken
+        self.total = cfg.epochs * steps_per_epoch
+        self.model = model
+        self._train = train
+        self._bn_generator = torch.Generator(device=train.device).manual_seed(seed + 2)
+        if cfg.schedule == "schedule_free":
+            import schedulefree
+
+            # Its SGD's learning rate is the step of the averaged sequence z, not scaled by
+            # 1/(1 - momentum) as heavy-ball SGD's is: the peak lr is matched by that factor.
+            self.opt = schedulefree.SGDScheduleFree(groups, lr=cfg.lr / (1 - cfg.momentum), momentum=cfg.momentum,
+                                                    warmup_steps=round(cfg.warmup * self.total))
+            self.opt.train()
+            return
+        self.opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        if cfg.schedule == "rung_cycles":
+            ends = cycle_steps(cfg.cycles(), cfg.epochs, steps_per_epoch)
+            factor = lambda s: cycle_factor(s, ends, cfg.warmup)  # noqa: E731
+        else:  # onecycle, cosine, and ema's underlying schedule (one cycle)
+            shape = "onecycle" if cfg.schedule == "ema" else cfg.schedule
+            factor = lambda s: lr_factor(s, self.total, cfg.warmup, shape)  # noqa: E731
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, factor)
+        self.average: dict[str, torch.Tensor] = {}
+        if cfg.schedule == "ema":
+            # decay per step for a half-life of cfg.ema_half_life epochs
+            self.decay = 0.5 ** (1 / max(1.0, cfg.ema_half_life * steps_per_epoch))
+            self.average = {n: p.detach().clone() for n, p in model.named_parameters()}
+        self._saved: dict[str, torch.Tensor] = {}
+
+    def step(self) -> None:
+        group = self.opt.param_groups[0]
+        if self.cfg.schedule == "schedule_free":
+            self.opt.step()
+            self.last_lr = float(group["scheduled_lr"])
+            return
+        self.last_lr = float(group["lr"])
+        self.opt.step()
+        self.sched.step()
+        self.steps += 1
+        if self.average:
+            # warm start (the average forgets the initialisation in the first steps), then the decay
+            decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+            with torch.no_grad():
+                params = dict(self.model.named_parameters())
+                torch._foreach_lerp_(list(self.average.values()), [params[n].detach() for n in self.average], 1 - decay)
+
+    def judge(self) -> None:
+        if self.cfg.schedule not in AVERAGED:
+            return
+        if self.cfg.schedule == "schedule_free":
+            self.opt.eval()  # the parameters become the averaged iterate x
+        else:
+            with torch.no_grad():
+                self._saved = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
+                for n, p in self.model.named_parameters():
+                    p.copy_(self.average[n])
+        batches = self._train.train_batches(self.cfg.batch_size, self._bn_generator)
+        n = max(1, math.ceil(min(BN_IMAGES, len(self._train)) / self.cfg.batch_size))
+        recompute_bn(self.model, (b for _, b in zip(range(n), batches)), autocast(self._train.device, self.cfg.bf16))
+
+    def resume(self) -> None:
+        if self.cfg.schedule == "schedule_free":
+            self.opt.train()
+        elif self._saved:
+            with torch.no_grad():
+                for n, t in self.model.state_dict().items():
+                    t.copy_(self._saved[n])
+            self._saved = {}
+
+
+def autocast(device: torch.device, bf16: bool):
+    """The training precision's context: bf16 autocast, or none."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
