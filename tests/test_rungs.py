@@ -208,6 +208,53 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
     assert [h["train_loss"] for h in alone.history] == [h["train_loss"] for h in first.history]
 
 
+def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_without_a_scheduler(folder, tmp_path):
+    cycles = ["train.schedule=rung_cycles"]
+    run_search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA, *cycles), tmp_path / "asha" / "out",
+               log=lambda m: None)
+    alone = TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'asha' / 'study.db'}")
+                           .trials[0])
+    assert [r["epoch"] for r in alone.rungs] == [1, 2] and all(r["go"] for r in alone.rungs)
+
+    def plain(where, *extra):
+        run_search(_cfg(folder, tmp_path / where, "n_trials=1", "train.epochs=4", "train.stop_at_chance=false",
+                        *cycles, *extra), tmp_path / where / "out", log=lambda m: None)
+        return TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / where / 'study.db'}")
+                              .trials[0])
+
+    same = plain("none", "train.cycle_ends=[1,2]")  # asha's rungs at eta=2 over 4 epochs
+    assert same.genotype_id == alone.genotype_id
+    assert same.metrics["val_accuracy"] == alone.metrics["val_accuracy"]
+    assert [(h["train_loss"], h["lr"]) for h in same.history] == [(h["train_loss"], h["lr"]) for h in alone.history]
+    other = plain("default")  # cycles at asha's default rungs (eta=3: epochs 1 and 3): other numbers
+    assert [h["lr"] for h in other.history] != [h["lr"] for h in alone.history]
+
+
+def test_explicit_cycle_ends_under_a_scheduler_are_refused(folder, tmp_path):
+    with pytest.raises(ValueError, match=r"train.cycle_ends=\[1, 2\] with scheduler=asha: under a scheduler "
+                                         r"rung_cycles ends its cycles at each trial's rungs"):
+        run_search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles", "train.cycle_ends=[1,2]"),
+                   tmp_path / "out", log=lambda m: None)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
+    run_search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
+               log=lambda m: None)
+    with pytest.raises(ValueError, match=r"was run with train.schedule='rung_cycles', not 'ema'"):
+        run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=ema"), tmp_path / "out",
+                   log=lambda m: None)
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(study.trials) == 1
+    # a study recorded before protocols had cycle_ends and ema_half_life resumes with its own protocol
+    setup = study.user_attrs["setup"]
+    study.set_user_attr("setup", {**setup, "train": {k: v for k, v in setup["train"].items()
+                                                     if k not in ("cycle_ends", "ema_half_life")}})
+    run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
+               log=lambda m: None)
+    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 2
+
+
 BEFORE_SCHEDULERS = "fbcf757"  # the last commit without schedulers
 
 
