@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 
 import nas
 import search_spaces
-from nas.analysis.proxy import per_epoch, proxy_check, rank_correlations, sample_genotypes
+from nas.analysis.proxy import per_epoch, proxy_check, rank_correlations, sample_genotypes, top_kept
 
 from datasets import write_folder
 
@@ -41,6 +41,17 @@ def test_each_epoch_is_ranked_against_the_end_of_the_runs_that_trained_every_epo
     assert per_epoch(histories, epochs=4) == []  # none reached the budget
 
 
+def test_top_kept_is_the_share_of_the_ends_top_third_a_rung_keeps():
+    end = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]  # top third: items 0 and 1
+    assert top_kept([0.9, 0.8, 0.1, 0.1, 0.1, 0.1], end) == 1.0
+    assert top_kept([0.9, 0.1, 0.8, 0.1, 0.1, 0.1], end) == 0.5
+    assert top_kept([0.1, 0.1, 0.9, 0.8, 0.1, 0.1], end) == 0.0
+    assert top_kept([0.5, 0.5, 0.5, 0.5, 0.5, 0.5], end) == 1.0  # ties go to the earlier items
+    histories = [[{"epoch": 1, "val_accuracy": a}, {"epoch": 2, "val_accuracy": b}]
+                 for a, b in zip([0.1, 0.9, 0.2, 0.3, 0.4, 0.5], end)]
+    assert per_epoch(histories, epochs=2)[0]["top_third_kept"] == 0.5  # items 1 and 5 against 0 and 1
+
+
 def test_samples_are_distinct_and_within_the_budget():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check")
@@ -72,3 +83,20 @@ def test_proxy_check_end_to_end(tmp_path):
     assert result["per_epoch"][0]["spearman"] == pytest.approx(again["spearman"], nan_ok=True)
     assert (tmp_path / "out" / "proxy_check.png").is_file()
     assert len((tmp_path / "out" / "proxy_check.csv").read_text().splitlines()) == 4
+
+
+def test_proxy_check_ranks_the_rungs_of_any_protocol(tmp_path):
+    """rung_cycles: the long runs end a cycle at train.cycle_ends, the brief run is one cycle."""
+    folder = write_folder(tmp_path / "ds", n_per_class=16, classes=3, size=8)
+    overrides = ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
+                 "train=smoke", "train.batch_size=8", "train.progress=false", "device=cpu", "n_genotypes=3",
+                 "factor=4", "search_space.layers=[2,4]", "search_space.growth=[4,8]", "train.schedule=rung_cycles",
+                 "train.cycle_ends=[1,2]"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="proxy_check", overrides=overrides)
+    result = proxy_check(cfg, tmp_path / "out", log=lambda m: None)
+    assert result["schedule"] == "rung_cycles" and result["cycle_ends"] == [1, 2]
+    assert [r["epoch"] for r in result["per_epoch"]] == [1, 2, 3]
+    assert all(0 <= r["top_third_kept"] <= 1 for r in result["per_epoch"])
+    saved = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert saved["cycle_ends"] == [1, 2]
