@@ -16,7 +16,8 @@ to ``--image-size`` pixels), and reports for each protocol and rung (``--rungs``
 Every run is appended to ``--results`` (JSON lines) as it ends, and runs already there are
 not trained again: stop it, start it again, and it goes on. ``--shard i/n`` splits the runs
 between processes (one per core) that append to the same file. The first pass trains
-every genotype under every protocol with seed 0; the second (``--ceiling``) a second seed.
+every genotype under every protocol with seed 0; the second a second seed (of the protocols
+named by ``--ceiling``, by default all).
 
     python benchmarks/protocols.py                                  # 24 genotypes, CPU, about 1.5 CPU-hours
     python benchmarks/protocols.py --shard 0/2 & python benchmarks/protocols.py --shard 1/2
@@ -50,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPACE = {"blocks": 3, "layers": [2, 4], "growth": [8, 12], "growth_schedule": ["constant"],
          "bottleneck": [None, 2]}  # the multi-fidelity benchmark's space (benchmarks/multifidelity.py)
 REFERENCE = "onecycle"
+PROTOCOLS = ["onecycle", "rung_cycles", "schedule_free", "ema"]  # compared by default
 
 
 def space_config() -> Any:
@@ -59,8 +61,9 @@ def space_config() -> Any:
 
 def runs(args: argparse.Namespace) -> list[tuple[int, int, str]]:
     """(seed index, genotype index, protocol) in the order they are trained: seed 0 first."""
-    seeds = range(2 if args.ceiling else 1)
-    return [(s, g, p) for s in seeds for g in range(args.genotypes) for p in args.protocols]
+    second = [p for p in args.protocols if p in args.ceiling]
+    return [(0, g, p) for g in range(args.genotypes) for p in args.protocols] + \
+        [(1, g, p) for g in range(args.genotypes) for p in second]
 
 
 def train_config(args: argparse.Namespace, protocol: str) -> TrainConfig:
@@ -113,7 +116,8 @@ def interval(diffs: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def report(args: argparse.Namespace) -> None:
+def report(args: argparse.Namespace) -> list[str]:
+    """The tables, as lines."""
     rows = done(args.results)
     by: dict[tuple[int, str], dict[str, list[float]]] = {}
     for (s, gid, protocol), r in rows.items():
@@ -122,22 +126,22 @@ def report(args: argparse.Namespace) -> None:
     protocols = [p for p in args.protocols if (0, p) in by]
     common = set.intersection(*(set(by[(0, p)]) for p in protocols)) if protocols else set()
     ids = sorted(common)
-    print(f"{len(ids)} genotypes trained under every protocol ({', '.join(protocols)}), {args.epochs} epochs, "
-          f"rungs at {args.rungs}; {args.train_size} / {args.val_size} images at {args.image_size}×{args.image_size}")
+    lines = [f"{len(ids)} genotypes trained under every protocol ({', '.join(protocols)}), {args.epochs} epochs, "
+             f"rungs at {args.rungs}; {args.train_size} / {args.val_size} images at {args.image_size}×{args.image_size}"]
     if len(ids) < 3:
-        return
+        return lines
     reference_end = [by[(0, REFERENCE)][g][-1] for g in ids] if REFERENCE in protocols else None
-    print(f"\n{'protocol':14s} {'rung':>4s} {'ρ vs end':>9s} {'τ vs end':>9s} {'top ⅓ kept':>11s} "
-          f"{'ρ vs ' + REFERENCE + ' end':>18s}")
+    lines += ["", f"{'protocol':14s} {'rung':>4s} {'ρ vs end':>9s} {'τ vs end':>9s} {'top ⅓ kept':>11s} "
+                  f"{'ρ vs ' + REFERENCE + ' end':>18s}"]
     for p in protocols:
         end = [by[(0, p)][g][-1] for g in ids]
         for rung in args.rungs:
             at = [by[(0, p)][g][rung - 1] for g in ids]
             c = rank_correlations(at, end)
             ref = f"{rank_correlations(at, reference_end)['spearman']:18.3f}" if reference_end else ""
-            print(f"{p:14s} {rung:4d} {c['spearman']:9.3f} {c['kendall']:9.3f} {top_kept(at, end):11.2f} {ref}")
-    print(f"\n{'protocol':14s} {'final accuracy':>15s} {'vs ' + REFERENCE + ' (mean, 95% CI)':>34s} "
-          f"{'seed-to-seed ρ of the end (n)':>31s}")
+            lines.append(f"{p:14s} {rung:4d} {c['spearman']:9.3f} {c['kendall']:9.3f} {top_kept(at, end):11.2f} {ref}")
+    lines += ["", f"{'protocol':14s} {'final accuracy':>15s} {'vs ' + REFERENCE + ' (mean, 95% CI)':>34s} "
+                  f"{'seed-to-seed ρ of the end (n)':>31s}"]
     for p in protocols:
         end = [by[(0, p)][g][-1] for g in ids]
         diff = ""
@@ -149,7 +153,8 @@ def report(args: argparse.Namespace) -> None:
         if len(second) >= 3:
             rho = rank_correlations([by[(0, p)][g][-1] for g in second], [by[(1, p)][g][-1] for g in second])
             ceiling = f"{rho['spearman']:.3f} ({len(second)})"
-        print(f"{p:14s} {statistics.mean(end):15.4f} {diff:>34s} {ceiling:>31s}")
+        lines.append(f"{p:14s} {statistics.mean(end):15.4f} {diff:>34s} {ceiling:>31s}")
+    return lines
 
 
 def main() -> None:
@@ -163,10 +168,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--genotypes", type=int, default=24)
-    parser.add_argument("--protocols", nargs="+", default=["onecycle", "rung_cycles", "schedule_free", "ema"],
-                        choices=SCHEDULES)
-    parser.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True,
-                        help="train a second seed of every run after the first pass")
+    parser.add_argument("--protocols", nargs="+", default=PROTOCOLS, choices=SCHEDULES)
+    parser.add_argument("--ceiling", nargs="*", default=None, choices=SCHEDULES, metavar="PROTOCOL",
+                        help="the protocols whose runs a second seed repeats after the first pass (default: all; "
+                             "none after a bare --ceiling)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "protocols-cpu.jsonl")
     parser.add_argument("--shard", default="0/1", help="i/n: train every n-th run from the i-th")
     parser.add_argument("--threads", type=int, default=1)
@@ -175,12 +180,14 @@ def main() -> None:
     args = parser.parse_args()
     if REFERENCE not in args.protocols:
         args.protocols.insert(0, REFERENCE)
+    if args.ceiling is None:
+        args.ceiling = list(args.protocols)
     if not args.report:
         if not (args.data_root / "train").is_dir():
             raise SystemExit(f"--data-root {args.data_root}: no train/ folder there; give the CIFAR-10 image folder")
         args.results.parent.mkdir(parents=True, exist_ok=True)
         train(args)
-    report(args)
+    print("\n".join(report(args)))
 
 
 if __name__ == "__main__":

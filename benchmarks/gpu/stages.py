@@ -12,6 +12,10 @@ d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M p
 e  Multi-fidelity (benchmarks/multifidelity.py on the GPU): TPE with every trial at the full
    budget against TPE + scheduler=asha, the same wall-clock each; the hypervolume of the
    full-budget front against time. Its own call: a–d fill one 10-minute call.
+f  Training protocols (benchmarks/protocols.py at 32×32 on the GPU): 16 genotypes under each
+   protocol for 9 epochs; per protocol and rung the rank correlation with the end and the
+   share of the end's top third kept, and the final accuracy against one-cycle's. With e,
+   the second call.
 
 Each stage writes OUT_DIR/<stage>.json (and what it trained) when it ends; its studies, caches
 and runs go to the working folder. ``--dry-run``:
@@ -245,6 +249,22 @@ def stage_e(out: Path, data: Path, dry: bool) -> dict:
     return result
 
 
+def stage_f(out: Path, data: Path, dry: bool) -> dict:
+    """The training protocols (benchmarks/protocols.py) at 32×32: how each protocol's rungs rank
+    genotypes against their end, and its final accuracy against one-cycle's."""
+    import argparse
+
+    import protocols
+
+    args = argparse.Namespace(data_root=data, train_size=None if dry else 20000, val_size=10 if dry else 5000,
+                              image_size=32, epochs=2 if dry else 9, rungs=[1] if dry else [1, 3],
+                              batch_size=16 if dry else 256, lr=0.05 if dry else 0.4, genotypes=3 if dry else 16,
+                              protocols=list(protocols.PROTOCOLS), ceiling=[], results=out / "f-runs.jsonl",
+                              shard="0/1", threads=torch.get_num_threads(), device="cpu" if dry else "cuda")
+    protocols.train(args)  # each run appended to f-runs.jsonl as it ends: a stage stopped at its limit keeps them
+    return {"settings": {k: str(v) for k, v in vars(args).items()}, "table": protocols.report(args)}
+
+
 def _command(argv: list[str], cwd: Path, limit: float) -> dict:
     """Run ``python -m argv`` with a time limit — at the limit, SIGTERM, which the commands treat
     as Ctrl-C (a search stops and keeps its trials) — and return its last JSON line and timing."""
@@ -266,7 +286,7 @@ def _write(out: Path, stage: str, result: dict) -> None:
     (out / f"{stage}.json").write_text(json.dumps(result, indent=1, default=str))
 
 
-STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d, "e": stage_e}
+STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d, "e": stage_e, "f": stage_f}
 
 
 def main() -> None:
