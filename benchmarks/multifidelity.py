@@ -18,7 +18,11 @@ study) at quarters of the budget, the architectures each explored, and for each 
 the fraction of the budget that ``tpe+asha`` took to reach the final hypervolume of
 ``tpe`` (the target: ≤ 0.5).
 
-    python benchmarks/multifidelity.py                          # 3 × 3 studies of 6 minutes (CPU)
+Every study's curve is appended to ``--results`` (JSON lines) when it ends, and a study already
+there (same method, seed and settings) is not run again: stopped, the benchmark goes on where it
+was; the tables are printed from that file.
+
+    python benchmarks/multifidelity.py                          # 3 methods × 5 seeds of 4 minutes (CPU)
     python benchmarks/multifidelity.py --image-size 32 --minutes 20 --data-root …   # at full resolution
     python benchmarks/multifidelity.py --minutes 2 --seeds 0    # a quick look
 """
@@ -26,6 +30,7 @@ the fraction of the budget that ``tpe+asha`` took to reach the final hypervolume
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -36,6 +41,7 @@ import time
 from pathlib import Path
 
 import optuna
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from nas.study.pareto import Front
@@ -50,6 +56,7 @@ METHODS = {
     "random": ["sampler=random", "scheduler=none"],
 }
 OBJECTIVES = ["val_accuracy", "params", "macs"]
+SHIPPED_SCHEDULE = OmegaConf.load(REPO / "conf" / "train" / "default.yaml").schedule  # train.schedule by default
 
 
 def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> tuple[float, Path]:
@@ -62,6 +69,7 @@ def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> t
                f"data.train_size={'null' if args.train_size is None else args.train_size}",
                f"data.val_size={args.val_size}", f"data.image_size={args.image_size}",
                f"data.crop_padding={args.image_size // 8}", f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}",
+               f"train.schedule={args.schedule}",
                f"train.lr={args.lr}", "train.progress=false", f"device={args.device}", f"seed={seed}", "n_trials=100000",
                f"study_name=mf-{method.replace('+', '-')}-{seed}", f"storage.url=sqlite:///{db}", "logger=none",
                "enqueue_baselines=false", "plot_every=1e9", f"objectives=[{','.join(OBJECTIVES)}]"]
@@ -112,6 +120,16 @@ def reached(points: list[tuple[float, float]], target: float) -> float | None:
     return next((s for s, hv in points if hv >= target - 1e-12), None)
 
 
+def settings(args: argparse.Namespace) -> dict:
+    """What a study's result depends on besides its method and seed."""
+    return {k: str(v) for k, v in sorted(vars(args).items()) if k not in ("seeds", "methods", "results")}
+
+
+def finished(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return {(r["method"], r["seed"]): r for r in rows if r["settings"] == settings(args)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
@@ -122,9 +140,12 @@ def main() -> None:
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.2)
-    parser.add_argument("--minutes", type=float, default=6.0, help="wall-clock budget of every study")
+    parser.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget of every study")
+    parser.add_argument("--schedule", default=SHIPPED_SCHEDULE,
+                        help="train.schedule of every study (default: the shipped default)")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "multifidelity-cpu.jsonl")
     parser.add_argument("--device", default="cpu", help="cpu (the figures in the README), cuda or auto")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     args = parser.parse_args()
     if not (args.data_root / "train").is_dir():
@@ -132,15 +153,21 @@ def main() -> None:
     budget = args.minutes * 60
     print(f"{args.train_size} training / {args.val_size} validation images of {args.data_root} at "
           f"{args.image_size}×{args.image_size}, full budget "
-          f"{args.epochs} epochs, asha eta={args.eta}, {args.minutes:g} min per study, seeds {args.seeds}, "
-          f"{os.cpu_count()} CPU(s)", flush=True)
+          f"{args.epochs} epochs, train.schedule={args.schedule}, asha eta={args.eta}, {args.minutes:g} min per "
+          f"study, seeds {args.seeds}, {os.cpu_count()} CPU(s)", flush=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {m: [] for m in args.methods}
     with tempfile.TemporaryDirectory(prefix="multifidelity-") as tmp:
         work = Path(tmp)
         for seed in args.seeds:
             for method in args.methods:
-                start, db = run_study(method, seed, args, work)
-                c = curve(start, db, method, seed, budget)
+                c = finished(args.results, args).get((method, seed))
+                if c is None:
+                    start, db = run_study(method, seed, args, work)
+                    c = {"method": method, "seed": seed, "settings": settings(args),
+                         **curve(start, db, method, seed, budget)}
+                    with open(args.results, "a") as f:
+                        f.write(json.dumps(c) + "\n")
                 results[method].append(c)
                 print(f"  {method:9s} seed {seed}: final hypervolume {at(c['points'], budget):.4f}, "
                       f"{c['architectures']} architectures trained ({c['full']} to the full budget, "
