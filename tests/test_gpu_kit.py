@@ -2,10 +2,10 @@
 the CPU, so that the kit works the day a GPU is lent."""
 
 import json
+import os
 import subprocess
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
@@ -28,9 +28,20 @@ def test_packing_keeps_every_image_byte_for_byte(tmp_path):
                 assert copy.read_bytes() == original.read_bytes()
 
 
+def _run_sh(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """run.sh with this interpreter as $PYTHON, and on PATH a python3 that fails: a run that takes the
+    first python3 on PATH (not the one with the project, e.g. in a virtual environment) fails."""
+    stub = tmp_path / "path" / "python3"
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\necho 'run.sh ran python3 from PATH, not $PYTHON' >&2\nexit 97\n")
+    stub.chmod(0o755)
+    env = {**os.environ, "PYTHON": sys.executable, "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu" / "run.sh"), *args],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
 def test_the_gpu_run_in_its_dry_run_mode(tmp_path):
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu" / "run.sh"), "--dry-run", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=600)
+    proc = _run_sh(tmp_path, "--dry-run", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["failed_stages"] == 0
     out = tmp_path / "out"
@@ -51,8 +62,7 @@ def test_the_gpu_run_in_its_dry_run_mode(tmp_path):
 
 
 def test_the_multifidelity_stage_in_its_dry_run_mode(tmp_path):
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu" / "run.sh"), "--dry-run", str(tmp_path / "out"), "e"],
-                          capture_output=True, text=True, timeout=600)
+    proc = _run_sh(tmp_path, "--dry-run", str(tmp_path / "out"), "e")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     e = json.loads((tmp_path / "out" / "e.json").read_text())
     assert e["tpe"]["full_budget"] >= 1 and e["tpe+asha"]["architectures"] >= e["tpe+asha"]["full_budget"] >= 1

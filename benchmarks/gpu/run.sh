@@ -4,6 +4,8 @@
 # Installs bundle/wheels into a temporary folder, unpacks bundle/cifar10.pack, then runs run.py.
 # The dry run (tiny sizes, CPU, generated images, the current environment) keeps the kit tested:
 #   bash benchmarks/gpu/run.sh --dry-run OUT
+# Every step runs "$PYTHON", python3 from PATH unless set: PYTHON=.venv/bin/python bash benchmarks/gpu/run.sh …
+# uses a virtual environment without activating it (the tests pass their own interpreter).
 # On the project's lent device machine (15 minutes in all): one call, the bundle carried along —
 #   command "bash benchmarks/gpu/run.sh $OUT/gpu", carry ["benchmarks/gpu/bundle"], timeout_s 600
 # then commit OUT/gpu/results.md as benchmarks/results/gpu-<date>-<card>.md. With device time left, a second
