@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backend_bases import FigureCanvasBase
 
 from nas.training import heatmap
-from nas.genotype import GenotypeError
+from nas.files import check_writable
 from nas.genotype.presets import resolve
 from nas.runtime import startup
 from nas.training import checkpoint
@@ -49,11 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trained, path = _load(args.model, args.checkpoint)
         model = trained.model()
-    except (checkpoint.CheckpointError, GenotypeError) as e:
+        out = args.out or path.with_name(f"{path.stem}-heatmap.png")
+        if out.suffix.lower().removeprefix(".") not in FigureCanvasBase.get_supported_filetypes():
+            raise ValueError(f"--out {out}: name the picture .png (or .pdf, .svg, …); its values go beside it "
+                             f"as {out.stem}.json")
+        check_writable(out, "give --out a path you can write", file=True)
+    except ValueError as e:  # CheckpointError, GenotypeError, an output it cannot write
         print(f"error: {e}", file=sys.stderr)
         return 2
     genotype = trained.genotype
-    out = args.out or path.with_name(f"{path.stem}-heatmap.png")
     maps = heatmap.write(model, out, genotype.name)
     for m in maps:
         print(f"{m.title}: targets {', '.join(m.targets)}; strongest source per target: "

@@ -91,8 +91,8 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
         raise ValueError(f"{_first_line(e)}; see `{command} --help`") from None
     if "study_name" in cfg:  # before Hydra makes runs/<study_name>/hydra/
         check_study_name(cfg.study_name)
-        check_writable(Path("runs") / cfg.study_name)
-    check_writable(Path(cfg.hydra.run.dir))
+        check_writable(Path("runs") / cfg.study_name, "run from a folder you can write")
+    check_writable(Path(cfg.hydra.run.dir), "run from a folder you can write, or point hydra.run.dir at one")
 
 
 def _first_line(e: BaseException) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 
 from nas.analysis.selection import PICKS, pick
+from nas.files import check_writable
 from nas.genotype import Genotype
 from nas.models import build_model, min_input_size
 from nas.models.onnx import export_onnx
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.suffix not in (".yaml", ".yml", ".json"):  # .pt and .onnx are written beside it, never over it
             raise ValueError(f"--out {out}: name the genotype file .yaml or .json (the weights and the ONNX model "
                              f"go beside it as {out.stem}.pt and {out.stem}.onnx)")
+        check_writable(out, "give --out a path you can write", file=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         genotype.save(out)
         result = {"trial": trial.number, "name": genotype.name, "genotype_id": genotype.id, "path": str(out),
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             result["weights"] = str(shutil.copyfile(args.checkpoint or kept, out.with_suffix(".pt")))
         if args.onnx:
             result.update(_onnx(out, genotype, trained, shape, trial, study.study_name))
-    except (ValueError, OSError) as e:  # SelectionError, StorageError, CheckpointError; a folder it cannot write
+    except (ValueError, OSError) as e:  # SelectionError, StorageError, CheckpointError; a write failing midway
         print(f"error: {e}", file=sys.stderr)
         return 2
     if trained is None:

@@ -1,12 +1,13 @@
 """Files and folders the commands write: atomic replacement for the files several workers on
 one machine write at once (CSVs, plots, checkpoints), so nobody reads half a file or loses a
-rename; and the check that an output folder can be made at all."""
+rename; and the check that an output can be written at all."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,17 +25,37 @@ def replacing(path: Path) -> Iterator[Path]:
     tmp.replace(path)
 
 
-def check_writable(folder: Path) -> None:
-    """Raise a one-line ``ValueError`` when ``folder`` could not be made or written, before any work."""
-    existing = folder
+def unwritable(path: Path, *, file: bool = False) -> str | None:
+    """Why the folder ``path`` (with ``file``: the file) could not be made or written, in words; None when it can.
+
+    A folder is tried by making a probe in it, not judged by permission bits: root passes every
+    access() test, yet can make nothing in /proc or on a read-only mount.
+    """
+    if file:
+        if path.is_dir():
+            return f"{str(path)!r} is a folder, not a file"
+        if path.exists() and not os.access(path, os.W_OK):
+            return f"{str(path)!r} is read-only"
+        path = path.parent
+    existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"cannot make {str(folder)!r}: {str(existing)!r} is a file, not a folder; "
-                         "move it away or run from another folder")
-    if not os.access(existing, os.W_OK) or os.statvfs(existing).f_flag & os.ST_RDONLY:
-        raise ValueError(f"cannot write {str(folder)!r}: {str(existing)!r} is read-only; "
-                         "make it writable or run from a folder you can write")
+        return f"cannot make {str(path)!r}: {str(existing)!r} is a file, not a folder"
+    try:
+        probe = tempfile.mkdtemp(prefix=".probe-", dir=existing)
+    except OSError as e:
+        made = f"cannot make {str(path)!r}: " if existing != path else ""
+        return f"{made}{str(existing)!r} is not writable ({e.strerror})"
+    os.rmdir(probe)
+    return None
+
+
+def check_writable(path: Path, fix: str, *, file: bool = False) -> None:
+    """Raise a one-line ``ValueError`` (why, then ``fix``) when ``path`` could not be made or written, before any work."""
+    why = unwritable(path, file=file)
+    if why is not None:
+        raise ValueError(f"{why}; {fix}")
 
 
 def remove_made(folder: Path, made: list[str], stop: Path) -> None:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from nas.analysis.report import build
+from nas.files import check_writable
 from nas.runtime import startup
 from nas.study.storage import load_study
 
@@ -29,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="default: <study_dir>/report")
     args = p.parse_args(argv)
     startup()
+    out = args.out or args.study_dir / "report"
     try:
         study = load_study(args.study_dir, args.storage, args.study_name)
-    except ValueError as e:  # StorageError
+        check_writable(out, "give --out a folder you can write")
+    except ValueError as e:  # StorageError, an output folder it cannot write
         print(f"error: {e}", file=sys.stderr)
         return 2
-    page = build(study, args.out or args.study_dir / "report")
+    page = build(study, out)
     print(json.dumps({"study_name": study.study_name, "report": str(page)}))
     return 0
 

@@ -242,3 +242,67 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(folder, tmp_path):
                            "cannot make 'runs/bad'", "'runs' is a file, not a folder")
     _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc40_k12", "data=folder", f"data.root={folder}"],
                                 tmp_path), "'runs' is a file, not a folder")
+    _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc40_k12", "hydra.run.dir=/proc/nas/run"], tmp_path),
+                           "cannot make '/proc/nas/run': '/proc' is not writable", "point hydra.run.dir at one")
+
+
+@pytest.mark.parametrize("storage, fragments", [
+    (["storage=journal", "storage.path=/proc/nas/journal.log"],
+     ["storage.path='/proc/nas/journal.log': cannot make '/proc/nas': '/proc' is not writable",
+      "choose a path you can write, or leave storage.path out for runs/<study>/journal.log"]),
+    (["storage.url=sqlite:////proc/nas/study.db"],
+     ["storage.url='sqlite:////proc/nas/study.db': cannot make '/proc/nas': '/proc' is not writable",
+      "choose a path you can write, or leave storage.url out for sqlite:///runs/<study>/study.db"]),
+    (["storage.url=sqlite:///notes.txt/study.db"],
+     ["storage.url='sqlite:///notes.txt/study.db': cannot make 'notes.txt': 'notes.txt' is a file, not a folder"]),
+], ids=["journal in /proc", "sqlite in /proc", "sqlite under a file"])
+def test_a_storage_that_cannot_be_written_is_refused_before_the_data(folder, tmp_path, storage, fragments):
+    """/proc: root passes every permission test there, yet can make nothing in it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("a file where a folder should be")
+    _assert_one_line_error(_run("nas.search", [*_search_args(folder, tmp_path), *storage], work), *fragments)
+    assert [p.name for p in work.iterdir()] == ["notes.txt"]  # no runs/bad/, no hydra/ folder
+    assert not (tmp_path / "cache").exists()  # refused before the data was prepared
+
+
+@pytest.fixture(scope="module")
+def study(folder, tmp_path_factory):
+    """A finished one-trial search, runs/bad/, and its trial exported as model.yaml with its weights, model.pt."""
+    work = tmp_path_factory.mktemp("study")
+    proc = _run("nas.search", _search_args(folder, work), work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _run("nas.export", ["runs/bad", "--out", str(work / "model.yaml")], work)
+    assert proc.returncode == 0 and (work / "model.pt").is_file(), proc.stderr[-3000:]
+    return work
+
+
+def _output_cases(study: Path) -> dict[str, tuple[str, list[str], list[str]]]:
+    runs, model = str(study / "runs" / "bad"), [str(study / "model.yaml"), "--checkpoint", str(study / "model.pt")]
+    proc_fragments = ["cannot make '/proc/nas", "'/proc' is not writable (", "give --out a"]
+    return {  # id: (command, arguments, fragments of the message)
+        "export into /proc": ("nas.export", [runs, "--out", "/proc/nas/model.yaml"], proc_fragments),
+        "export under a file": ("nas.export", [runs, "--out", "notes.txt/model.yaml"],
+                                ["cannot make 'notes.txt': 'notes.txt' is a file, not a folder",
+                                 "give --out a path you can write"]),
+        "export onto a folder": ("nas.export", [runs, "--out", "folder.yaml"],
+                                 ["'folder.yaml' is a folder, not a file", "give --out a path you can write"]),
+        "report into /proc": ("nas.report", [runs, "--out", "/proc/nas/report"], proc_fragments),
+        "report under a file": ("nas.report", [runs, "--out", "notes.txt/report"],
+                                ["cannot make 'notes.txt/report': 'notes.txt' is a file, not a folder",
+                                 "give --out a folder you can write"]),
+        "analyze into /proc": ("nas.analyze", [*model, "--out", "/proc/nas/heatmap.png"], proc_fragments),
+        "analyze to no picture": ("nas.analyze", [*model, "--out", "heatmap"],
+                                  ["--out heatmap: name the picture .png", "beside it as heatmap.json"]),
+    }
+
+
+@pytest.mark.parametrize("case", list(_output_cases(Path())))
+def test_an_output_that_cannot_be_written_is_one_line(study, tmp_path, case):
+    command, args, fragments = _output_cases(study)[case]
+    (tmp_path / "notes.txt").write_text("a file where a folder should be")
+    (tmp_path / "folder.yaml").mkdir()
+    _assert_one_line_error(_run(command, args, tmp_path), *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.yaml", "notes.txt"]
+    assert list((tmp_path / "folder.yaml").iterdir()) == []
+

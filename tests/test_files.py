@@ -1,8 +1,10 @@
 """Writing and un-writing output folders: atomic files, and what a refused command removes."""
 
+from pathlib import Path
+
 import pytest
 
-from nas.files import check_writable, remove_made, replacing
+from nas.files import check_writable, remove_made, replacing, unwritable
 
 
 def _hydra_wrote(folder):
@@ -36,8 +38,19 @@ def test_a_failed_atomic_write_leaves_no_half_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_output_folder_under_a_file_is_refused(tmp_path):
+def test_an_output_that_cannot_be_made_says_why(tmp_path):
     (tmp_path / "runs").write_text("a file")
-    with pytest.raises(ValueError, match="is a file, not a folder"):
-        check_writable(tmp_path / "runs" / "demo")
-    check_writable(tmp_path / "new" / "folder")  # missing folders that can be made are fine
+    assert unwritable(tmp_path / "runs" / "demo") == f"cannot make '{tmp_path}/runs/demo': '{tmp_path}/runs' is a file, not a folder"
+    assert unwritable(tmp_path, file=True) == f"'{tmp_path}' is a folder, not a file"
+    # root passes every access() test, yet can make nothing in /proc: the probe finds out
+    assert unwritable(Path("/proc/nas/journal.log"), file=True).startswith("cannot make '/proc/nas': '/proc' is not writable (")
+    with pytest.raises(ValueError, match="is a file, not a folder; run from a folder you can write$"):
+        check_writable(tmp_path / "runs" / "demo", "run from a folder you can write")
+
+
+def test_outputs_that_can_be_made_pass_and_the_probe_leaves_nothing(tmp_path):
+    assert unwritable(tmp_path / "new" / "folder") is None
+    assert unwritable(tmp_path / "new" / "x.yaml", file=True) is None
+    (tmp_path / "study.db").write_text("trials")
+    assert unwritable(tmp_path / "study.db", file=True) is None
+    assert [p.name for p in tmp_path.iterdir()] == ["study.db"]

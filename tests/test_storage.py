@@ -77,6 +77,8 @@ def test_retries_stop_at_max_retry():
     (dict(heartbeat_interval=5, grace_period=5), "0 < heartbeat_interval < grace_period"),
     (dict(name="postgres", url="sqlite:///x.db"), "is not a postgres URL"),
     (dict(name="postgres", url="???"), "needs storage.url"),
+    (dict(name="journal", path="/proc/nas/j.log"), "storage.path='/proc/nas/j.log': cannot make '/proc/nas'"),
+    (dict(url="sqlite:////proc/nas/s.db"), "storage.url='sqlite:////proc/nas/s.db': cannot make '/proc/nas'"),
 ])
 def test_bad_storage_settings(cfg, message):
     with pytest.raises(StorageError, match=message):

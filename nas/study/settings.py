@@ -8,11 +8,12 @@ from omegaconf import DictConfig
 
 import search_spaces
 from nas.checks import fraction, require, whole
+from nas.study.storage import check_storage
 from nas.training.data import PreparedData
 
 
 def check_settings(cfg: DictConfig) -> None:
-    """Top-level settings with the wrong type or range."""
+    """Top-level settings with the wrong type or range, and a storage that cannot work."""
     check_study_name(cfg.study_name)
     for key, check in (("n_trials", whole(1)), ("seed", whole(0)), ("worker", whole(0)),
                        ("max_params", whole(1, optional=True)), ("max_macs", whole(1, optional=True))):
@@ -32,6 +33,7 @@ def check_settings(cfg: DictConfig) -> None:
     if cfg.worker > 0 and cfg.storage.name == "sqlite":
         raise ValueError(f"worker={cfg.worker}: storage=sqlite is for one worker process; share a study between "
                          "workers with storage=journal (one machine) or storage=postgres (several)")
+    check_storage(cfg.storage)
 
 
 def check_study_name(name: object) -> None:

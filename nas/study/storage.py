@@ -33,6 +33,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface fail_stale_trials() recognises
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.files import unwritable
 from nas.study.record import TrialRecord
 
 try:  # Optuna ≥ 4.9 renamed the callback and its RDBStorage argument
@@ -250,12 +251,10 @@ def describe(cfg: Any) -> str:
     return f"journal {cfg.path}" if cfg.name == "journal" else mask_url(str(cfg.url))
 
 
-def open_storage(cfg: Any) -> BaseStorage:
-    """The storage of ``cfg`` (a ``conf/storage/*.yaml`` group), with heartbeats and retries.
-
-    Raises :class:`StorageError` with a fix for an unknown engine, a malformed URL, a
-    missing driver or an unreachable database.
-    """
+def check_storage(cfg: Any) -> None:
+    """Raise :class:`StorageError` with a fix for a ``storage=`` config that cannot work, before any data is
+    prepared: an unknown engine, a missing or malformed URL, heartbeat or retry settings out of range, a
+    study file that cannot be written. Nothing is opened or made."""
     if cfg.name not in ENGINES:
         raise StorageError(f"unknown storage {cfg.name!r}; choose one of {', '.join(ENGINES)}")
     if OmegaConf.is_missing(cfg, "path" if cfg.name == "journal" else "url"):
@@ -269,7 +268,38 @@ def open_storage(cfg: Any) -> BaseStorage:
     if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
         raise StorageError(f"storage.max_retry={retry}: how often a trial whose worker died is run again; "
                            "a whole number ≥ 0, or null for no limit")
-    callback = retry_callback(retry)
+    if cfg.name == "journal":
+        _check_file("storage.path", str(cfg.path), Path(str(cfg.path)), "runs/<study>/journal.log")
+        return
+    url = str(cfg.url)
+    scheme = url.partition("://")[0]
+    expected = {"sqlite": ("sqlite",), "postgres": ("postgresql", "postgresql+psycopg2", "postgresql+psycopg")}
+    if scheme not in expected[cfg.name]:
+        example = "sqlite:///runs/<study>/study.db" if cfg.name == "sqlite" else "postgresql://user@host:5432/db"
+        raise StorageError(f"storage.url={mask_url(url)!r} is not a {cfg.name} URL; use e.g. {example}")
+    if url.startswith("sqlite:///"):
+        _check_file("storage.url", url, _sqlite_file(url), "sqlite:///runs/<study>/study.db")
+
+
+def _check_file(key: str, value: str, path: Path, default: str) -> None:
+    why = unwritable(path, file=True)
+    if why is not None:
+        raise StorageError(f"{key}={value!r}: {why}; choose a path you can write, or leave {key} out for {default}")
+
+
+def _sqlite_file(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def open_storage(cfg: Any) -> BaseStorage:
+    """The storage of ``cfg`` (a ``conf/storage/*.yaml`` group), with heartbeats and retries.
+
+    Raises :class:`StorageError` with a fix for what :func:`check_storage` refuses, a missing
+    driver or an unreachable database.
+    """
+    check_storage(cfg)
+    callback = retry_callback(cfg.max_retry)
+    interval, grace = cfg.heartbeat_interval, cfg.grace_period
     if cfg.name == "journal":
         path = Path(str(cfg.path))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,12 +310,8 @@ def open_storage(cfg: Any) -> BaseStorage:
 def _open_rdb(cfg: Any, interval: int, grace: int, callback: Retry) -> RDBStorage:
     url = str(cfg.url)
     scheme = url.partition("://")[0]
-    expected = {"sqlite": ("sqlite",), "postgres": ("postgresql", "postgresql+psycopg2", "postgresql+psycopg")}
-    if scheme not in expected[cfg.name]:
-        example = "sqlite:///runs/<study>/study.db" if cfg.name == "sqlite" else "postgresql://user@host:5432/db"
-        raise StorageError(f"storage.url={mask_url(url)!r} is not a {cfg.name} URL; use e.g. {example}")
-    if cfg.name == "sqlite" and url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:///"):
+        _sqlite_file(url).parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"heartbeat_interval": interval, "grace_period": grace, _CALLBACK_ARG: callback}
     engine = {"connect_args": {"connect_timeout": 10}} if cfg.name == "postgres" else {}
     for attempt in range(3):
