@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.backend_bases import FigureCanvasBase
 
 from nas.training import heatmap
+from nas.cli import run_command
 from nas.files import check_writable
 from nas.genotype.presets import resolve
 from nas.runtime import startup
@@ -69,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -1,5 +1,6 @@
-"""What the Hydra commands share: one-line errors for bad input, secrets kept off the
-record, and SIGTERM handled like Ctrl-C.
+"""What the commands share: one entry point that exits quietly when the reader of the
+output leaves (``| head``); and, for the Hydra commands, one-line errors for bad input,
+secrets kept off the record, and SIGTERM handled like Ctrl-C.
 
 Hydra reports a bad override with a multi-line message (or a traceback). Before
 handing over, :func:`run_app` parses and composes the command line once itself and
@@ -10,10 +11,13 @@ with status 2 — the same as the commands do for bad values found later.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import select
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, NoReturn
+from typing import Callable, Iterator, NoReturn, ParamSpec, TextIO, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
@@ -27,11 +31,14 @@ from nas.study.storage import hide_password, redact
 
 CONF = Path(__file__).parent / "conf"
 EXIT_BAD_INPUT = 2
+EXIT_READER_LEFT = 128 + signal.SIGPIPE  # 141: what a shell reports for a Unix tool whose reader left
 GROUP_WORDS = {"search_space": "search space", "data": "dataset", "sampler": "sampler", "storage": "storage",
                "logger": "logger", "train": "training budget", "launcher": "launcher"}
 PLUGINS = {"hydra/launcher/joblib": "hydra-joblib-launcher",
            "hydra/launcher/submitit_slurm": "hydra-submitit-launcher",
            "hydra/launcher/submitit_local": "hydra-submitit-launcher"}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def fail(error: BaseException | str) -> NoReturn:
@@ -48,6 +55,49 @@ def fail_job(error: BaseException | str) -> NoReturn:
     fail(error)
 
 
+def run_command(main: Callable[[], int | None]) -> NoReturn:
+    """The entry point of the argparse commands: run ``main`` and exit with its status."""
+    sys.exit(quiet_on_broken_pipe(main)())
+
+
+def quiet_on_broken_pipe(command: Callable[P, R]) -> Callable[P, R]:
+    """``command``, ending quietly, as a Unix tool ends, when the reader of its output leaves early
+    (``| head -3``, ``| grep -m1``). Python ignores SIGPIPE, so a write raises BrokenPipeError
+    instead; the broken stream is then pointed at devnull, so that the interpreter's last flush
+    does not raise it again. A broken pipe of the command's own (a worker's, a socket) is a
+    failure, not a reader that left: it is raised.
+
+    Hydra reports whatever its job raises, this too: a Hydra job's function is wrapped as well
+    (``@quiet_on_broken_pipe`` under ``@hydra.main``).
+    """
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = command(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit: output still buffered meets the closed pipe in this block
+            return result
+        except BrokenPipeError:
+            broken = [stream for stream in (sys.stdout, sys.stderr) if _reader_left(stream)]
+            if not broken:
+                raise
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in broken:
+                os.dup2(devnull, stream.fileno())
+            sys.exit(EXIT_READER_LEFT)
+
+    return run
+
+
+def _reader_left(stream: TextIO) -> bool:
+    """Whether ``stream`` is a pipe whose reader has closed it: poll reports an error on its writing end."""
+    try:
+        poll = select.poll()
+        poll.register(stream.fileno(), 0)  # an error is reported whatever is asked for
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor (a test's capture)
+        return False
+
+
 def run_app(hydra_main: Callable[[], None], config_name: str, command: str) -> None:
     """Check the command line, hide a storage password from Hydra's records, then run."""
     startup()
@@ -58,7 +108,7 @@ def run_app(hydra_main: Callable[[], None], config_name: str, command: str) -> N
             preflight(config_name, [a for a in args if not a.startswith("-")], command)
         except ValueError as e:
             fail(e)
-    hydra_main()
+    quiet_on_broken_pipe(hydra_main)()
 
 
 def preflight(config_name: str, overrides: list[str], command: str = "python -m nas.search") -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 
 from nas.analysis.selection import PICKS, pick
+from nas.cli import run_command
 from nas.files import check_writable
 from nas.genotype import Genotype
 from nas.models import build_model, min_input_size
@@ -157,4 +158,4 @@ def _show(value: Any) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -12,6 +12,7 @@ import json
 import sys
 
 from nas.analysis.summary import describe, summary
+from nas.cli import run_command
 from nas.genotype import GenotypeError
 from nas.genotype.presets import PRESETS, resolve
 from nas.models import min_input_size
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

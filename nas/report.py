@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from nas.analysis.report import build
+from nas.cli import run_command
 from nas.files import check_writable
 from nas.runtime import startup
 from nas.study.storage import load_study
@@ -43,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

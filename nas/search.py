@@ -19,12 +19,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from nas.cli import fail_job, run_app, sigterm_as_interrupt
+from nas.cli import fail_job, quiet_on_broken_pipe, run_app, sigterm_as_interrupt
 from nas.runtime import startup, use_gpu
 from nas.study.worker import run_search
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
+@quiet_on_broken_pipe
 def _hydra_main(cfg: DictConfig) -> None:
     startup()  # again: a launcher's workers enter here, not through main()
     with sigterm_as_interrupt() as stop:

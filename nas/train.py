@@ -19,7 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.training import heatmap
-from nas.cli import fail_job, run_app
+from nas.cli import fail_job, quiet_on_broken_pipe, run_app
 from nas.runtime import startup
 from nas.genotype.presets import resolve
 from nas.training import checkpoint
@@ -51,6 +51,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
+@quiet_on_broken_pipe
 def _hydra_main(cfg: DictConfig) -> None:
     startup()  # again: a launcher's workers enter here, not through main()
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)

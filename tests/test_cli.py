@@ -306,3 +306,28 @@ def test_an_output_that_cannot_be_written_is_one_line(study, tmp_path, case):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.yaml", "notes.txt"]
     assert list((tmp_path / "folder.yaml").iterdir()) == []
 
+
+def _reader_gone(module: str, args: list[str], cwd: Path, unbuffered: bool) -> subprocess.CompletedProcess:
+    """Run a command into a pipe whose reader has left, as ``| head -1`` leaves a command still printing.
+    The reader closes before the command prints anything (it takes a second to start): closing after
+    its first line would race the command's remaining prints, which may all be in the pipe by then."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**env, **({"PYTHONUNBUFFERED": "1"} if unbuffered else {})})
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    return subprocess.CompletedProcess(proc.args, proc.wait(timeout=300), "", stderr)
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("command", ["nas.inspect", "nas.export", "nas.train"])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(folder, study, tmp_path, command, unbuffered):
+    """Unbuffered, nas.train prints inside its Hydra job, where Hydra would report the broken pipe itself."""
+    args = {"nas.inspect": ["densenet_bc40_k12"],
+            "nas.export": [str(study / "runs" / "bad"), "--out", "model.yaml"],
+            "nas.train": ["genotype=densenet_bc40_k12", "data=folder", f"data.root={folder}", "data.val_size=6",
+                          "train=smoke", "train.batch_size=8", "device=cpu"]}[command]
+    proc = _reader_gone(command, args, tmp_path, unbuffered)
+    assert proc.returncode == 141, proc.stderr  # 128 + SIGPIPE, as a shell reports a Unix tool whose reader left
+    for noise in ("Traceback", "BrokenPipeError", "Broken pipe", "Exception ignored"):
+        assert noise not in proc.stderr, proc.stderr
