@@ -27,12 +27,13 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.analysis.proxy import proxy_check
-from nas.cli import fail_job, run_app
+from nas.cli import fail_job, quiet_on_broken_pipe, run_app
 from nas.training.unit import strict_json
 from nas.runtime import startup
 
 
 @hydra.main(config_path="conf", config_name="proxy_check", version_base="1.3")
+@quiet_on_broken_pipe
 def _hydra_main(cfg: DictConfig) -> None:
     startup()  # again: a launcher's workers enter here, not through main()
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)

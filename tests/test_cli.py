@@ -266,6 +266,18 @@ def test_a_storage_that_cannot_be_written_is_refused_before_the_data(folder, tmp
     assert not (tmp_path / "cache").exists()  # refused before the data was prepared
 
 
+def test_a_data_cache_that_cannot_be_written_is_refused_before_any_image_is_read(folder, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    args = [a for a in _search_args(folder, tmp_path) if not a.startswith("data.cache_dir=")]
+    _assert_one_line_error(_run("nas.search", [*args, "data.cache_dir=/proc/nas/cache"], work),
+                           "data.cache_dir=/proc/nas/cache: cannot make '/proc/nas/cache'", "'/proc' is not writable",
+                           "set data.cache_dir to a folder you can write")
+    assert list(work.iterdir()) == []  # no runs/bad/
+    _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc40_k12", "data=folder", f"data.root={folder}",
+                                              "data.cache_dir=/proc/nas/cache"], work), "data.cache_dir=/proc/nas/cache")
+
+
 @pytest.fixture(scope="module")
 def study(folder, tmp_path_factory):
     """A finished one-trial search, runs/bad/, and its trial exported as model.yaml with its weights, model.pt."""
