@@ -61,9 +61,16 @@ def test_the_gpu_run_in_its_dry_run_mode(tmp_path):
         l for l in results.splitlines() if l.startswith("## Stage") and ": ok in " in l] and results.count("## Stage") == 4
 
 
-def test_the_multifidelity_stage_in_its_dry_run_mode(tmp_path):
-    proc = _run_sh(tmp_path, "--dry-run", str(tmp_path / "out"), "e")
+def test_the_second_calls_stages_in_their_dry_run_mode(tmp_path):
+    """e (multi-fidelity) and f (training protocols)."""
+    proc = _run_sh(tmp_path, "--dry-run", str(tmp_path / "out"), "ef")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    f = json.loads((tmp_path / "out" / "f.json").read_text())
+    runs = [json.loads(line) for line in (tmp_path / "out" / "f-runs.jsonl").read_text().splitlines()]
+    assert sorted({r["protocol"] for r in runs}) == ["ema", "onecycle", "rung_cycles", "schedule_free"]
+    assert len(runs) == 3 * 4 and all(len(r["val_accuracy"]) == 2 for r in runs)
+    assert f["table"][0].startswith("3 genotypes trained under every protocol")
+    assert any(line.startswith("rung_cycles       1") for line in f["table"])
     e = json.loads((tmp_path / "out" / "e.json").read_text())
     assert e["tpe"]["full_budget"] >= 1 and e["tpe+asha"]["architectures"] >= e["tpe+asha"]["full_budget"] >= 1
     assert e["tpe"]["final_hypervolume"] > 0 and len(e["tpe+asha"]["hypervolume_at_quarters"]) == 4

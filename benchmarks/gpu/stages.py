@@ -12,7 +12,7 @@ d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M p
 e  Multi-fidelity (benchmarks/multifidelity.py on the GPU): TPE with every trial at the full
    budget against TPE + scheduler=asha, the same wall-clock each; the hypervolume of the
    full-budget front against time. Its own call: a–d fill one 10-minute call.
-f  Training protocols (benchmarks/protocols.py at 32×32 on the GPU): 16 genotypes under each
+f  Training protocols (benchmarks/protocols.py at 32×32 on the GPU): 12 genotypes under each
    protocol for 9 epochs; per protocol and rung the rank correlation with the end and the
    share of the end's top third kept, and the final accuracy against one-cycle's. With e,
    the second call.
@@ -257,9 +257,9 @@ def stage_f(out: Path, data: Path, dry: bool) -> dict:
 
     import protocols
 
-    args = argparse.Namespace(data_root=data, train_size=None if dry else 20000, val_size=10 if dry else 5000,
+    args = argparse.Namespace(data_root=data, train_size=None if dry else 10000, val_size=10 if dry else 5000,
                               image_size=32, epochs=2 if dry else 9, rungs=[1] if dry else [1, 3],
-                              batch_size=16 if dry else 256, lr=0.05 if dry else 0.4, genotypes=3 if dry else 16,
+                              batch_size=16 if dry else 256, lr=0.05 if dry else 0.4, genotypes=3 if dry else 12,
                               protocols=list(protocols.PROTOCOLS), ceiling=[], results=out / "f-runs.jsonl",
                               shard="0/1", threads=torch.get_num_threads(), device="cpu" if dry else "cuda")
     protocols.train(args)  # each run appended to f-runs.jsonl as it ends: a stage stopped at its limit keeps them
