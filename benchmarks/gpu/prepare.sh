@@ -12,7 +12,7 @@ rm -rf bundle && mkdir -p bundle/wheels
 pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
     -d bundle/wheels optuna==5.0.0 hydra-core==1.3.8 omegaconf==2.3.1 sqlalchemy==2.1.9 alembic==1.20.1 \
-    Mako==1.4.3 MarkupSafe colorlog==6.12.0 greenlet plotly==7.1.0 narwhals==2.29.0
+    Mako==1.4.3 MarkupSafe colorlog==6.12.0 greenlet plotly==7.1.0 narwhals==2.29.0 schedulefree==1.4.1
 # antlr4's runtime 4.9.3 (what hydra-core pins) exists only as a source archive: build its pure-Python wheel.
 pip wheel -q --no-deps -w bundle/wheels antlr4-python3-runtime==4.9.3
 python pack.py pack "$DATA" bundle/cifar10.pack --per-class "$PER_CLASS"
