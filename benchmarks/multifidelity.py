@@ -130,16 +130,21 @@ def finished(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict
     return {(r["method"], r["seed"]): r for r in rows if r["settings"] == settings(args)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cifar_options(parser: argparse.ArgumentParser, epochs: int) -> None:
+    """The data and training settings of the CPU benchmarks (this one and benchmarks/protocols.py)."""
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
     parser.add_argument("--train-size", type=int, default=8000)
     parser.add_argument("--val-size", type=int, default=2000)
     parser.add_argument("--image-size", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=6, help="the full budget")
-    parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=epochs, help="the full budget")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cifar_options(parser, epochs=6)
+    parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget of every study")
     parser.add_argument("--schedule", default=SHIPPED_SCHEDULE,
                         help="train.schedule of every study (default: the shipped default)")

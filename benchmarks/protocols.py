@@ -47,16 +47,18 @@ from nas.training.protocols import SCHEDULES
 from nas.training.trainer import TrainConfig
 from nas.training.unit import train_genotype
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from multifidelity import SPACE, cifar_options  # noqa: E402 - the same data, budget and space
+
 REPO = Path(__file__).resolve().parents[1]
-SPACE = {"blocks": 3, "layers": [2, 4], "growth": [8, 12], "growth_schedule": ["constant"],
-         "bottleneck": [None, 2]}  # the multi-fidelity benchmark's space (benchmarks/multifidelity.py)
 REFERENCE = "onecycle"
 PROTOCOLS = ["onecycle", "rung_cycles", "schedule_free", "ema"]  # compared by default
 
 
 def space_config() -> Any:
-    defaults = OmegaConf.load(REPO / "nas" / "conf" / "search_space" / "dense_connectivity.yaml")
-    return OmegaConf.merge(defaults, SPACE)
+    """The multi-fidelity benchmark's space of small nets."""
+    defaults = OmegaConf.load(REPO / "conf" / "search_space" / "dense_connectivity.yaml")
+    return OmegaConf.merge(defaults, OmegaConf.from_dotlist(SPACE).search_space)
 
 
 def runs(args: argparse.Namespace) -> list[tuple[int, int, str]]:
@@ -159,14 +161,8 @@ def report(args: argparse.Namespace) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
-    parser.add_argument("--train-size", type=int, default=8000)
-    parser.add_argument("--val-size", type=int, default=2000)
-    parser.add_argument("--image-size", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=9, help="the full budget")
+    cifar_options(parser, epochs=9)
     parser.add_argument("--rungs", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--genotypes", type=int, default=24)
     parser.add_argument("--protocols", nargs="+", default=PROTOCOLS, choices=SCHEDULES)
     parser.add_argument("--ceiling", nargs="*", default=None, choices=SCHEDULES, metavar="PROTOCOL",
