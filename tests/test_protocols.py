@@ -64,7 +64,7 @@ def test_default_cycles_are_ashas_default_rungs():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"cycle_ends": [1, 3]}, "train.cycle_ends=\\[1, 3\\] with train.schedule=onecycle: only rung_cycles"),
+    ({"cycle_ends": [1, 3]}, "train.cycle_ends=\\[1, 3\\] with train.schedule=ema: only rung_cycles"),
     ({"schedule": "rung_cycles", "cycle_ends": [3, 1]}, "increasing whole numbers in \\[1, 8\\]"),
     ({"schedule": "rung_cycles", "cycle_ends": [9]}, "increasing whole numbers in \\[1, 8\\]"),
     ({"schedule": "rung_cycles", "cycle_ends": "1,3"}, "train.cycle_ends=1,3"),

@@ -1,8 +1,8 @@
 """Brief, honest training: the loop every trial and every retraining runs.
 
 SGD with Nesterov momentum under one of the training protocols of
-:mod:`nas.training.protocols` (one-cycle by default: a linear warm-up, then a linear
-decay), label smoothing, and no weight decay on BN parameters and biases.
+:mod:`nas.training.protocols` (by default ``ema``: a linear warm-up, a linear decay,
+and validation of a moving average of the weights), label smoothing, and no weight decay on BN parameters and biases.
 On CUDA it trains in bf16 autocast with channels-last tensors and can compile
 the model. It never raises for a hopeless run: divergence (loss NaN/inf),
 accuracy indistinguishable from chance after the first epoch, a scheduler's
@@ -43,7 +43,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     warmup: float = 0.15
-    schedule: str = "onecycle"
+    schedule: str = "ema"
     cycle_ends: list[int] | None = None  # rung_cycles: epochs where a cycle ends (null: asha's default rungs)
     ema_half_life: float = 0.25  # ema: the average's half-life, in epochs
     eval_batch_size: int = 512
