@@ -6,7 +6,8 @@ on CIFAR-10 (``--train-size`` / ``--val-size`` images of the training split, dow
 to ``--image-size`` pixels), and reports for each protocol and rung (``--rungs``, where
 ``rung_cycles`` ends its cycles):
 
-- Spearman ρ and Kendall τ of the rung's validation accuracy against the same runs' end;
+- Spearman ρ and Kendall τ of the rung's validation accuracy against the same runs' end, and
+  ρ's gain over ``onecycle``'s with a 95% interval (a paired bootstrap over the genotypes);
 - the share of the end's top third that the rung's top third keeps (what ASHA acts on);
 - ρ of the rung against the end of ``onecycle`` (the reference the search used so far);
 - the noise ceiling: ρ between the final accuracies of two seeds of the same genotypes;
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
 from scipy import stats
@@ -118,6 +120,19 @@ def interval(diffs: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def rho_difference(a: np.ndarray, b: np.ndarray, rung: int, resamples: int = 2000) -> tuple[float, float, float]:
+    """Spearman ρ of the rung against the end under protocol ``a`` minus under ``b`` (rows: the same
+    genotypes, columns: epochs), with a 95% interval from a paired bootstrap over the genotypes."""
+    def rho(curves: np.ndarray, rows: np.ndarray) -> float:
+        return stats.spearmanr(curves[rows, rung - 1], curves[rows, -1]).statistic
+
+    every = np.arange(len(a))
+    rng = np.random.default_rng(0)
+    draws = [rho(a, rows) - rho(b, rows) for rows in (rng.integers(0, len(a), len(a)) for _ in range(resamples))]
+    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    return rho(a, every) - rho(b, every), float(low), float(high)
+
+
 def report(args: argparse.Namespace) -> list[str]:
     """The tables, as lines."""
     rows = done(args.results)
@@ -133,15 +148,26 @@ def report(args: argparse.Namespace) -> list[str]:
     if len(ids) < 3:
         return lines
     reference_end = [by[(0, REFERENCE)][g][-1] for g in ids] if REFERENCE in protocols else None
+    curves = {p: np.array([by[(0, p)][g] for g in ids]) for p in protocols}
     lines += ["", f"{'protocol':14s} {'rung':>4s} {'ρ vs end':>9s} {'τ vs end':>9s} {'top ⅓ kept':>11s} "
-                  f"{'ρ vs ' + REFERENCE + ' end':>18s}"]
+                  f"{'ρ vs ' + REFERENCE + ' end':>18s} {'ρ − ' + REFERENCE + '’s (95% CI)':>28s}"]
     for p in protocols:
         end = [by[(0, p)][g][-1] for g in ids]
         for rung in args.rungs:
             at = [by[(0, p)][g][rung - 1] for g in ids]
             c = rank_correlations(at, end)
             ref = f"{rank_correlations(at, reference_end)['spearman']:18.3f}" if reference_end else ""
-            lines.append(f"{p:14s} {rung:4d} {c['spearman']:9.3f} {c['kendall']:9.3f} {top_kept(at, end):11.2f} {ref}")
+            gain = ""
+            if reference_end and p != REFERENCE:
+                mean, low, high = rho_difference(curves[p], curves[REFERENCE], rung)
+                gain = f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+            lines.append(f"{p:14s} {rung:4d} {c['spearman']:9.3f} {c['kendall']:9.3f} {top_kept(at, end):11.2f} "
+                         f"{ref} {gain:>28s}")
+    for rung in args.rungs:  # the two that rank best at this rung: can the benchmark tell them apart?
+        rho = {p: rank_correlations(list(curves[p][:, rung - 1]), list(curves[p][:, -1]))["spearman"] for p in curves}
+        first, second = sorted(rho, key=rho.get, reverse=True)[:2]
+        mean, low, high = rho_difference(curves[first], curves[second], rung)
+        lines.append(f"rung {rung}: {first} − {second}, ρ vs end: {mean:+.2f} [{low:+.2f}, {high:+.2f}]")
     lines += ["", f"{'protocol':14s} {'final accuracy':>15s} {'vs ' + REFERENCE + ' (mean, 95% CI)':>34s} "
                   f"{'seed-to-seed ρ of the end (n)':>31s}"]
     for p in protocols:
