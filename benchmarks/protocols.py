@@ -14,13 +14,13 @@ to ``--image-size`` pixels), and reports for each protocol and rung (``--rungs``
 - the final accuracy against ``onecycle``'s on the same genotypes: the mean paired
   difference with its 95% t-interval.
 
-Every run is appended to ``--results`` (JSON lines) as it ends, and runs already there are
-not trained again: stop it, start it again, and it goes on. ``--shard i/n`` splits the runs
+Every run is appended to ``--results`` (JSON lines) with its settings as it ends, and runs
+already there with the same settings are not trained again: stop it, start it again, and it goes on. ``--shard i/n`` splits the runs
 between processes (one per core) that append to the same file. The first pass trains
 every genotype under every protocol with seed 0; the second a second seed (of the protocols
 named by ``--ceiling``, by default all).
 
-    python benchmarks/protocols.py                                  # 24 genotypes, CPU, about 1.5 CPU-hours
+    python benchmarks/protocols.py                                  # 24 genotypes, CPU, about 3 CPU-hours
     python benchmarks/protocols.py --shard 0/2 & python benchmarks/protocols.py --shard 1/2
     python benchmarks/protocols.py --report                         # the tables from what has run
 """
@@ -76,13 +76,21 @@ def train_config(args: argparse.Namespace, protocol: str) -> TrainConfig:
     return cfg.for_rungs(args.rungs)
 
 
-def done(path: Path) -> dict[tuple[int, str, str], dict]:
+def settings(args: argparse.Namespace) -> dict[str, str]:
+    """What a run's result depends on besides its genotype, protocol and seed."""
+    keys = ("train_size", "val_size", "image_size", "epochs", "rungs", "batch_size", "lr", "device")
+    return {k: str(getattr(args, k)) for k in keys}
+
+
+def done(path: Path, args: argparse.Namespace) -> dict[tuple[int, str, str], dict]:
+    """The runs in ``path`` made with these settings (others are neither reused nor reported)."""
     rows: dict[tuple[int, str, str], dict] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                rows[(r["seed_index"], r["genotype_id"], r["protocol"])] = r
+                if r.get("settings") == settings(args):
+                    rows[(r["seed_index"], r["genotype_id"], r["protocol"])] = r
     return rows
 
 
@@ -96,14 +104,15 @@ def train(args: argparse.Namespace) -> None:
                                  data.num_classes, data.in_channels)
     index, count = map(int, args.shard.split("/"))
     todo = runs(args)[index::count]
-    finished = done(args.results)
+    finished = done(args.results, args)
     for n, (s, g, protocol) in enumerate(todo):
         genotype = genotypes[g]
         if (s, genotype.id, protocol) in finished:
             continue
         start = time.perf_counter()
         _, result = train_genotype(genotype, data, train_config(args, protocol), seed=1000 * s + g)
-        row = {"seed_index": s, "genotype_index": g, "genotype_id": genotype.id, "genotype": genotype.name,
+        row = {"settings": settings(args), "seed_index": s, "genotype_index": g, "genotype_id": genotype.id,
+               "genotype": genotype.name,
                "protocol": protocol, "params": result["params"], "status": result["status"],
                "val_accuracy": [h["val_accuracy"] for h in result["history"]],
                "lr": [h["lr"] for h in result["history"]], "seconds": time.perf_counter() - start}
@@ -135,7 +144,7 @@ def rho_difference(a: np.ndarray, b: np.ndarray, rung: int, resamples: int = 200
 
 def report(args: argparse.Namespace) -> list[str]:
     """The tables, as lines."""
-    rows = done(args.results)
+    rows = done(args.results, args)
     by: dict[tuple[int, str], dict[str, list[float]]] = {}
     for (s, gid, protocol), r in rows.items():
         if r["status"] == "ok" and len(r["val_accuracy"]) == args.epochs:
@@ -163,7 +172,7 @@ def report(args: argparse.Namespace) -> list[str]:
                 gain = f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
             lines.append(f"{p:14s} {rung:4d} {c['spearman']:9.3f} {c['kendall']:9.3f} {top_kept(at, end):11.2f} "
                          f"{ref} {gain:>28s}")
-    for rung in args.rungs:  # the two that rank best at this rung: can the benchmark tell them apart?
+    for rung in args.rungs if len(curves) > 1 else []:  # the two that rank best here: told apart?
         rho = {p: rank_correlations(list(curves[p][:, rung - 1]), list(curves[p][:, -1]))["spearman"] for p in curves}
         first, second = sorted(rho, key=rho.get, reverse=True)[:2]
         mean, low, high = rho_difference(curves[first], curves[second], rung)

@@ -31,7 +31,7 @@ from nas.study.storage import hide_password, redact
 
 CONF = Path(__file__).parent / "conf"
 EXIT_BAD_INPUT = 2
-EXIT_READER_LEFT = 128 + signal.SIGPIPE  # 141: what a shell reports for a Unix tool whose reader left
+EXIT_READER_LEFT = 128 + getattr(signal, "SIGPIPE", 13)  # 141: what a shell reports when a tool's reader left
 GROUP_WORDS = {"search_space": "search space", "data": "dataset", "sampler": "sampler", "storage": "storage",
                "logger": "logger", "train": "training budget", "launcher": "launcher"}
 PLUGINS = {"hydra/launcher/joblib": "hydra-joblib-launcher",

@@ -31,17 +31,20 @@ def unwritable(path: Path, *, file: bool = False) -> str | None:
     A folder is tried by making a probe in it, not judged by permission bits: root passes every
     access() test, yet can make nothing in /proc or on a read-only mount.
     """
-    if file:
-        if path.is_dir():
-            return f"{str(path)!r} is a folder, not a file"
-        if path.exists() and not os.access(path, os.W_OK):
-            return f"{str(path)!r} is read-only"
-        path = path.parent
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"cannot make {str(path)!r}: {str(existing)!r} is a file, not a folder"
+    try:
+        if file:
+            if path.is_dir():
+                return f"{str(path)!r} is a folder, not a file"
+            if path.exists() and not os.access(path, os.W_OK):
+                return f"{str(path)!r} is read-only"
+            path = path.parent
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"cannot make {str(path)!r}: {str(existing)!r} is a file, not a folder"
+    except OSError as e:  # a folder on the way that this user may not look into
+        return f"cannot look into {str(e.filename or path)!r} ({e.strerror})"
     try:
         probe = tempfile.mkdtemp(prefix=".probe-", dir=existing)
     except OSError as e:

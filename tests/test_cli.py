@@ -274,7 +274,7 @@ def test_a_storage_that_cannot_be_written_is_refused_before_the_data(folder, tmp
     assert not (tmp_path / "cache").exists()  # refused before the data was prepared
 
 
-def test_a_data_cache_that_cannot_be_written_is_refused_before_any_image_is_read(folder, tmp_path):
+def test_a_data_cache_that_cannot_be_written_is_refused_in_one_line(folder, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     args = [a for a in _search_args(folder, tmp_path) if not a.startswith("data.cache_dir=")]

@@ -1,5 +1,7 @@
 """Training protocols: learning rates at the rungs, the weights judged, and the model returned."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -36,10 +38,13 @@ def test_rung_cycles_restart_after_each_rung_and_reach_their_minimum_at_it():
     assert factors[10] == lr_factor(0, 20, 0.2, "onecycle")  # the step after a rung warms up anew
 
 
-@pytest.mark.parametrize("ends, bracket_rungs", [([1, 3], [1, 3]), (None, [2])])
-def test_the_learning_rate_at_every_rung_epoch_is_its_cycles_minimum(ends, bracket_rungs):
+@pytest.mark.parametrize("bracket_rungs", [[1, 3], [2], None])
+def test_the_learning_rate_at_every_rung_epoch_is_its_cycles_minimum(bracket_rungs):
+    """A bracket's rungs, a later bracket's, and (None) the default cycle ends: asha's default rungs."""
     cfg = TrainConfig(epochs=5, batch_size=16, lr=0.1, warmup=0.2, progress=False, stop_at_chance=False,
-                      schedule="rung_cycles").for_rungs(bracket_rungs)
+                      schedule="rung_cycles")
+    cfg = cfg.for_rungs(bracket_rungs) if bracket_rungs is not None else cfg
+    bracket_rungs = bracket_rungs or [1, 3]
     assert cfg.cycles() == bracket_rungs
     _, r = _fit(cfg)
     bounds = cycle_steps(bracket_rungs, 5, STEPS)
@@ -55,6 +60,20 @@ def test_the_learning_rate_at_every_rung_epoch_is_its_cycles_minimum(ends, brack
             assert r.history[epoch - 1]["lr"] > min(per_step[start:end])
 
 
+def test_judging_the_average_never_changes_how_training_goes_on():
+    """ema trains exactly as onecycle does (dropout too: the BN recomputation forks the generator)."""
+    genotype = dataclasses.replace(TINY, dropout=0.3)
+    runs = {s: _fit(TrainConfig(epochs=3, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, schedule=s),
+                    genotype=genotype)[1] for s in ("onecycle", "ema")}
+    assert [h["train_loss"] for h in runs["ema"].history] == [h["train_loss"] for h in runs["onecycle"].history]
+    assert [h["val_loss"] for h in runs["ema"].history] != [h["val_loss"] for h in runs["onecycle"].history]
+
+
+def test_schedule_free_needs_momentum():
+    with pytest.raises(ValueError, match="train.momentum=0 with train.schedule=schedule_free"):
+        TrainConfig(schedule="schedule_free", momentum=0.0, nesterov=False)
+
+
 def test_default_cycles_are_ashas_default_rungs():
     assert TrainConfig(epochs=9, schedule="rung_cycles").cycles() == [1, 3]
     assert TrainConfig(epochs=10, schedule="rung_cycles").cycles() == [1, 3, 9]
@@ -65,6 +84,7 @@ def test_default_cycles_are_ashas_default_rungs():
 
 @pytest.mark.parametrize("values, message", [
     ({"cycle_ends": [1, 3]}, "train.cycle_ends=\\[1, 3\\] with train.schedule=ema: only rung_cycles"),
+    ({"cycle_ends": [1], "epochs": 1, "schedule": "rung_cycles"}, "none, since one epoch has no rung"),
     ({"schedule": "rung_cycles", "cycle_ends": [3, 1]}, "increasing whole numbers in \\[1, 8\\]"),
     ({"schedule": "rung_cycles", "cycle_ends": [9]}, "increasing whole numbers in \\[1, 8\\]"),
     ({"schedule": "rung_cycles", "cycle_ends": "1,3"}, "train.cycle_ends=1,3"),
@@ -72,7 +92,7 @@ def test_default_cycles_are_ashas_default_rungs():
 ])
 def test_protocol_settings_are_checked(values, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(epochs=9, **values)
+        TrainConfig(**{"epochs": 9, **values})
 
 
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "rung_cycles", "schedule_free", "ema"])

@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 
 import nas
 import search_spaces
-from nas.analysis.proxy import per_epoch, proxy_check, rank_correlations, sample_genotypes, top_kept
+from nas.analysis.proxy import budgets, per_epoch, proxy_check, rank_correlations, sample_genotypes, top_kept
 
 from datasets import write_folder
 
@@ -50,6 +50,18 @@ def test_top_kept_is_the_share_of_the_ends_top_third_a_rung_keeps():
     histories = [[{"epoch": 1, "val_accuracy": a}, {"epoch": 2, "val_accuracy": b}]
                  for a, b in zip([0.1, 0.9, 0.2, 0.3, 0.4, 0.5], end)]
     assert per_epoch(histories, epochs=2)[0]["top_third_kept"] == 0.5  # items 1 and 5 against 0 and 1
+
+
+def test_under_rung_cycles_the_brief_run_is_one_cycle_and_the_long_runs_end_cycles_at_their_rungs():
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="proxy_check", overrides=["train.schedule=rung_cycles", "train.epochs=3"])
+    brief, long = budgets(cfg.train, 3)
+    assert (brief.epochs, brief.cycles()) == (3, [])  # not asha's default rungs at epochs 1 (and 3)
+    assert (long.epochs, long.cycles()) == (9, [1, 3])
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="proxy_check", overrides=["train.schedule=rung_cycles", "train.epochs=3",
+                                                            "train.cycle_ends=[2,4]"])
+    assert budgets(cfg.train, 3)[1].cycles() == [2, 4]
 
 
 def test_samples_are_distinct_and_within_the_budget():

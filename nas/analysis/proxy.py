@@ -27,6 +27,7 @@ from nas.genotype import Genotype
 from nas.study.outputs import write_csv
 from nas.training.data import prepare
 from nas.training.metrics import count_params, meta_model
+from nas.training.trainer import TrainConfig
 from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
 
@@ -80,6 +81,15 @@ def sample_genotypes(space, space_cfg, n: int, seed: int, num_classes: int, in_c
                      "lower n_genotypes or widen the space")
 
 
+def budgets(train: DictConfig, factor: float) -> tuple[TrainConfig, TrainConfig]:
+    """The brief and the long training settings. ``train.cycle_ends`` (rung_cycles) are the long
+    runs' rungs; the brief run is one cycle, as a finished short run is."""
+    brief = train_config(OmegaConf.merge(train, {"cycle_ends": []}))
+    long = dataclasses.replace(brief, epochs=max(brief.epochs + 1, round(brief.epochs * factor)),
+                               cycle_ends=OmegaConf.to_container(train, resolve=True).get("cycle_ends"))
+    return brief, long
+
+
 def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     """The whole check, without Hydra: testable with a composed config."""
     if not (isinstance(cfg.n_genotypes, int) and cfg.n_genotypes >= 3):
@@ -88,9 +98,7 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
         raise ValueError(f"factor={cfg.factor}: the long budget must be longer (factor > 1)")
     space = search_spaces.get(cfg.search_space.name)
     space.validate(cfg.search_space)
-    brief_cfg = train_config(OmegaConf.merge(cfg.train, {"cycle_ends": None}))  # rung_cycles: one cycle
-    long_cfg = dataclasses.replace(brief_cfg, epochs=max(brief_cfg.epochs + 1, round(brief_cfg.epochs * cfg.factor)),
-                                   cycle_ends=OmegaConf.to_container(cfg.train, resolve=True).get("cycle_ends"))
+    brief_cfg, long_cfg = budgets(cfg.train, cfg.factor)
     device = resolve_device(cfg.device)
     data = prepare(data_config(cfg.data), device, channels_last=brief_cfg.on(device).channels_last)
     genotypes = sample_genotypes(space, cfg.search_space, cfg.n_genotypes, cfg.seed, data.num_classes,

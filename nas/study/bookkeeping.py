@@ -34,11 +34,10 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
                                 directions=directions(objectives), sampler=sampler)
     if setup is not None:
-        stored = study.user_attrs.get(STUDY_SETUP)
-        if stored is not None and _fill(stored, setup, UNRECORDED) != stored:  # a version that recorded less
-            stored = _fill(stored, setup, UNRECORDED)
-            if stored == setup:
-                study.set_user_attr(STUDY_SETUP, setup)
+        recorded = study.user_attrs.get(STUDY_SETUP)
+        stored = None if recorded is None else _fill(recorded, setup, UNRECORDED)
+        if stored is not None and stored != recorded and stored == setup:  # a version that recorded less
+            study.set_user_attr(STUDY_SETUP, setup)
         if stored is None:
             study.set_user_attr(STUDY_SETUP, setup)
         elif stored != setup:

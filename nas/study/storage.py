@@ -254,7 +254,8 @@ def describe(cfg: Any) -> str:
 def check_storage(cfg: Any) -> None:
     """Raise :class:`StorageError` with a fix for a ``storage=`` config that cannot work, before any data is
     prepared: an unknown engine, a missing or malformed URL, heartbeat or retry settings out of range, a
-    study file that cannot be written. Nothing is opened or made."""
+    study file that cannot be written. Nothing is opened, and nothing is left (a probe folder is made
+    and removed to test the study file's folder)."""
     if cfg.name not in ENGINES:
         raise StorageError(f"unknown storage {cfg.name!r}; choose one of {', '.join(ENGINES)}")
     if OmegaConf.is_missing(cfg, "path" if cfg.name == "journal" else "url"):

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from nas.checks import boolean, require, whole
-from nas.files import replacing
+from nas.files import replacing, unwritable
 from nas.training.memory import available_bytes
 
 TORCHVISION_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
@@ -87,10 +87,14 @@ def load_split(name: str, root: str | Path, split: str = "train", *, image_size:
 
 
 def _cached(cache_dir: str | Path | None, key: str, read) -> ImageSet:
-    path = Path(cache_dir or default_cache_dir()) / f"{key}.pt"
-    if path.is_file():
+    path = Path(cache_dir or default_cache_dir()).expanduser() / f"{key}.pt"
+    if path.is_file():  # a cache that is there is read, even from a folder this user cannot write
         data = torch.load(path, weights_only=True)
         return ImageSet(data["images"], data["labels"], tuple(data["classes"]))
+    why = unwritable(path.parent)  # before decoding every image only to fail at writing them
+    if why is not None:
+        raise DataError(f"data.cache_dir={cache_dir if cache_dir else str(path.parent)}: {why}; "
+                        "set data.cache_dir to a folder you can write")
     images = read()
     with replacing(path) as tmp:  # concurrent workers never read a half-written cache
         torch.save({"images": images.images, "labels": images.labels, "classes": list(images.classes)}, tmp)

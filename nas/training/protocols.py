@@ -73,7 +73,8 @@ def cycle_factor(step: int, ends: list[int], warmup: float) -> float:
 
 
 @torch.no_grad()
-def recompute_bn(model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], precision) -> None:
+def recompute_bn(model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+                 precision: contextlib.AbstractContextManager) -> None:
     """Batch-norm running statistics of ``model``'s current weights: the mean of the statistics of
     ``batches`` (as ``torch.optim.swa_utils.update_bn`` does, but in the training ``precision``)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
@@ -109,6 +110,9 @@ class Protocol:
         self.model = model
         self._train = train
         self._bn_generator = torch.Generator(device=train.device).manual_seed(seed + 2)
+        self.average: list[torch.Tensor] = []  # ema: the moving average, in the order of self._params
+        self._params = [p for p in model.parameters()]
+        self._saved: dict[str, torch.Tensor] = {}
         if cfg.schedule == "schedule_free":
             import schedulefree
 
@@ -127,12 +131,10 @@ class Protocol:
             shape = "onecycle" if cfg.schedule == "ema" else cfg.schedule
             factor = lambda s: lr_factor(s, self.total, cfg.warmup, shape)  # noqa: E731
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, factor)
-        self.average: dict[str, torch.Tensor] = {}
         if cfg.schedule == "ema":
             # decay per step for a half-life of cfg.ema_half_life epochs
             self.decay = 0.5 ** (1 / max(1.0, cfg.ema_half_life * steps_per_epoch))
-            self.average = {n: p.detach().clone() for n, p in model.named_parameters()}
-        self._saved: dict[str, torch.Tensor] = {}
+            self.average = [p.detach().clone() for p in self._params]
 
     def step(self) -> None:
         group = self.opt.param_groups[0]
@@ -148,8 +150,7 @@ class Protocol:
             # warm start (the average forgets the initialisation in the first steps), then the decay
             decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
             with torch.no_grad():
-                params = dict(self.model.named_parameters())
-                torch._foreach_lerp_(list(self.average.values()), [params[n].detach() for n in self.average], 1 - decay)
+                torch._foreach_lerp_(self.average, self._params, 1 - decay)
 
     def judge(self) -> None:
         if self.cfg.schedule not in AVERAGED:
@@ -159,11 +160,14 @@ class Protocol:
         else:
             with torch.no_grad():
                 self._saved = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
-                for n, p in self.model.named_parameters():
-                    p.copy_(self.average[n])
+                torch._foreach_copy_(self._params, self.average)
         batches = self._train.train_batches(self.cfg.batch_size, self._bn_generator)
         n = max(1, math.ceil(min(BN_IMAGES, len(self._train)) / self.cfg.batch_size))
-        recompute_bn(self.model, itertools.islice(batches, n), autocast(self._train.device, self.cfg.bf16))
+        device = self._train.device
+        # In training mode dropout draws from torch's generator: fork it, so that judging never
+        # changes how training goes on (ema trains exactly as onecycle does).
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            recompute_bn(self.model, itertools.islice(batches, n), autocast(device, self.cfg.bf16))
 
     def resume(self) -> None:
         if self.cfg.schedule == "schedule_free":

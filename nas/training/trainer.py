@@ -1,6 +1,6 @@
 """Brief, honest training: the loop every trial and every retraining runs.
 
-SGD with Nesterov momentum under one of the training protocols of
+SGD (Nesterov momentum, or schedule-free) under one of the training protocols of
 :mod:`nas.training.protocols` (by default ``ema``: a linear warm-up, a linear decay,
 and validation of a moving average of the weights), label smoothing, and no weight decay on BN parameters and biases.
 On CUDA it trains in bf16 autocast with channels-last tensors and can compile
@@ -80,6 +80,9 @@ class TrainConfig:
             raise ValueError("train.compile=true with train.memory_efficient=true: the compiled graph stores every "
                              "layer's concatenation again, so memory grows with depth squared; choose one of them")
         self._check_cycle_ends()
+        if self.schedule == "schedule_free" and self.momentum == 0:
+            raise ValueError("train.momentum=0 with train.schedule=schedule_free: its average needs 0 < momentum < 1 "
+                             "(the interpolation between its two sequences); set train.momentum, e.g. 0.9")
         if self.nesterov and self.momentum == 0:
             raise ValueError("train.momentum=0 with train.nesterov=true: Nesterov needs momentum; "
                              "set train.nesterov=false or a momentum > 0")
@@ -88,13 +91,15 @@ class TrainConfig:
         ends = self.cycle_ends
         if ends is None:
             return
-        if self.schedule != "rung_cycles":
+        if ends and self.schedule != "rung_cycles":  # [] (one cycle) is what every other protocol does
             raise ValueError(f"train.cycle_ends={ends} with train.schedule={self.schedule}: only rung_cycles "
                              "restarts its learning rate; set train.schedule=rung_cycles or leave cycle_ends null")
         if (not isinstance(ends, (list, tuple)) or any(isinstance(e, bool) or not isinstance(e, int) for e in ends)
                 or list(ends) != sorted(set(ends)) or any(not 1 <= e < self.epochs for e in ends)):
-            raise ValueError(f"train.cycle_ends={ends}: the epochs where a cycle ends before the last, increasing "
-                             f"whole numbers in [1, {self.epochs - 1}] (train.epochs={self.epochs}), e.g. [1,3]")
+            where = (f"increasing whole numbers in [1, {self.epochs - 1}]" if self.epochs > 1 else
+                     "none, since one epoch has no rung")
+            raise ValueError(f"train.cycle_ends={ends}: the epochs where a cycle ends before the last, {where} "
+                             f"(train.epochs={self.epochs}), e.g. [1,3] or [] for one cycle")
         self.cycle_ends = list(ends)
 
     def cycles(self) -> list[int]:
@@ -293,6 +298,7 @@ def _fit(model: nn.Module, train: DeviceData, val: DeviceData, cfg: TrainConfig,
         if not math.isfinite(result.train_loss):
             result.status, result.reason = Outcome.DIVERGED, f"training loss became {result.train_loss} in epoch {epoch}"
             break
+        protocol.opt.zero_grad(set_to_none=True)  # no gradients held while the judged weights are prepared
         protocol.judge()
         result.val_accuracy, result.val_loss = evaluate(model, val, cfg)
         result.history.append({"epoch": epoch, "train_loss": result.train_loss, "val_loss": result.val_loss,

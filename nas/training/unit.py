@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nas.files import unwritable
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
 from nas.scheduling.rules import Rule
-from nas.training.data import DataConfig, DataError, DeviceData, PreparedData, default_cache_dir
+from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
 from nas.training.trainer import Outcome, TrainConfig, TrainResult, evaluate, fit
@@ -48,12 +46,7 @@ def data_config(cfg: DictConfig) -> DataConfig:
     values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     if OmegaConf.is_missing(cfg, "root"):
         raise DataError(f"data.root is not set; data={cfg.name} needs data.root=<folder with train/<class>/...>")
-    data = _dataclass_from(DataConfig, "data", values)
-    cache = Path(data.cache_dir).expanduser() if data.cache_dir else default_cache_dir()
-    why = unwritable(cache)  # before any image is decoded: the cache is written once they are
-    if why is not None:
-        raise DataError(f"data.cache_dir={data.cache_dir}: {why}; set data.cache_dir to a folder you can write")
-    return data
+    return _dataclass_from(DataConfig, "data", values)
 
 
 def train_config(cfg: DictConfig) -> TrainConfig:
