@@ -14,7 +14,7 @@ import numpy as np
 from optuna.study._multi_objective import _fast_non_domination_rank
 
 from nas.scheduling import decide
-from nas.scheduling.ranking import front_ranks
+from nas.study.dominance import front_ranks
 
 
 def best_of(fn, repeats: int) -> float:

@@ -35,6 +35,7 @@ from nas.models import build_model, min_input_size
 from nas.models.onnx import export_onnx
 from nas.runtime import startup
 from nas.study import weights
+from nas.study.dominance import best_trials
 from nas.study.record import STUDY_SETUP, TrialRecord
 from nas.study.storage import load_study
 from nas.training import checkpoint
@@ -148,7 +149,7 @@ def _why_untrained(study: optuna.Study, study_dir: Path, trial: TrialRecord) -> 
     folder = study_dir / weights.FOLDER
     if not folder.is_dir():
         return f"{folder} does not exist: the study was run elsewhere or before searches kept weights"
-    if trial.number in {t.number for t in study.best_trials}:
+    if trial.number in {t.number for t in best_trials(study.get_trials(deepcopy=False), study.directions)}:
         return f"its checkpoint is missing from {folder}"
     return "the search keeps trained weights only for the trials on the Pareto front"
 

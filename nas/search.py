@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app, sigterm_as_interrupt
 from nas.runtime import startup, use_gpu
+from nas.study.settings import parse_search
 from nas.study.worker import run_search
 
 
@@ -31,7 +32,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     with sigterm_as_interrupt() as stop:
         try:
             use_gpu(cfg.gpu, cfg.device)
-            result = run_search(cfg, log=lambda m: print(m, file=sys.stderr), stop_requested=lambda: stop.requested)
+            result = run_search(parse_search(cfg), log=lambda m: print(m, file=sys.stderr), stop_requested=lambda: stop.requested)
         except KeyboardInterrupt:
             print("stopped: a trial left unfinished is queued again; run the same command to continue",
                   file=sys.stderr)

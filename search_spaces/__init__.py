@@ -16,9 +16,10 @@ from types import ModuleType
 from typing import Any
 
 from nas.genotype import Genotype
-from search_spaces import cliquenet, dense_connectivity
+from search_spaces import cliquenet, dense_connectivity, dense_grid
 
-SPACES: dict[str, ModuleType] = {"dense_connectivity": dense_connectivity, "cliquenet": cliquenet}
+SPACES: dict[str, ModuleType] = {"dense_connectivity": dense_connectivity, "cliquenet": cliquenet,
+                                 "dense_grid": dense_grid}
 
 
 def get(name: str) -> ModuleType:

@@ -129,7 +129,7 @@ def _search(tmp_path, grey=False, size=8, n_trials=4):
 
     import nas
     from datasets import write_folder
-    from nas.study.worker import run_search
+    from searching import search
 
     data = write_folder(tmp_path / "ds", n_per_class=12, classes=4, size=size, grey=grey)
     out = tmp_path / "runs" / "s"
@@ -139,7 +139,7 @@ def _search(tmp_path, grey=False, size=8, n_trials=4):
             "train=smoke", "train.batch_size=16", "train.progress=false", "device=cpu", "study_name=s",
             f"storage.url=sqlite:///{out / 'study.db'}", "search_space.layers=[2,4]", "search_space.growth=[4,8]",
             f"n_trials={n_trials}", "logger=none", "enqueue_baselines=false"])
-    return out, run_search(cfg, out, log=lambda m: None)
+    return out, search(cfg, out, log=lambda m: None)
 
 
 def _last_json(text):

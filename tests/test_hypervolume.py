@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from nas.study.hypervolume import HypervolumeHistory, contribution, hypervolume, nondominated
+from nas.study.dominance import weakly_nondominated as nondominated
+from nas.study.hypervolume import HypervolumeHistory, contribution, hypervolume
 
 
 def optuna_hv(points: np.ndarray, reference: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from hydra import compose, initialize_config_dir
 
 import nas
 from nas.report import main
-from nas.study.worker import run_search
+from searching import search
 
 from datasets import write_folder
 
@@ -20,7 +20,7 @@ def test_report_renders_from_a_small_study(tmp_path, capsys):
                  "search_space.growth=[4,8]", "n_trials=5", "logger=none", "sampler=random", "max_params=20000"]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)
-    result = run_search(cfg, tmp_path / "runs" / "rep", log=lambda m: None)
+    result = search(cfg, tmp_path / "runs" / "rep", log=lambda m: None)
     assert main([str(tmp_path / "runs" / "rep")]) == 0
     page = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["report"])
     text = page.read_text()

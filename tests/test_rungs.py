@@ -14,7 +14,7 @@ from nas.study.bookkeeping import counted
 from nas.study.pareto import losses
 from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.rungs import SHORTFALL, RungJudge, population, shortfall
-from nas.study.worker import run_search
+from searching import search
 from nas.training.data import prepare
 from nas.training.unit import data_config, train_config, train_genotype
 from nas.genotype import Genotype
@@ -146,7 +146,7 @@ def _audit(trials: list[optuna.trial.FrozenTrial], eta: float, objectives: list[
 
 def test_an_asha_search_stops_trials_at_rungs_and_keeps_them_off_the_front(folder, tmp_path):
     out = tmp_path / "out"
-    result = run_search(_cfg(folder, tmp_path, *ASHA, "n_trials=10"), out, log=lambda m: None)
+    result = search(_cfg(folder, tmp_path, *ASHA, "n_trials=10"), out, log=lambda m: None)
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
     records = [TrialRecord.of(t) for t in trials]
     stopped = [r for r in records if r.status == Status.STOPPED]
@@ -172,7 +172,7 @@ def test_an_asha_search_stops_trials_at_rungs_and_keeps_them_off_the_front(folde
 
 def test_hyperband_ranks_each_trial_at_its_brackets_rungs(folder, tmp_path):
     said = []
-    run_search(_cfg(folder, tmp_path, *ASHA, "scheduler=hyperband", "n_trials=8"), tmp_path / "out", log=said.append)
+    search(_cfg(folder, tmp_path, *ASHA, "scheduler=hyperband", "n_trials=8"), tmp_path / "out", log=said.append)
     assert any("scheduler=hyperband: trials are ranked after epoch(s) 1, 2 of 4 (3 brackets)" in m for m in said)
     band = Scheduler("hyperband", eta=2, min_epochs=1, max_epochs=4, brackets=None)
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
@@ -187,7 +187,7 @@ def test_hyperband_ranks_each_trial_at_its_brackets_rungs(folder, tmp_path):
 
 
 def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_training_untouched(folder, tmp_path):
-    none = run_search(_cfg(folder, tmp_path / "none", "n_trials=2", "train.epochs=4", "train.stop_at_chance=false"),
+    none = search(_cfg(folder, tmp_path / "none", "n_trials=2", "train.epochs=4", "train.stop_at_chance=false"),
                       tmp_path / "none" / "out", log=lambda m: None)
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'none' / 'study.db'}")
     first = TrialRecord.of(study.trials[0])
@@ -200,7 +200,7 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
     assert first.metrics["val_accuracy"] == plain["val_accuracy"] and first.metrics["val_loss"] == plain["val_loss"]
     assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in plain["history"]]
     # asha's first trial is alone at every rung and goes on: the same numbers, with its decisions recorded
-    run_search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA), tmp_path / "asha" / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA), tmp_path / "asha" / "out", log=lambda m: None)
     alone = TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'asha' / 'study.db'}")
                            .trials[0])
     assert alone.genotype_id == first.genotype_id and [r["go"] for r in alone.rungs] == [True, True]
@@ -210,14 +210,14 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
 
 def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_without_a_scheduler(folder, tmp_path):
     cycles = ["train.schedule=rung_cycles"]
-    run_search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA, *cycles), tmp_path / "asha" / "out",
+    search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA, *cycles), tmp_path / "asha" / "out",
                log=lambda m: None)
     alone = TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'asha' / 'study.db'}")
                            .trials[0])
     assert [r["epoch"] for r in alone.rungs] == [1, 2] and all(r["go"] for r in alone.rungs)
 
     def plain(where, *extra):
-        run_search(_cfg(folder, tmp_path / where, "n_trials=1", "train.epochs=4", "train.stop_at_chance=false",
+        search(_cfg(folder, tmp_path / where, "n_trials=1", "train.epochs=4", "train.stop_at_chance=false",
                         *cycles, *extra), tmp_path / where / "out", log=lambda m: None)
         return TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / where / 'study.db'}")
                               .trials[0])
@@ -233,16 +233,16 @@ def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_wit
 def test_explicit_cycle_ends_under_a_scheduler_are_refused(folder, tmp_path):
     with pytest.raises(ValueError, match=r"train.cycle_ends=\[1, 2\] with scheduler=asha: under a scheduler "
                                          r"rung_cycles ends its cycles at each trial's rungs"):
-        run_search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles", "train.cycle_ends=[1,2]"),
+        search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles", "train.cycle_ends=[1,2]"),
                    tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "study.db").exists()
 
 
 def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
                log=lambda m: None)
     with pytest.raises(ValueError, match=r"was run with train.schedule='rung_cycles', not 'ema'"):
-        run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=ema"), tmp_path / "out",
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=ema"), tmp_path / "out",
                    log=lambda m: None)
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(study.trials) == 1
@@ -250,7 +250,7 @@ def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
     setup = study.user_attrs["setup"]
     study.set_user_attr("setup", {**setup, "train": {k: v for k, v in setup["train"].items()
                                                      if k not in ("cycle_ends", "ema_half_life")}})
-    run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
                log=lambda m: None)
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 2
 
@@ -303,30 +303,30 @@ def test_scheduler_none_reproduces_the_search_from_before_schedulers(folder, tmp
 ])
 def test_a_scheduler_that_cannot_work_is_refused_before_any_trial(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message):
-        run_search(_cfg(folder, tmp_path, "n_trials=2", *extra), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, "n_trials=2", *extra), tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "study.db").exists()
 
 
 def test_a_resume_with_another_scheduler_is_refused(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=1", *ASHA), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA), tmp_path / "out", log=lambda m: None)
     with pytest.raises(ValueError, match=r"was run with scheduler.eta=2, not 3"):
-        run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "scheduler.eta=3"), tmp_path / "out",
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "scheduler.eta=3"), tmp_path / "out",
                    log=lambda m: None)
 
 
 def test_a_study_from_before_schedulers_ran_without_one(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=1", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=1", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
     old = {k: v for k, v in study.user_attrs["setup"].items() if k != "scheduler"}  # as an older version stored it
     study.set_user_attr("setup", old)
     with pytest.raises(ValueError, match=r"was run with scheduler.name='none', not 'asha'"):
-        run_search(_cfg(folder, tmp_path, "n_trials=2", *ASHA), tmp_path / "out", log=lambda m: None)
-    run_search(_cfg(folder, tmp_path, "n_trials=2", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=2", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
 
 
 def test_rungs_rank_on_the_latency_measured_before_training(folder, tmp_path):
     objectives = "objectives=[val_accuracy,latency_batch1_ms]"
-    run_search(_cfg(folder, tmp_path, "n_trials=3", *ASHA, objectives), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=3", *ASHA, objectives), tmp_path / "out", log=lambda m: None)
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
     for r in map(TrialRecord.of, trials):
         assert r.rungs and all(x["values"]["latency_batch1_ms"] == r.metrics["latency_batch1_ms"] > 0 for x in r.rungs)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nas.scheduling import Scheduler, chance_rule, decide, pareto_order, scheduler_config
-from nas.scheduling.ranking import crowding, front_ranks
+from nas.scheduling.ranking import crowding
+from nas.study.dominance import front_ranks
 from nas.study.pareto import losses
 
 OBJ = ["val_accuracy", "params"]

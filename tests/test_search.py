@@ -15,7 +15,7 @@ import nas
 from nas.genotype import Genotype
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
-from nas.study.worker import run_search
+from searching import search
 
 from datasets import write_folder
 
@@ -44,7 +44,7 @@ def _study(tmp_path):
 
 def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
     out = tmp_path / "out"
-    result = run_search(_cfg(folder, tmp_path), out, log=lambda m: None)
+    result = search(_cfg(folder, tmp_path), out, log=lambda m: None)
     assert result["study_name"] == "s" and result["n_complete"] + result["n_duplicate"] == 3
     assert result["pareto"] and all({"trial", "val_accuracy", "params", "macs"} <= set(p) for p in result["pareto"])
     trials = _study(tmp_path).get_trials()
@@ -71,24 +71,24 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
 
 
 def test_resume_counts_the_study_total(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=2"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=2"), tmp_path / "out", log=lambda m: None)
     assert len(_study(tmp_path).trials) == 2
-    run_search(_cfg(folder, tmp_path, "n_trials=4"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=4"), tmp_path / "out", log=lambda m: None)
     assert len(_study(tmp_path).trials) == 4
     said = []
-    result = run_search(_cfg(folder, tmp_path, "n_trials=4"), tmp_path / "out", log=said.append)
+    result = search(_cfg(folder, tmp_path, "n_trials=4"), tmp_path / "out", log=said.append)
     assert len(_study(tmp_path).trials) == 4 and any("nothing to do" in m for m in said)
     assert result["n_complete"] + result["n_duplicate"] + result["n_failed"] == 4
 
 
 def test_a_trial_left_running_without_a_heartbeat_is_failed_and_run_again(folder, tmp_path):
     fast = ["storage.heartbeat_interval=1", "storage.grace_period=2"]
-    run_search(_cfg(folder, tmp_path, "n_trials=1", *fast), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=1", *fast), tmp_path / "out", log=lambda m: None)
     study = _study(tmp_path)
     stale = study.ask({"growth": optuna.distributions.CategoricalDistribution([4, 8])})  # a worker died here
     time.sleep(2.5)
     said = []
-    result = run_search(_cfg(folder, tmp_path, "n_trials=3", *fast), tmp_path / "out", log=said.append)
+    result = search(_cfg(folder, tmp_path, "n_trials=3", *fast), tmp_path / "out", log=said.append)
     trials = _study(tmp_path).get_trials()
     assert trials[stale.number].state == TrialState.FAIL
     assert any(f"trial {stale.number}: its worker" in m for m in said)
@@ -100,7 +100,7 @@ def test_a_trial_left_running_without_a_heartbeat_is_failed_and_run_again(folder
 
 
 def test_constraints_are_checked_before_training(folder, tmp_path):
-    result = run_search(_cfg(folder, tmp_path, "max_params=1000", "n_trials=4"), tmp_path / "out", log=lambda m: None)
+    result = search(_cfg(folder, tmp_path, "max_params=1000", "n_trials=4"), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
     records = [TrialRecord.of(t) for t in trials]
     infeasible = [r for r in records if r.status == Status.INFEASIBLE]
@@ -113,7 +113,7 @@ def test_constraints_are_checked_before_training(folder, tmp_path):
 
 def test_constraints_no_genotype_can_meet_are_refused_before_any_trial(folder, tmp_path):
     with pytest.raises(ValueError, match=r"max_params=900: no genotype .* smallest found, .* has 991 params"):
-        run_search(_cfg(folder, tmp_path, "max_params=900"), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, "max_params=900"), tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "study.db").exists() and not (tmp_path / "out").exists()  # no study was made
 
 
@@ -121,7 +121,7 @@ def test_duplicate_genotypes_are_not_trained_again(folder, tmp_path):
     one = ["search_space.layers=[2,2]", "search_space.growth=[4]", "search_space.growth_schedule=[constant]",
            "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",
            "search_space.compression=[0.5]"]
-    result = run_search(_cfg(folder, tmp_path, *one), tmp_path / "out", log=lambda m: None)
+    result = search(_cfg(folder, tmp_path, *one), tmp_path / "out", log=lambda m: None)
     assert result["n_complete"] == 1 and result["n_duplicate"] == 2
     dups = [r for r in map(TrialRecord.of, _study(tmp_path).trials) if r.status == Status.DUPLICATE]
     assert len(dups) == 2 and all("same genotype as trial 0" in r.reason for r in dups)
@@ -130,7 +130,7 @@ def test_duplicate_genotypes_are_not_trained_again(folder, tmp_path):
 def test_baselines_are_enqueued_first(folder, tmp_path):
     cfg = _cfg(folder, tmp_path, "search_space.layers=[2,6]", "search_space.growth=[12]", "max_params=200000",
                "n_trials=2")
-    run_search(cfg, tmp_path / "out", log=lambda m: None)
+    search(cfg, tmp_path / "out", log=lambda m: None)
     first = TrialRecord.of(_study(tmp_path).trials[0])
     assert first.baseline == "densenet_bc40_k12"
     assert first.genotype_id == nas.PRESETS["densenet_bc40_k12"].id
@@ -147,7 +147,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
 ])
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
-        run_search(_cfg(folder, tmp_path, *extra), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, *extra), tmp_path / "out", log=lambda m: None)
 
 
 @pytest.mark.parametrize("change, key", [
@@ -156,17 +156,17 @@ def test_bad_settings(folder, tmp_path, extra, message):
     (["data.split_seed=3"], "split_seed=0, not 3"),
 ])
 def test_a_resume_on_other_data_or_budget_is_refused_and_loses_nothing(folder, tmp_path, change, key):
-    run_search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
     with pytest.raises(ValueError, match=f"study 's' was run with {re.escape(key)}: .* another study_name"):
-        run_search(_cfg(folder, tmp_path, "n_trials=2", *change), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, "n_trials=2", *change), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
     assert len(trials) == 1 and trials[0].state == TrialState.COMPLETE  # nothing added, nothing left running
 
 
 def test_objectives_of_an_existing_study_are_kept(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=1"), tmp_path / "out", log=lambda m: None)
     with pytest.raises(ValueError, match="exists with objectives"):
-        run_search(_cfg(folder, tmp_path, "n_trials=2", "objectives=[val_accuracy]"), tmp_path / "out",
+        search(_cfg(folder, tmp_path, "n_trials=2", "objectives=[val_accuracy]"), tmp_path / "out",
                    log=lambda m: None)
 
 
@@ -178,7 +178,7 @@ def test_samplers(folder, tmp_path, monkeypatch, sampler, kind):
     made = []
     real = worker.make_sampler
     monkeypatch.setattr(worker, "make_sampler", lambda *a: made.append(real(*a)) or made[-1])  # a spy: real samplers
-    result = run_search(_cfg(folder, tmp_path, f"sampler={sampler}", "n_trials=2"), tmp_path / "out",
+    result = search(_cfg(folder, tmp_path, f"sampler={sampler}", "n_trials=2"), tmp_path / "out",
                         log=lambda m: None)
     assert result["n_complete"] + result["n_duplicate"] == 2
     assert made and all(type(s) is kind for s in made)  # the study ran with the sampler asked for
@@ -204,7 +204,7 @@ def _overrides_cli(folder, tmp_path):
 
 def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
     out = tmp_path / "out"
-    run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=offline"), out, log=lambda m: None)
+    search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=offline"), out, log=lambda m: None)
     runs = sorted((out / "wandb").glob("offline-run-*"))
     trained = [t for t in _study(tmp_path).trials if TrialRecord.of(t).history]
     assert len(runs) == 1 + len(trained)  # the study run and one run per trained trial
@@ -226,7 +226,7 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
 
 def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder, tmp_path, monkeypatch):
     """Batch 256 at inference can exhaust a GPU that training fit in: an oom result, not an error."""
-    from nas.study import evaluate
+    from nas.study import evaluators
     from nas.training.metrics import inference_latency
 
     def latency(model, size, *, batch_size, **kw):
@@ -234,8 +234,8 @@ def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder,
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return inference_latency(model, size, batch_size=batch_size, **kw)
 
-    monkeypatch.setattr(evaluate, "inference_latency", latency)
-    run_search(_cfg(folder, tmp_path, "objectives=[val_accuracy,latency_batch_ms]", "n_trials=1",
+    monkeypatch.setattr(evaluators, "inference_latency", latency)
+    search(_cfg(folder, tmp_path, "objectives=[val_accuracy,latency_batch_ms]", "n_trials=1",
                     "enqueue_baselines=false"), tmp_path / "out", log=lambda m: None)
     (r,) = map(TrialRecord.of, _study(tmp_path).trials)
     assert r.status == Status.OOM and "measuring inference latency" in r.reason and "result is kept" in r.reason
@@ -245,7 +245,7 @@ def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder,
 def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_path, monkeypatch):
     """With workers sharing a GPU a neighbour may hold the memory: the trial is queued again
     (up to storage.max_retry) instead of an oom result that would block its genotype for good."""
-    from nas.study import evaluate
+    from nas.study import evaluators
     from nas.study.bookkeeping import retries
 
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):  # what fit() reports for a CUDA OOM
@@ -253,10 +253,10 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
                       "history": [], "params": measured[1], "macs": measured[2],
                       "memory_estimate_bytes": 2**30, "memory_cap_bytes": 2**31}  # it fit the estimate, then ran out
 
-    monkeypatch.setattr(evaluate, "train_genotype", out_of_memory)
+    monkeypatch.setattr(evaluators, "train_genotype", out_of_memory)
     # This worker had reserved well under its share when memory ran out (what CUDA's counters tell).
-    monkeypatch.setattr(evaluate, "neighbour_may_hold", lambda device, share: True)
-    run_search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "storage.max_retry=1", "n_trials=1",
+    monkeypatch.setattr(evaluators, "neighbour_may_hold", lambda device, share: True)
+    search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "storage.max_retry=1", "n_trials=1",
                     "enqueue_baselines=false"), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
     first, rerun = (TrialRecord.of(t) for t in trials)
@@ -267,16 +267,16 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
 
 def test_out_of_memory_within_its_own_share_is_an_oom_result(folder, tmp_path, monkeypatch):
     """A worker that filled its own share: the model does not fit, whoever else shares the GPU."""
-    from nas.study import evaluate
+    from nas.study import evaluators
 
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):
         return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",
                       "history": [], "params": measured[1], "macs": measured[2],
                       "memory_estimate_bytes": 2**30, "memory_cap_bytes": 2**31}  # it fit the estimate, then ran out
 
-    monkeypatch.setattr(evaluate, "train_genotype", out_of_memory)
-    monkeypatch.setattr(evaluate, "neighbour_may_hold", lambda device, share: False)
-    run_search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "n_trials=1", "enqueue_baselines=false"),
+    monkeypatch.setattr(evaluators, "train_genotype", out_of_memory)
+    monkeypatch.setattr(evaluators, "neighbour_may_hold", lambda device, share: False)
+    search(_cfg(folder, tmp_path, "gpu_memory_share=0.5", "n_trials=1", "enqueue_baselines=false"),
                tmp_path / "out", log=lambda m: None)
     (only,) = map(TrialRecord.of, _study(tmp_path).trials)
     assert only.status == Status.OOM  # recorded once, its genotype not tried again
@@ -284,12 +284,12 @@ def test_out_of_memory_within_its_own_share_is_an_oom_result(folder, tmp_path, m
 
 def test_wandb_mode_must_be_offline_or_online(folder, tmp_path):
     with pytest.raises(ValueError, match="logger.mode='shared'"):
-        run_search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=shared"), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, "logger=wandb", "logger.mode=shared"), tmp_path / "out", log=lambda m: None)
 
 
 def test_latency_and_hardware_objectives(folder, tmp_path):
     objectives = "objectives=[val_accuracy,latency_batch1_ms,latency_batch_ms,images_per_second,peak_memory_bytes]"
-    result = run_search(_cfg(folder, tmp_path, objectives, "n_trials=2"), tmp_path / "out", log=lambda m: None)
+    result = search(_cfg(folder, tmp_path, objectives, "n_trials=2"), tmp_path / "out", log=lambda m: None)
     assert result["pareto"]
     for r in map(TrialRecord.of, _study(tmp_path).trials):
         if r.state == TrialState.COMPLETE:
@@ -300,7 +300,7 @@ def test_latency_and_hardware_objectives(folder, tmp_path):
 
 def test_a_study_whose_every_trial_fails_says_so(folder, tmp_path):
     said = []
-    result = run_search(_cfg(folder, tmp_path, "train.lr=1e30", "n_trials=2"), tmp_path / "out", log=said.append)
+    result = search(_cfg(folder, tmp_path, "train.lr=1e30", "n_trials=2"), tmp_path / "out", log=said.append)
     assert result["n_complete"] == 0 and result["n_failed"] + result["n_duplicate"] == 2
     assert any("every trial failed" in m for m in said)
     failed = [TrialRecord.of(t) for t in _study(tmp_path).trials if t.state == TrialState.FAIL]
@@ -311,7 +311,7 @@ def test_a_study_whose_every_trial_fails_says_so(folder, tmp_path):
 def test_pareto_trials_get_their_pruned_children(folder, tmp_path):
     one_pattern = ["search_space.patterns=[full]", "search_space.layers=[4,4]", "search_space.bottleneck=[null]"]
     said = []
-    run_search(_cfg(folder, tmp_path, *one_pattern, "prune_threshold=1.0", "n_trials=4"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, *one_pattern, "prune_threshold=1.0", "n_trials=4"), tmp_path / "out",
                log=said.append)
     trials = _study(tmp_path).trials
     records = [TrialRecord.of(t) for t in trials]
@@ -328,8 +328,8 @@ def test_pareto_trials_get_their_pruned_children(folder, tmp_path):
 
 
 def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
-    run_search(_cfg(folder, tmp_path, "n_trials=2", "sampler=random"), tmp_path / "out", log=lambda m: None)
-    run_search(_cfg(folder, tmp_path, "n_trials=4", "sampler=random"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=2", "sampler=random"), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=4", "sampler=random"), tmp_path / "out", log=lambda m: None)
     trials = _study(tmp_path).trials
     assert [t.params for t in trials[2:]] != [t.params for t in trials[:2]]
     assert all(TrialRecord.of(t).status != Status.DUPLICATE for t in trials)
@@ -357,7 +357,7 @@ def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on
         need[growth] = fit_in_memory(model, data, TrainConfig(batch_size=16, memory_limit_gb=1e6))[1]
     assert need[4] < need[32]
     limit = (need[4] + need[32]) / 2 / 2**30
-    result = run_search(_cfg(folder, tmp_path, *two, f"train.memory_limit_gb={limit}", "n_trials=6"), tmp_path / "out",
+    result = search(_cfg(folder, tmp_path, *two, f"train.memory_limit_gb={limit}", "n_trials=6"), tmp_path / "out",
                         log=lambda m: None)
     records = [TrialRecord.of(t) for t in _study(tmp_path).trials]
     big = [r for r in records if r.genotype and r.genotype["blocks"][0]["growth"] == 32 and r.status != Status.DUPLICATE]

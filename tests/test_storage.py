@@ -4,17 +4,17 @@ import time
 
 import optuna
 import pytest
-from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from nas.study.record import Status, TrialRecord
+from nas.study.settings import Section
 from nas.study.storage import (PASSWORD_ENV, HeartbeatJournalStorage, StorageError, fail_stale_trials,
                                hide_password, mask_url, open_storage, read_storage, redact, retry_callback)
 
 
 def _cfg(**kw):
     base = {"name": "sqlite", "url": "sqlite:///x.db", "heartbeat_interval": 1, "grace_period": 2, "max_retry": 3}
-    return OmegaConf.create({**base, **kw})
+    return Section.of({**base, **kw})  # what parse_search hands the storage
 
 
 def test_mask_url():

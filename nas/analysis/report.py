@@ -23,6 +23,7 @@ from nas.study import pareto
 from nas.training import heatmap
 from nas.genotype import Genotype
 from nas.study.bookkeeping import counted, retries
+from nas.study.dominance import best_trials
 from nas.study.outputs import finish_order
 from nas.study.record import OBJECTIVES, STUDY_OBJECTIVES, Status, TrialRecord
 
@@ -79,7 +80,7 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
     objectives = study.user_attrs.get(STUDY_OBJECTIVES) or [f"objective {i}" for i in range(len(study.directions))]
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    front = study.best_trials if complete else []
+    front = best_trials(trials, study.directions)
     records = [TrialRecord.of(t) for t in trials]
     stopped = [r for r in records if r.stopped]
     rows = [TrialRecord.of(t).row() for t in complete] + [r.row() for r in stopped]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas.scheduling.ranking import front_ranks
+from nas.study.dominance import on_front, signed
 from nas.study.record import TrialRecord
 
 PICKS = ("best-accuracy", "smallest", "knee", "trial=N")
@@ -60,9 +59,8 @@ def _numbered(complete: list[TrialRecord], how: str, study_name: str) -> TrialRe
 
 def pareto_set(records: list[TrialRecord], directions: list[StudyDirection]) -> list[TrialRecord]:
     """The records no other record dominates on the study's objectives (ties all stay)."""
-    sign = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-    losses = sign * np.array([r.values for r in records], float)
-    return [r for r, rank in zip(records, front_ranks(losses)) if rank == 0]
+    mask = on_front(signed([r.values for r in records], directions))
+    return [r for r, keep in zip(records, mask) if keep]
 
 
 def knee(records: list[TrialRecord]) -> TrialRecord:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,10 @@ class Genotype:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    @property
+    @cached_property
     def id(self) -> str:
-        """Content hash: equal genotypes have equal ids, across processes and machines."""
+        """Content hash: equal genotypes have equal ids, across processes and machines (computed once:
+        a study asks for it at every bookkeeping step)."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
 
     @property

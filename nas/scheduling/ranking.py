@@ -15,34 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-CHUNK = 1024  # rows compared at once
-
-
-def front_ranks(losses: np.ndarray) -> np.ndarray:
-    """The non-dominated front (0 = best) of each row of ``losses`` (n × objectives, minimised).
-    Memory: one n × n boolean matrix (10,000 trials at a rung: 100 MB)."""
-    n = len(losses)
-    dominates = np.empty((n, n), bool)  # [j, i]: j dominates i
-    for lo in range(0, n, CHUNK):
-        rows = losses[lo:lo + CHUNK]
-        no_worse = np.ones((len(rows), n), bool)
-        better = np.zeros((len(rows), n), bool)
-        for k in range(losses.shape[1]):  # objective by objective: no n × n × objectives temporaries
-            no_worse &= rows[:, k, None] <= losses[None, :, k]
-            better |= rows[:, k, None] < losses[None, :, k]
-        dominates[lo:lo + CHUNK] = no_worse & better
-    dominators = dominates.sum(0)  # of each row, those not yet placed in a front
-    ranks = np.full(n, -1)
-    left = np.ones(n, bool)
-    rank = 0
-    while left.any():
-        front = left & (dominators == 0)
-        ranks[front] = rank
-        left &= ~front
-        dominators -= dominates[front].sum(0)
-        rank += 1
-    return ranks
+from nas.study.dominance import front_ranks
 
 
 def crowding(losses: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, directions
+from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, directions, stored_field
 from nas.study.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -82,7 +82,7 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = ""
 
 
 def status(t: FrozenTrial) -> Status:
-    return TrialRecord.of(t).status
+    return Status(stored_field(t, "status", Status.RUNNING.value))
 
 
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -113,12 +113,11 @@ def claimed(trials: list[FrozenTrial], me: int, genotype_id: str) -> int | None:
     for t in trials:
         if t.number == me:
             continue
-        record = TrialRecord.of(t)
-        if record.genotype_id != genotype_id:
+        if stored_field(t, "genotype_id") != genotype_id:
             continue
-        if t.state in FINISHED and record.status.trained:  # stopped trials are PRUNED
+        if t.state in FINISHED and status(t).trained:  # stopped trials are PRUNED
             return t.number
-        if t.state == TrialState.RUNNING and (record.status == Status.TRAINING or t.number < me):
+        if t.state == TrialState.RUNNING and (status(t) == Status.TRAINING or t.number < me):
             return t.number
     return None
 

@@ -23,12 +23,9 @@ from bisect import bisect_right
 
 import numpy as np
 
-__all__ = ["HypervolumeHistory", "contribution", "hypervolume", "nondominated"]
+from nas.study.dominance import front_of_sorted
 
-# Below this many elements (rows² × objectives) the dominance filter compares all pairs in
-# one numpy expression; above it, a loop over the front keeps memory linear.
-_PAIRWISE_LIMIT = 1 << 18
-
+__all__ = ["HypervolumeHistory", "contribution", "hypervolume"]
 
 def _as_reference(reference: np.ndarray) -> np.ndarray:
     r = np.asarray(reference, dtype=float)
@@ -49,55 +46,6 @@ def _as_points(points: np.ndarray, d: int | None = None) -> np.ndarray:
     if np.isnan(p).any():
         raise ValueError("points contain NaN")
     return p
-
-
-def _front_of_sorted(s: np.ndarray) -> np.ndarray:
-    """Mask of the rows of ``s`` that no other row weakly dominates, first duplicate kept.
-
-    ``s`` must be in an order where a row can only be weakly dominated by an earlier row or
-    by an equal one (lexicographic order, or sorted by the sum of coordinates): that makes
-    every test one-sided.
-    """
-    n, d = s.shape
-    if n <= 1:
-        return np.ones(n, dtype=bool)
-    if d == 1:
-        keep = np.zeros(n, dtype=bool)
-        keep[0] = True
-        return keep
-    if d == 2:
-        # Lexicographic order: a row is kept iff its y is below every earlier y.
-        y = s[:, 1]
-        keep = np.empty(n, dtype=bool)
-        keep[0] = True
-        keep[1:] = y[1:] < np.minimum.accumulate(y)[:-1]
-        return keep
-    if n * n * d <= _PAIRWISE_LIMIT:
-        weakly = (s[:, None, :] <= s[None, :, :]).all(axis=2)  # [j, i]: j weakly dominates i
-        return ~np.triu(weakly, 1).any(axis=0)
-    # The first remaining row is never dominated; drop everything it weakly dominates.
-    keep = np.zeros(n, dtype=bool)
-    rest = np.arange(n)
-    while rest.size:
-        top = rest[0]
-        keep[top] = True
-        rest = rest[(s[rest] < s[top]).any(axis=1)]
-    return keep
-
-
-def nondominated(points: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows no other row weakly dominates (of duplicates, the first).
-
-    Weak dominance (``<=`` everywhere) is what matters for the hypervolume: a duplicate or
-    a point with a tie adds no volume, so it is dropped as well.
-    """
-    p = _as_points(points)
-    keep = np.zeros(p.shape[0], dtype=bool)
-    if p.shape[0] == 0:
-        return keep
-    order = np.lexsort(p.T[::-1])  # stable: equal rows stay in their original order
-    keep[order[_front_of_sorted(p[order])]] = True
-    return keep
 
 
 def _hv2(s: np.ndarray, r: np.ndarray) -> float:
@@ -163,7 +111,7 @@ def _hv_limited(p: np.ndarray, r: np.ndarray) -> float:
     # rounding keeps that true in floating point up to ties, which the filter tolerates:
     # a missed dominated row costs time, never accuracy).
     s = p[np.argsort(p.sum(axis=1), kind="stable")]
-    return _hvn(s[_front_of_sorted(s)], r)
+    return _hvn(s[front_of_sorted(s)], r)
 
 
 def _hvn(s: np.ndarray, r: np.ndarray) -> float:
@@ -207,7 +155,7 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     if d == 3:
         return _hv3(p, r)  # the sweep skips dominated points and duplicates itself
     s = p[np.lexsort(p.T[::-1])]
-    s = s[_front_of_sorted(s)]
+    s = s[front_of_sorted(s)]
     if d == 2:
         return _hv2(s, r)
     return _hvn(s, r)

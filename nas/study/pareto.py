@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas.files import replacing
+from nas.study.dominance import dominates
 from nas.study.hypervolume import HypervolumeHistory
 from nas.study.record import BASELINE, OBJECTIVES, Status
 
@@ -40,11 +41,6 @@ def normalised(values: list[float], objectives: list[str]) -> np.ndarray:
             x = (math.log(max(v, 1e-300)) - math.log(lo)) / (math.log(hi) - math.log(lo))
         out.append(1 - x if spec.direction == "maximize" and spec.scale != "accuracy" else x)
     return np.array(out, float)
-
-
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    """Loss vector ``a`` is no worse than ``b`` everywhere and better somewhere."""
-    return bool(np.all(a <= b) and np.any(a < b))
 
 
 class Front:

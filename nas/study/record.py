@@ -141,6 +141,7 @@ class TrialRecord:
     heatmaps: list[dict[str, Any]] | None = None
     rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.study.rungs)
     trial_seconds: float | None = None
+    ended: float | None = None  # the evaluator's clock when it ended: Unix time, or simulated seconds
     # From the queue (see BASELINE, PRUNED_FROM) and from Optuna:
     baseline: str = ""
     pruned_from: int | None = None
@@ -150,7 +151,7 @@ class TrialRecord:
     values: list[float] | None = None
 
     _STORED = ("status", "reason", "worker", "genotype", "genotype_id", "genotype_name", "metrics", "history",
-               "heatmaps", "rungs", "trial_seconds")
+               "heatmaps", "rungs", "trial_seconds", "ended")
 
     @classmethod
     def of(cls, t: FrozenTrial) -> TrialRecord:
@@ -208,6 +209,13 @@ class TrialRecord:
         """What a W&B trial run keeps as its summary."""
         return {"genotype": self.genotype_name, "genotype_id": self.genotype_id, "status": self.status.value,
                 "reason": self.reason, **{k: v for k, v in self.metrics.items() if v is not None}}
+
+
+def stored_field(t: FrozenTrial, key: str, default: Any = None) -> Any:
+    """One field of a trial's stored record without building the record: the bookkeeping reads
+    a few fields of every trial on every step, which must not cost a whole parse each time."""
+    attrs = t.user_attrs
+    return (attrs[RECORD] if RECORD in attrs else attrs).get(key, default)
 
 
 def _flat(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ second so far. The peak memory of training is only known at its end and is left 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import optuna
@@ -24,6 +23,7 @@ from optuna.trial import FrozenTrial
 
 from nas.scheduling import Scheduler, decide
 from nas.scheduling.rules import Stop
+from nas.study.clock import Clock, WallClock
 from nas.study.pareto import losses
 from nas.study.record import LATENCIES, TrialRecord
 
@@ -60,8 +60,8 @@ class RungJudge:
     """The rule (:mod:`nas.scheduling.rules`) a scheduled trial's training applies after each epoch."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, record: TrialRecord, scheduler: Scheduler,
-                 objectives: list[str]) -> None:
-        self.study, self.trial, self.record, self.scheduler = study, trial, record, scheduler
+                 objectives: list[str], clock: Clock = WallClock()) -> None:
+        self.study, self.trial, self.record, self.scheduler, self.clock = study, trial, record, scheduler, clock
         self.objectives = ranked(objectives)
         self.bracket = scheduler.bracket_of(record.genotype_id)
         self.rungs = scheduler.rungs(self.bracket)
@@ -83,7 +83,7 @@ class RungJudge:
                        self.scheduler.eta)
             rung = {"go": d.go, "position": d.position, "of": d.of, "kept": d.kept}
         rung = {"epoch": epoch, "bracket": self.bracket, "values": values, **rung,
-                "seen": [n for n, _ in earlier], "at": time.time()}
+                "seen": [n for n, _ in earlier], "at": self.clock.now()}  # the stamp that orders a rung's arrivals
         self.record.rungs.append(rung)
         self.record.save(self.trial)  # before training on: the decision other workers and retries read
         if rung["go"]:

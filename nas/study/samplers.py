@@ -7,10 +7,19 @@ import warnings
 import numpy as np
 import optuna
 
-SAMPLERS = ("tpe", "nsga2", "random", "gp")
+SAMPLERS = ("tpe", "nsga2", "random", "gp", "grid")
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, without the ``Study.stop()`` it calls once the grid is drawn:
+    this ask-and-tell loop has no optimize() to stop (Optuna raises), and stops at n_trials."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def make_sampler(name: str, seed: int, grid: dict[str, list] | None = None) -> optuna.samplers.BaseSampler:
+    """``grid``: every parameter's choices, for ``sampler=grid`` (an enumerable space's ``grid``)."""
     if name == "tpe":
         # multivariate + group: TPE models the conditional parameters (m, bottleneck kinds) jointly
         with warnings.catch_warnings():
@@ -22,6 +31,11 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
+    if name == "grid":
+        if grid is None:
+            raise ValueError("sampler=grid: this search space cannot be enumerated; use search_space=dense_grid "
+                             "or another sampler")
+        return _Grid(grid, seed=seed)  # the unvisited points in a seeded random order
     raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
 

@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 import optuna
 import sqlalchemy
-from omegaconf import OmegaConf
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface fail_stale_trials() recognises
 from optuna.trial import FrozenTrial, TrialState
@@ -251,6 +250,9 @@ def describe(cfg: Any) -> str:
     return f"journal {cfg.path}" if cfg.name == "journal" else mask_url(str(cfg.url))
 
 
+MISSING = "???"  # a value the config leaves to the user (OmegaConf's mark)
+
+
 def check_storage(cfg: Any) -> None:
     """Raise :class:`StorageError` with a fix for a ``storage=`` config that cannot work, before any data is
     prepared: an unknown engine, a missing or malformed URL, heartbeat or retry settings out of range, a
@@ -258,7 +260,7 @@ def check_storage(cfg: Any) -> None:
     and removed to test the study file's folder)."""
     if cfg.name not in ENGINES:
         raise StorageError(f"unknown storage {cfg.name!r}; choose one of {', '.join(ENGINES)}")
-    if OmegaConf.is_missing(cfg, "path" if cfg.name == "journal" else "url"):
+    if str(cfg.get("path" if cfg.name == "journal" else "url")) == MISSING:
         raise StorageError("storage=journal needs storage.path=FILE" if cfg.name == "journal" else
                            f"storage={cfg.name} needs storage.url=postgresql://USER@HOST:5432/DATABASE")
     interval, grace = cfg.heartbeat_interval, cfg.grace_period

@@ -11,70 +11,54 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import optuna
 import torch
-from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 import search_spaces
-from nas.training import heatmap
-from nas.scheduling import Scheduler, scheduler_config
-from nas.study.prune import prune
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
+from nas.scheduling import Scheduler
 from nas.study.bookkeeping import counted, describe_running, interrupted, open_study
+from nas.study.dominance import best_trials
 from nas.study.evaluate import WORKER, run_trial
+from nas.study.evaluators import Evaluator, Training
 from nas.study.outputs import Outputs, summary
-from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord, \
-    check_objectives
-from nas.study.rungs import check_cycles
-from nas.study.rungs import check_objectives as check_rung_objectives
+from nas.study.prune import prune
+from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord
 from nas.study.samplers import make_sampler, worker_seed
-from nas.study.settings import check_feasible, check_settings
+from nas.study.settings import SearchSettings, check_feasible
 from nas.study.storage import describe, fail_stale_trials, open_storage
-from nas.study.wandb_logger import NullLogger, make_logger
-from nas.study.wandb_logger import check as check_logger
+from nas.study.wandb_logger import make_logger
+from nas.training import heatmap
 from nas.training.data import PreparedData, prepare
 from nas.training.trainer import TrainConfig
-from nas.training.unit import data_config, resolve_device, train_config
+from nas.training.unit import resolve_device
 
 
-def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
+def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
                stop_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """The search without Hydra: testable with a composed config."""
-    check_settings(cfg)
-    check_logger(cfg.logger)
-    objectives = check_objectives(cfg.objectives if isinstance(cfg.objectives, str) else list(cfg.objectives))
-    space = search_spaces.get(cfg.search_space.name)
-    space.validate(cfg.search_space)
-    tcfg = train_config(cfg.train)
-    scheduler = scheduler_config(cfg.scheduler, tcfg.epochs)
-    check_rung_objectives(scheduler, objectives)
-    check_cycles(scheduler, tcfg.cycle_ends)
-    device = resolve_device(cfg.device)
-    if device.type == "cuda" and cfg.gpu_memory_share is not None:  # workers sharing a GPU: each its part
+    """One worker of the study ``settings`` describe (:func:`~nas.study.settings.parse_search`)."""
+    if settings.evaluator.name == "table":  # the whole study, its workers simulated, on a tabular benchmark
+        from nas.tabular.simulate import simulate
+
+        return simulate(settings, out_dir, log)
+    device = resolve_device(settings.device)
+    if device.type == "cuda" and settings.gpu_memory_share is not None:  # workers sharing a GPU: each its part
         index = device.index if device.index is not None else torch.cuda.current_device()
-        torch.cuda.set_per_process_memory_fraction(float(cfg.gpu_memory_share), index)
-    data_cfg = data_config(cfg.data)
+        torch.cuda.set_per_process_memory_fraction(float(settings.gpu_memory_share), index)
+    tcfg, scheduler, objectives = settings.train, settings.scheduler, list(settings.objectives)
     if device.type != "cuda":
         log("no GPU: trials train on the CPU; use train=smoke and a small data.train_size")
-    data = prepare(data_cfg, device, channels_last=tcfg.on(device).channels_last)  # bad data stops us before any
-    check_feasible(space, cfg, data)  # study is made
-    out_dir = out_dir or Path("runs") / cfg.study_name
+    data = prepare(settings.data, device, channels_last=tcfg.on(device).channels_last)  # bad data stops us before
+    check_feasible(settings, data.num_classes, data.in_channels, data.image_size)  # any study is made
+    out_dir = out_dir or Path("runs") / settings.study_name
     out_dir.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(cfg.storage)
-    study = open_study(storage, cfg.study_name, objectives, make_sampler(cfg.sampler.name, cfg.seed),
-                       setup=setup_of(data, tcfg, scheduler))
-    existing = len(study.get_trials(deepcopy=False))
-    study.sampler = make_sampler(cfg.sampler.name, worker_seed(cfg.seed, cfg.worker, existing))
-    if cfg.enqueue_baselines and cfg.worker == 0:
-        names = enqueue_baselines(study, space, cfg.search_space)
-        if names:
-            log(f"baselines first: {', '.join(names)}")
+    storage = open_storage(settings.storage)
+    study = open_worker_study(storage, settings, setup_of(data, tcfg, scheduler), log)
     if scheduler.active:
         log(f"scheduler={scheduler.name}: trials are ranked after epoch(s) "
             f"{', '.join(map(str, scheduler.levels()))} of {scheduler.max_epochs}"
@@ -83,27 +67,48 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
             + (" (train.schedule=rung_cycles: each trial's learning-rate cycles end at its rungs)"
                if tcfg.schedule == "rung_cycles" else f" (train.schedule={tcfg.schedule})"))
     done = len(counted(study.get_trials(deepcopy=False)))
-    log(f"study {cfg.study_name!r} in {describe(cfg.storage)}: {done} of n_trials={cfg.n_trials} done; "
-        f"this is worker {cfg.worker} ({WORKER})"
-        + (f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}" if cfg.gpu is not None else ""))
+    log(f"study {settings.study_name!r} in {describe(settings.storage)}: {done} of n_trials={settings.n_trials} "
+        f"done; this is worker {settings.worker} ({WORKER})"
+        + (f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}" if settings.gpu is not None else ""))
     # Worker 0 keeps runs/<study>/ current while the study runs; every worker rewrites it when it stops.
-    outputs = Outputs(out_dir, objectives, plot_every=cfg.plot_every, live=cfg.worker == 0)
-    if done >= cfg.n_trials:
+    outputs = Outputs(out_dir, objectives, plot_every=settings.plot_every, live=settings.worker == 0)
+    if done >= settings.n_trials:
         log("nothing to do")
         outputs.finish(study.get_trials(deepcopy=False))
     else:
-        outputs.logger = logger = make_logger(cfg.logger, cfg.study_name, out_dir, _loggable(cfg))
+        outputs.logger = logger = make_logger(settings.logger, settings.study_name, out_dir, settings.loggable)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.n_trials, desc="trials", file=sys.stderr, disable=not sys.stderr.isatty())
+        bar = tqdm(total=settings.n_trials, desc="trials", file=sys.stderr, disable=not sys.stderr.isatty())
+        evaluator = Training(data, tcfg, objectives, out_dir, settings.gpu_memory_share)
         try:
             outputs.start(study.get_trials(deepcopy=False))
-            _work(study, storage, space, data, tcfg, cfg, scheduler, objectives, outputs, logger, log, stop_requested,
-                  bar)
+            work(study, storage, settings, evaluator, outputs, log, stop_requested, bar.update)
         finally:  # also when stopped: the files are whole for the next run
             bar.close()
             outputs.finish(study.get_trials(deepcopy=False))
             logger.close()
+    return report(study, objectives, outputs, log)
+
+
+def open_worker_study(storage: optuna.storages.BaseStorage, settings: SearchSettings, setup: dict[str, Any],
+                      log) -> optuna.Study:
+    """This worker's handle on the study: made or loaded (its setup checked), with the sampler
+    seeded for this worker, and the baselines queued once."""
+    objectives = list(settings.objectives)
+    study = open_study(storage, settings.study_name, objectives,
+                       make_sampler(settings.sampler, settings.seed, settings.grid), setup=setup)
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(settings.sampler, worker_seed(settings.seed, settings.worker, existing), settings.grid)
+    if settings.enqueue_baselines and settings.worker == 0:
+        names = enqueue_baselines(study, settings.space, settings.search_space)
+        if names:
+            log(f"baselines first: {', '.join(names)}")
+    return study
+
+
+def report(study: optuna.Study, objectives: list[str], outputs: Outputs, log) -> dict[str, Any]:
+    """The study's summary (the command's last output line), its front said in the log."""
     result = summary(study, objectives, outputs)
     if result["n_complete"] == 0:
         log("every trial failed or was ruled out: see the reasons in trials.csv")
@@ -112,47 +117,49 @@ def run_search(cfg: DictConfig, out_dir: Path | None = None, log=print,
     return result
 
 
-def _work(study: optuna.Study, storage, space, data: PreparedData, tcfg: TrainConfig, cfg: DictConfig,
-          scheduler: Scheduler, objectives: list[str], outputs: Outputs, logger: NullLogger, log, stop_requested: Callable[[], bool],
-          bar) -> None:
+def work(study: optuna.Study, storage, settings: SearchSettings, evaluator: Evaluator, outputs: Outputs, log,
+         stop_requested: Callable[[], bool] = lambda: False, progress: Callable[[int], Any] = lambda n: None) -> None:
     """Run trials until the study has ``n_trials``: fail stale trials, wait while the rest of
     the budget is running elsewhere, and take the queued ones (retries) first."""
+    clock, n_trials = evaluator.clock, settings.n_trials
     waiting = ""
     first = True
+    shown = 0
     while True:
         if stop_requested():
             raise KeyboardInterrupt
-        _fail_stale(study, storage, cfg.storage.grace_period, log)
+        _fail_stale(study, storage, settings.storage.grace_period, log)
         trials = study.get_trials(deepcopy=False)
         done = len(counted(trials))
-        bar.update(done - bar.n)  # the study's count: other workers' trials too
-        if done >= cfg.n_trials:
+        progress(done - shown)  # the study's count: other workers' trials too
+        shown = done
+        if done >= n_trials:
             return
-        if done + sum(t.state == TrialState.RUNNING for t in trials) >= cfg.n_trials:
+        if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_trials:
             running = describe_running(trials)
             if running != waiting:
                 log(f"waiting for trial(s) running in other workers: {running}")
                 waiting = running
-            time.sleep(cfg.storage.heartbeat_interval)
+            clock.sleep(settings.storage.heartbeat_interval)
             continue
-        start = time.perf_counter()
-        t = run_trial(study, storage, space, data, tcfg, cfg, objectives, log, outputs.out_dir, scheduler)
+        start = clock.now()
+        t = run_trial(study, storage, settings, evaluator, log)
         if t is None:
             continue
         record = TrialRecord.of(t)
         if record.status.trained:
-            logger.trial(record)
+            outputs.logger.trial(record)
         trials = study.get_trials(deepcopy=False)
         outputs.update(trials)
-        if cfg.prune_threshold is not None and record.status == Status.OK:
-            enqueue_pruned_children(study, cfg.prune_threshold, log)
-        seconds = time.perf_counter() - start
+        if settings.prune_threshold is not None and record.status == Status.OK:
+            enqueue_pruned_children(study, settings.prune_threshold, log)
+        seconds = clock.now() - start
         training = record.metrics.get("wall_seconds")
         timing = f" [{seconds:.2f} s, training {training:.2f} s]" if training is not None else f" [{seconds:.2f} s]"
         log(f"trial {t.number}: {record.genotype_name or '?'} {record.status}"
-            + (f" {dict(zip(objectives, t.values))}" if t.values else f" ({record.reason})")
-            + timing + f" — {len(counted(trials))}/{cfg.n_trials}")
-        left = cfg.n_trials - done - 1
+            + (f" {dict(zip(settings.objectives, t.values))}" if t.values else f" ({record.reason})")
+            + timing + f" — {len(counted(trials))}/{n_trials}")
+        left = n_trials - done - 1
         if first and left > 0 and record.status == Status.OK:
             log(f"estimate: ~{seconds * left / 60:.0f} min of this worker's time for the remaining {left} "
                 f"trials at {seconds:.0f} s per trial")
@@ -174,7 +181,8 @@ def enqueue_pruned_children(study: optuna.Study, threshold: float, log) -> None:
     """Queue, once per Pareto trial, its genotype without the connections weaker than
     ``threshold`` (:func:`nas.study.prune.prune`), trained with the parent's parameters recorded."""
     done = {r.pruned_from for r in map(TrialRecord.of, study.get_trials(deepcopy=False)) if r.pruned_from is not None}
-    for parent in map(TrialRecord.of, study.best_trials):  # the storage's front: other workers' trials too
+    front = best_trials(study.get_trials(deepcopy=False), study.directions)  # other workers' trials too
+    for parent in map(TrialRecord.of, front):
         number = parent.number
         if number in done or not parent.heatmaps:
             continue
@@ -213,10 +221,3 @@ def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Sched
             "train": budget, "class_names": list(data.classes),
             "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std],
             "scheduler": scheduler.setup()}
-
-
-def _loggable(cfg: DictConfig) -> dict[str, Any]:
-    """The run's configuration for the W&B study run, without the storage URL (it may hold a password)."""
-    config = OmegaConf.to_container(cfg, resolve=True)
-    config.pop("storage", None)
-    return config

@@ -1,0 +1,130 @@
+"""Where a trial's results come from: the seam between the study loop and training.
+
+The study loop (worker, trial, rung decisions, bookkeeping, record, outputs) asks an
+:class:`Evaluator` for a genotype's size, its latencies and its training run, and reads
+the time from the evaluator's :class:`~nas.study.clock.Clock`. :class:`Training` trains, on the data
+prepared for the study; :class:`nas.tabular.replay.Replay` replays a tabular benchmark
+on a simulated clock, so that a whole study runs in seconds with everything else unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from nas.genotype import Genotype
+from nas.study.clock import Clock, WallClock
+from nas.study import weights
+from nas.study.record import LATENCIES, METRICS, Status, TrialRecord
+from nas.study.rungs import RungJudge
+from nas.training import heatmap
+from nas.training.data import PreparedData
+from nas.training.memory import neighbour_may_hold
+from nas.training.metrics import inference_latency
+from nas.training.trainer import TrainConfig, free_memory, is_oom
+from nas.training.unit import build, fit_in_memory, measure, train_genotype
+
+
+class Evaluator(Protocol):
+    """What a trial asks of whatever produces its results."""
+
+    clock: Clock
+
+    def size(self, genotype: Genotype) -> tuple[int, int]:
+        """``(parameters, multiply-adds)``, known before anything is trained; GenotypeError when the
+        genotype cannot be evaluated here (images too small for it, not in the table)."""
+
+    def latencies(self, genotype: Genotype, seed: int, names: list[str], record: TrialRecord) -> bool:
+        """Measure the latency objectives ``names`` into ``record.metrics`` before training (a scheduler's
+        rungs rank on them); False when that fails with a result (``record`` says why)."""
+
+    def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
+        """Train trial ``number``'s genotype, ``judge`` (if any) deciding at its rungs, and fill ``record`` in:
+        status, reason, history, metrics (and latencies, heat maps, kept weights of a finished run)."""
+
+
+class Training:
+    """Trains every trial on the study's prepared data."""
+
+    def __init__(self, data: PreparedData, train: TrainConfig, objectives: list[str], out_dir: Path,
+                 gpu_memory_share: float | None = None) -> None:
+        self.data, self.tcfg, self.objectives, self.out_dir = data, train, objectives, out_dir
+        self.gpu_memory_share = gpu_memory_share
+        self.clock = WallClock()
+        self._measured: dict[str, tuple[torch.nn.Module, int, int]] = {}  # the genotype being evaluated
+
+    def size(self, genotype: Genotype) -> tuple[int, int]:
+        measured = measure(genotype, self.data, memory_efficient=self.tcfg.memory_efficient)  # nothing allocated
+        self._measured = {genotype.id: measured}
+        return measured[1], measured[2]
+
+    def latencies(self, genotype: Genotype, seed: int, names: list[str], record: TrialRecord) -> bool:
+        meta = self._measured[genotype.id][0]
+        if fit_in_memory(meta, self.data, self.tcfg)[3]:  # training will be refused: nothing is built
+            return True
+        fresh = self._on_device(build(genotype, self.data, seed=seed))  # weights do not matter for latency
+        fitted = self._latencies_into(record, fresh, names)
+        del fresh
+        free_memory(self.data.train.device)
+        return fitted
+
+    def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
+        data, tcfg = self.data, self.tcfg
+        if judge is not None:
+            tcfg = tcfg.for_rungs(judge.rungs)  # rung_cycles: its cycles end at this trial's rungs
+        measured = self._measured.pop(genotype.id, None)
+        model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured,
+                                       rules=[judge] if judge is not None else [])
+        record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
+        ran_out = record.status == Status.OOM and result["memory_estimate_bytes"] <= result["memory_cap_bytes"]
+        share = self.gpu_memory_share
+        if ran_out and share is not None and neighbour_may_hold(data.train.device, share):
+            # Workers share the GPU and this one was under its share: not a result of this genotype.
+            record.status = Status.INTERRUPTED
+            record.reason = (f"{result['reason'][:300]} — on a GPU shared with other workers "
+                             f"(gpu_memory_share={share:g}); queued again (storage.max_retry)")
+            return
+        record.metrics.update({k: v for k, v in result.items() if k in METRICS})
+        if record.status != Status.OK:
+            return
+        record.heatmaps = [m.to_dict() for m in heatmap.connection_strengths(model)]
+        if not self._latencies_into(record, model, [o for o in self.objectives if o not in record.metrics]):
+            return
+        try:
+            weights.keep(self.out_dir, number, model, genotype, data)
+        except OSError as e:  # a full disk costs the weights, not the result
+            record.reason = "; ".join(filter(None, [record.reason, f"trained weights not kept: {e}"]))[:500]
+
+    def _on_device(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model where, and in the memory format in which, its trial trains."""
+        device = self.data.train.device
+        on = self.tcfg.on(device)
+        return model.to(device, memory_format=torch.channels_last if on.channels_last else torch.preserve_format)
+
+    def _latencies_into(self, record: TrialRecord, model: torch.nn.Module, names: list[str]) -> bool:
+        """Measure the latency objectives among ``names`` into ``record``; False (status oom, the
+        rest of the record kept) when the latency batch does not fit."""
+        try:
+            record.metrics.update(latencies(model, self.data, self.tcfg, names))
+            return True
+        except Exception as e:  # noqa: BLE001 - out of memory at the latency batch is a result, not an error
+            if not is_oom(e):
+                raise
+            record.status = Status.OOM
+            record.reason = (f"out of memory measuring inference latency on {self.data.train.device.type} "
+                             f"({str(e).splitlines()[0][:160]})"
+                             + ("; the training result is kept" if "val_accuracy" in record.metrics else ""))
+        free_memory(self.data.train.device)  # outside the except block: the traceback's tensors can go now
+        return False
+
+
+def latencies(model: torch.nn.Module, data: PreparedData, tcfg: TrainConfig, objectives: list[str]) -> dict[str, float]:
+    """Inference latency on the trial's device, at the precision and memory format the trial trained
+    and validated in (bf16 and channels-last on a GPU), measured only when an objective asks for it."""
+    device = data.train.device
+    on = tcfg.on(device)
+    return {key: 1000 * inference_latency(model, data.image_size, batch_size=batch, in_channels=data.in_channels,
+                                          device=device, channels_last=on.channels_last, bf16=on.bf16)
+            for key, batch in LATENCIES.items() if key in objectives}

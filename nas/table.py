@@ -1,0 +1,60 @@
+"""``python -m nas.table``: the tabular benchmark's file, made from the studies that trained it, and its card.
+
+    python -m nas.table build benchmarks/table/build/seed0.journal benchmarks/table/build/seed1.journal
+    python -m nas.table card                      # the shipped table's data card figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import optuna
+from omegaconf import OmegaConf
+
+from nas.cli import run_command
+from nas.runtime import startup
+from nas.study.storage import read_storage
+from nas.tabular import card as cards
+from nas.tabular.extract import from_studies
+from nas.tabular.table import TABLES, Table
+
+SPACES = Path(__file__).parent / "conf" / "search_space"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nas.table", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="a table from its studies: the first trains every genotype, later ones repeat some")
+    build.add_argument("storages", nargs="+", help="each study's journal file or database URL, first study first")
+    build.add_argument("--space", default="dense_grid", help="the search space the studies ran (its shipped settings)")
+    build.add_argument("--out", type=Path, default=None, help="default: nas/tabular/tables/<space>.json")
+    build.add_argument("--command", default="bash benchmarks/table/build.sh", help="what rebuilds it (recorded)")
+    build.add_argument("--threads", type=int, default=1, help="threads each trial trained on (recorded)")
+    card = sub.add_parser("card", help="the data card's figures: noise, the true front's composition")
+    card.add_argument("table", nargs="?", default="dense_grid", help="a shipped table's name or a table file")
+    args = parser.parse_args(argv)
+    startup()
+    try:
+        if args.command == "card":
+            print("\n".join(cards.lines(Table.load(args.table))))
+            return 0
+        spec = SPACES / f"{args.space}.yaml"
+        if not spec.is_file():
+            raise ValueError(f"--space {args.space}: no conf/search_space/{args.space}.yaml")
+        space = OmegaConf.to_container(OmegaConf.load(spec), resolve=True)
+        table = from_studies([optuna.load_study(study_name=None, storage=read_storage(s)) for s in args.storages], space,
+                             {"command": args.command, "threads": args.threads})
+        out = args.out or TABLES / f"{args.space}.json"
+        table.save(out)
+        print(f"{out}: {len(table.runs)} runs of {len(table.genotypes)} genotypes ({out.stat().st_size:,} bytes)")
+        print("\n".join(cards.lines(table)))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,96 @@
+"""What a table says: its own noise, and which choices of the space sit on its true front.
+
+The figures of the table's data card (``python -m nas.table card``): the seed-to-seed noise of
+the genotypes trained twice, the true front's composition against the space's, and whether
+sparser connectivity beats full dense connectivity at equal parameters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from nas.tabular.table import Table
+
+OBJECTIVES = ["val_accuracy", "params", "macs"]
+
+
+def noise(table: Table) -> dict[str, float]:
+    """Between the two replicas of the genotypes trained twice (both complete): how far apart their
+    final accuracies are, and how well one ranks the other."""
+    pairs = [(runs[0].final["val_accuracy"], runs[1].final["val_accuracy"])
+             for runs in map(table.runs_of, table.genotypes) if len(runs) > 1 and runs[0].complete and runs[1].complete]
+    if len(pairs) < 3:
+        return {"pairs": len(pairs)}
+    a, b = np.array(pairs).T
+    d = a - b
+    return {"pairs": len(pairs), "mean_abs_difference": float(np.abs(d).mean()),
+            "run_sd": float(d.std(ddof=1) / np.sqrt(2)),  # one run's seed-to-seed SD
+            "spearman": float(stats.spearmanr(a, b).statistic), "kendall": float(stats.kendalltau(a, b).statistic)}
+
+
+def composition(table: Table, objectives: list[str] = OBJECTIVES) -> dict[str, list[tuple[Any, int, int]]]:
+    """Per parameter of the space: (value, genotypes with it, those on the true front)."""
+    runs, front = table.first(), table.front(objectives)
+    out = {}
+    for name in runs[0].params:
+        everywhere = Counter(r.params[name] for r in runs)
+        on_front = Counter(r.params[name] for r in front)
+        out[name] = [(value, everywhere[value], on_front[value]) for value in sorted(everywhere, key=str)]
+    return out
+
+
+def against_full(table: Table, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per pattern: its genotypes' final accuracy minus that of the best full-dense genotype with no
+    more parameters (mean, bootstrap 95% interval, share above), over those that have one."""
+    runs = [r for r in table.first() if r.complete]
+    full = sorted((r for r in runs if r.params["pattern"] == "full"), key=lambda r: r.n_params)
+    sizes = np.array([r.n_params for r in full])
+    best = np.maximum.accumulate([r.final["val_accuracy"] for r in full]) if full else np.array([])
+    rng = np.random.default_rng(seed)
+    out = {}
+    for pattern in sorted({r.params["pattern"] for r in runs} - {"full"}):
+        diffs = []
+        for r in runs:
+            i = np.searchsorted(sizes, r.n_params, side="right") - 1
+            if r.params["pattern"] == pattern and i >= 0:
+                diffs.append(r.final["val_accuracy"] - best[i])
+        if not diffs:
+            continue
+        d = np.array(diffs)
+        boot = rng.choice(d, (2000, len(d))).mean(1)
+        out[pattern] = {"n": len(d), "mean": float(d.mean()), "low": float(np.quantile(boot, 0.025)),
+                        "high": float(np.quantile(boot, 0.975)), "above": float((d > 0).mean())}
+    return out
+
+
+def lines(table: Table) -> list[str]:
+    """The data card's figures, as text."""
+    setup, build = table.setup, table.build
+    first = table.first()
+    out = [f"space: search_space={table.space['name']}, {len(table.genotypes)} genotypes "
+           f"({sum(r.complete for r in first)} complete), {len(table.runs) - len(first)} trained a second time",
+           f"fidelity: {setup['data']} {setup['train_size']:,} training / {setup['val_size']:,} validation images "
+           f"(split seed {setup['split_seed']}) at {'×'.join(map(str, setup['image_size']))}, "
+           f"{setup['train']['epochs']} epochs, batch {setup['train']['batch_size']}, lr {setup['train']['lr']}, "
+           f"train.schedule={setup['train']['schedule']}",
+           f"build: {build.get('command', '?')}; {build.get('cpu_hours', 0):.2f} CPU-hours on {build.get('machine', '?')}, "
+           f"{build.get('threads', '?')} thread(s)"]
+    n = noise(table)
+    if n["pairs"] >= 3:
+        out.append(f"noise ({n['pairs']} genotypes trained twice): final accuracy differs by {n['mean_abs_difference']:.4f} "
+                   f"on average (one run's SD {n['run_sd']:.4f}); Spearman ρ {n['spearman']:.3f}, "
+                   f"Kendall τ {n['kendall']:.3f} between the two seeds")
+    front = table.front(OBJECTIVES)
+    out.append(f"true front on {', '.join(OBJECTIVES)}: {len(front)} genotypes")
+    for name, rows in composition(table).items():
+        out.append(f"  {name:12s} " + "   ".join(f"{v}: {f}/{n}" for v, n, f in rows) + "   (on the front / in the space)")
+    for pattern, d in against_full(table).items():
+        out.append(f"  {pattern} vs the best full-dense genotype with no more parameters: {d['mean']:+.4f} accuracy "
+                   f"(95% CI {d['low']:+.4f} to {d['high']:+.4f}, n={d['n']}); above it in {d['above']:.0%}")
+    return out
+
+

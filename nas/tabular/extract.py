@@ -1,0 +1,50 @@
+"""A table from the studies that trained it (``benchmarks/table/build.sh``): one run per trained trial.
+
+Every run's parameters are checked to rebuild its recorded genotype in the table's space, and
+every study to have been trained under one setup, so a table never mixes budgets or spaces.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import optuna
+
+import search_spaces
+from nas.study.record import STUDY_SETUP, Status, TrialRecord
+from nas.study.settings import Section
+from nas.tabular.table import Run, Table
+
+
+def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict[str, Any]) -> Table:
+    """The table of ``studies`` (the first trains every genotype once; later ones are replicas) over the
+    search space settings ``space``; ``build`` says how it was made."""
+    setups = [s.user_attrs.get(STUDY_SETUP) for s in studies]
+    if any(setup != setups[0] for setup in setups[1:]) or setups[0] is None:
+        raise ValueError(f"studies {', '.join(s.study_name for s in studies)} were not run on one recorded setup "
+                         "(data, split, training budget); a table needs one")
+    module, cfg = search_spaces.get(space["name"]), Section.of(space)
+    runs, seconds = [], 0.0
+    for replica, study in enumerate(studies):
+        for t in study.get_trials(deepcopy=False):
+            record = TrialRecord.of(t)
+            if not record.status.trained or record.status == Status.STOPPED or t.state == optuna.trial.TrialState.RUNNING:
+                continue
+            if search_spaces.genotype_from_params(module, cfg, t.params).id != record.genotype_id:
+                raise ValueError(f"{study.study_name} trial {t.number}: its parameters do not make its genotype in "
+                                 f"search_space={space['name']} with these settings")
+            epochs = tuple((h["val_accuracy"], h["val_loss"], h["train_loss"], h["seconds"], h["judge_seconds"])
+                           for h in record.history)
+            overhead = (record.trial_seconds or 0.0) - sum(e[3] + e[4] for e in epochs)
+            seconds += record.trial_seconds or 0.0
+            runs.append(Run(record.genotype_id, record.genotype_name, dict(t.params), replica, t.number,
+                            record.status.value, record.reason, int(record.metrics["params"]),
+                            int(record.metrics["macs"]), record.metrics.get("latency_batch1_ms"),
+                            max(0.0, overhead), epochs))
+    first = {r.genotype_id for r in runs if r.replica == 0}
+    stray = [r.name for r in runs if r.genotype_id not in first]
+    if stray:
+        raise ValueError(f"{stray[0]} has a replica but no run in the first study; finish the first study first")
+    return Table(dict(space), setups[0], {**build, "cpu_hours": round(seconds / 3600, 3),
+                                          "machine": platform.processor() or platform.machine()}, tuple(runs))

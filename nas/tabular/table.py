@@ -1,0 +1,130 @@
+"""The tabular benchmark's file: every genotype of an enumerable space, trained once (some twice).
+
+A table holds, per training run, what a study would have recorded: the genotype and the
+trial parameters that make it, its size, latency and status, and per epoch the validation
+accuracy and loss and the seconds spent (training, then judging and validating). With the
+search space's settings and the study setup it was trained under (data, split, budget,
+protocol), that is all a replayed study (:mod:`nas.tabular.replay`) needs.
+
+One JSON file, compact enough to ship in the package (:data:`TABLES`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.study.dominance import on_front
+from nas.study.pareto import losses
+from nas.study.record import Status
+
+FORMAT = 1
+TABLES = Path(__file__).parent / "tables"  # the tables shipped with the package, by name
+EPOCH_FIELDS = ("val_accuracy", "val_loss", "train_loss", "seconds", "judge_seconds")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of one genotype."""
+
+    genotype_id: str
+    name: str
+    params: dict[str, Any]  # the trial parameters that make the genotype in the table's space
+    replica: int  # 0: the build's first study (every genotype), 1: its second seed (a share of them)
+    trial: int  # its trial number in that study (the training seed is the study's seed + this)
+    status: str  # a trained Status: ok, chance, diverged or oom
+    reason: str
+    n_params: int
+    macs: int
+    latency_batch1_ms: float | None
+    overhead: float  # seconds of the trial outside its epochs (building, measuring, keeping weights)
+    epochs: tuple[tuple[float, ...], ...]  # per epoch, EPOCH_FIELDS
+
+    def epoch(self, e: int) -> dict[str, float]:
+        """Epoch ``e`` (1-based) as a history entry."""
+        return dict(zip(EPOCH_FIELDS, self.epochs[e - 1]))
+
+    @property
+    def complete(self) -> bool:
+        return self.status == Status.OK.value
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The full-budget values of a complete run: its objectives as a study records them."""
+        last = self.epoch(len(self.epochs))
+        out = {"val_accuracy": last["val_accuracy"], "val_loss": last["val_loss"], "params": self.n_params,
+               "macs": self.macs}
+        if self.latency_batch1_ms is not None:
+            out["latency_batch1_ms"] = self.latency_batch1_ms
+        return out
+
+
+@dataclass(frozen=True)
+class Table:
+    space: dict[str, Any]  # the search space's settings (conf/search_space/<name>.yaml)
+    setup: dict[str, Any]  # the study setup it was trained under (nas.study.worker.setup_of)
+    build: dict[str, Any]  # how it was built: command, machine, threads, seconds
+    runs: tuple[Run, ...]
+
+    def __post_init__(self) -> None:
+        by_id: dict[str, list[Run]] = {}
+        for run in sorted(self.runs, key=lambda r: r.replica):
+            by_id.setdefault(run.genotype_id, []).append(run)
+        object.__setattr__(self, "_by_id", by_id)
+
+    @property
+    def epochs(self) -> int:
+        return int(self.setup["train"]["epochs"])
+
+    @property
+    def genotypes(self) -> list[str]:
+        return list(self._by_id)
+
+    def runs_of(self, genotype_id: str) -> list[Run]:
+        """The genotype's runs, the first seed first; empty when the table lacks it."""
+        return self._by_id.get(genotype_id, [])
+
+    def first(self) -> list[Run]:
+        """One run per genotype: the first replica's (the one a replay uses)."""
+        return [runs[0] for runs in self._by_id.values()]
+
+    def front(self, objectives: list[str]) -> list[Run]:
+        """The true Pareto front of the space on ``objectives`` (first seeds, complete runs)."""
+        runs = [r for r in self.first() if r.complete]
+        mask = on_front(np.array([losses([r.final[o] for o in objectives], objectives) for r in runs]))
+        return [r for r, keep in zip(runs, mask) if keep]
+
+    # ---- the file -------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        doc = {"format": FORMAT, "space": self.space, "setup": self.setup, "build": self.build,
+               "epoch_fields": list(EPOCH_FIELDS),
+               "runs": [{**asdict(r), "epochs": [[_round(v) for v in e] for e in r.epochs]} for r in self.runs]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+
+    @classmethod
+    def load(cls, spec: str | Path) -> Table:
+        """A shipped table by name (``dense_grid``) or a table file."""
+        path = TABLES / f"{spec}.json" if (TABLES / f"{spec}.json").exists() else Path(spec)
+        if not path.is_file():
+            shipped = ", ".join(sorted(p.stem for p in TABLES.glob("*.json"))) or "none"
+            raise ValueError(f"evaluator.table={spec}: no such table; use a shipped one ({shipped}) or the path of "
+                             "a table file (bash benchmarks/table/build.sh makes one)")
+        try:
+            doc = json.loads(path.read_text())
+            if doc.get("format") != FORMAT or doc.get("epoch_fields") != list(EPOCH_FIELDS):
+                raise ValueError(f"format {doc.get('format')!r}, this version reads format {FORMAT}")
+            runs = tuple(Run(**{**r, "epochs": tuple(map(tuple, r["epochs"]))}) for r in doc["runs"])
+            return cls(doc["space"], doc["setup"], doc["build"], runs)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a table this version reads ({e}); rebuild it with "
+                             "bash benchmarks/table/build.sh") from None
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else float(f"{v:.5g}")

@@ -1,0 +1,43 @@
+"""A table of search_space=dense_grid with made-up learning curves, for the simulator's tests (the
+simulator's logic does not depend on how the numbers were made; the shipped table is real)."""
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+import nas
+import search_spaces
+from nas.study.settings import Section
+from nas.tabular.table import Run, Table
+from nas.training.trainer import TrainConfig
+
+SPACE = Path(nas.__file__).parent / "conf" / "search_space" / "dense_grid.yaml"
+
+
+def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 24) -> Table:
+    space = OmegaConf.to_container(OmegaConf.load(SPACE), resolve=True)
+    module, cfg = search_spaces.get("dense_grid"), Section.of(space)
+    rng = np.random.default_rng(seed)
+    train = {k: v for k, v in dataclasses.asdict(TrainConfig(epochs=epochs, batch_size=128, lr=0.2)).items()
+             if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
+    setup = {"data": "folder", "train_size": 8000, "val_size": 2000, "classes": 10, "in_channels": 3,
+             "image_size": [16, 16], "split_seed": 0, "train": train}
+    grid = module.grid(cfg)
+    runs = []
+    for number, combo in enumerate(itertools.product(*grid.values())):
+        params = dict(zip(grid, combo))
+        genotype = search_spaces.genotype_from_params(module, cfg, params)
+        size = 5000 * params["growth"] * params["layers"] * (1.5 if params["bottleneck"] else 1)
+        for replica in range(2 if number < replicas else 1):
+            final = 0.3 + 0.05 * np.log10(size) + rng.normal(0, 0.03)
+            curve = [final * (1 - np.exp(-(e + 1) / 2)) + rng.normal(0, 0.01) for e in range(epochs)]
+            seconds = size / 2e4 + 5
+            runs.append(Run(genotype.id, genotype.name, params, replica, number, "ok", "", int(size), int(size * 90),
+                            float(size / 1e5), 1.0,
+                            tuple((float(a), 2.0 - float(a), 2.1 - float(a), seconds, 1.0) for a in curve)))
+    table = Table(space, setup, {"command": "tests/tables.py", "threads": 1}, tuple(runs))
+    table.save(path)
+    return table

@@ -1,0 +1,167 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+import nas
+from nas.scheduling import decide
+from nas.study.dominance import best_trials, on_front
+from nas.study.pareto import losses
+from nas.study.record import Status, TrialRecord
+from nas.study.settings import parse_search
+from nas.tabular.simulate import SimulatedClock, run
+from nas.tabular.table import Table
+
+from tables import synthetic_table
+
+CONF = str(Path(nas.__file__).parent / "conf")
+OBJECTIVES = ["val_accuracy", "params", "macs"]
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("table") / "grid.json"
+    synthetic_table(path)
+    return path
+
+
+def _settings(table_path, *extra):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="search", overrides=[
+            "search_space=dense_grid", "evaluator=table", f"evaluator.table={table_path}", "logger=none",
+            "enqueue_baselines=false", "study_name=sim", f"objectives=[{','.join(OBJECTIVES)}]", *extra])
+    return parse_search(cfg)
+
+
+def _records(study):
+    return [TrialRecord.of(t) for t in study.get_trials(deepcopy=False)]
+
+
+def test_a_random_study_finds_the_front_of_the_rows_it_drew(table_path):
+    study, _ = run(_settings(table_path, "sampler=random", "n_trials=40"), log=lambda m: None)
+    table = Table.load(table_path)
+    drawn = {r.genotype_id for r in _records(study) if r.status == Status.OK}
+    assert len(drawn) > 25  # random draws from 192 genotypes: few duplicates
+    rows = [table.runs_of(g)[0] for g in sorted(drawn)]
+    expected = {r.genotype_id for r, keep in zip(rows, on_front(np.array(
+        [losses([r.final[o] for o in OBJECTIVES], OBJECTIVES) for r in rows]))) if keep}
+    found = best_trials(study.get_trials(deepcopy=False), study.directions)
+    assert {TrialRecord.of(t).genotype_id for t in found} == expected
+    for t in found:  # the values told are the table's full-budget values
+        row = table.runs_of(TrialRecord.of(t).genotype_id)[0]
+        assert t.values == [row.final[o] for o in OBJECTIVES]
+
+
+@pytest.fixture(scope="module")
+def asha_study(table_path):
+    study, clock = run(_settings(table_path, "scheduler=asha", "n_trials=80", "evaluator.workers=4"),
+                       log=lambda m: None)
+    return study, clock
+
+
+def _rung_entries(records):
+    return {(r.number, rung["bracket"], rung["epoch"]): rung for r in records for rung in r.rungs}
+
+
+def test_every_simulated_rung_decision_recomputes_from_what_it_saw(asha_study):
+    study, _ = asha_study
+    records = _records(study)
+    rungs = _rung_entries(records)
+    decided = [(n, rung) for (n, _, _), rung in rungs.items() if "inherited_from" not in rung]
+    assert len(decided) > 60 and any(not rung["go"] for _, rung in decided)
+    for n, rung in decided:
+        earlier = [rungs[(s, rung["bracket"], rung["epoch"])]["values"] for s in rung["seen"]]
+        d = decide(losses([rung["values"][o] for o in OBJECTIVES], OBJECTIVES),
+                   [losses([v[o] for o in OBJECTIVES], OBJECTIVES) for v in earlier], 3)
+        assert (d.go, d.position, d.of, d.kept) == (rung["go"], rung["position"], rung["of"], rung["kept"]), n
+
+
+def test_with_four_workers_no_decision_sees_a_result_from_its_future(asha_study):
+    study, clock = asha_study
+    records = _records(study)
+    rungs = _rung_entries(records)
+    assert len({r.worker.split("@")[0] for r in records}) == 4  # the workers really shared the study
+    overlapping = 0
+    for (n, bracket, epoch), rung in rungs.items():
+        for s in rung["seen"]:
+            assert rungs[(s, bracket, epoch)]["at"] <= rung["at"]
+        overlapping += any(r.number > n and r.rungs and r.rungs[0]["at"] < rung["at"] for r in records)
+    assert overlapping  # later-numbered trials reached a rung earlier: the workers ran asynchronously
+    started = [r.ended - r.trial_seconds for r in sorted(records, key=lambda r: r.number) if r.trial_seconds]
+    assert started == sorted(started)  # trials are asked in the order of the simulated clock
+    assert max(r.ended for r in records) <= clock.now()
+
+
+def test_one_seed_replays_the_same_study(table_path):
+    def trace():
+        study, clock = run(_settings(table_path, "scheduler=asha", "n_trials=30", "evaluator.workers=4", "seed=3"),
+                           log=lambda m: None)
+        return clock.now(), [(t.number, t.params, t.values, TrialRecord.of(t).stored()) for t in study.trials]
+
+    first, second = trace(), trace()
+    assert first == second
+    other = run(_settings(table_path, "scheduler=asha", "n_trials=30", "evaluator.workers=4", "seed=4"),
+                log=lambda m: None)[0]
+    assert [t.params for t in other.trials] != [t[1] for t in first[1]]
+
+
+def test_the_clock_runs_the_earliest_worker_first():
+    clock, order = SimulatedClock(), []
+
+    def worker(name, waits):
+        def body():
+            for w in waits:
+                clock.sleep(w)
+                order.append((clock.now(), name))
+        return body
+
+    clock.run([worker("a", [5, 5]), worker("b", [3, 3, 3]), worker("c", [10])])
+    assert order == [(3, "b"), (5, "a"), (6, "b"), (9, "b"), (10, "a"), (10, "c")]
+
+
+def test_a_worker_that_fails_ends_the_simulation_with_its_error():
+    clock = SimulatedClock()
+
+    def bad():
+        clock.sleep(1)
+        raise RuntimeError("boom")
+
+    def good():
+        for _ in range(100):
+            clock.sleep(1)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        clock.run([good, bad])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["search_space.growth=[8,12]"], "search_space.growth=[8, 12, 16], not [8, 12]"),
+    (["objectives=[val_accuracy,peak_memory_bytes]"], "the table has no peak_memory_bytes"),
+    (["prune_threshold=0.5"], "prune_threshold"),
+    (["evaluator.workers=0"], "evaluator.workers=0"),
+])
+def test_what_a_table_cannot_replay_is_refused_in_one_line(table_path, extra, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run(_settings(table_path, *extra), log=lambda m: None)
+
+
+def test_a_missing_table_is_named():
+    with pytest.raises(ValueError, match="no such table"):
+        run(_settings("/nonexistent/table.json"), log=lambda m: None)
+
+
+def test_the_command_runs_a_200_trial_study_on_the_table(table_path, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nas.search", "search_space=dense_grid", "evaluator=table",
+                           f"evaluator.table={table_path}", "evaluator.workers=4", "scheduler=asha", "n_trials=200",
+                           "logger=none", "study_name=sim200", f"hydra.run.dir={tmp_path / 'hydra'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["n_complete"] + result["n_stopped"] + result["n_duplicate"] == 200
+    assert result["simulated_seconds"] > 0 and result["pareto"]
+    rows = (tmp_path / "runs" / "sim200" / "trials.csv").read_text().splitlines()
+    assert len(rows) >= 201
