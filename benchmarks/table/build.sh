@@ -15,11 +15,11 @@ COMMON=(search_space=dense_grid sampler=grid data=folder "data.root=$DATA" data.
         'objectives=[val_accuracy,params,macs,latency_batch1_ms]')
 export OMP_NUM_THREADS=1
 mkdir -p "$BUILD"
-study() {  # name seed n_trials: WORKERS workers on one journal; fails if any worker fails
+study() {  # name seed n_trials: WORKERS workers on one journal, each with its own worker= (its own grid order)
     local pids=() i
     for ((i = 0; i < ${WORKERS:-1}; i++)); do
         nice -n 19 python -m nas.search "${COMMON[@]}" study_name="dense_grid-$1" seed="$2" n_trials="$3" \
-            storage.path="$BUILD/$1.journal" &
+            storage.path="$BUILD/$1.journal" worker="$i" &
         pids+=($!)
         sleep 5
     done
