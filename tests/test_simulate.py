@@ -56,6 +56,12 @@ def test_a_random_study_finds_the_front_of_the_rows_it_drew(table_path):
         assert t.values == [row.final[o] for o in OBJECTIVES]
 
 
+def test_four_grid_workers_draw_every_genotype_once(table_path):
+    study, _ = run(_settings(table_path, "sampler=grid", "n_trials=192", "evaluator.workers=4"), log=lambda m: None)
+    drawn = [r.genotype_id for r in _records(study)]
+    assert len(set(drawn)) == 192  # a grid id means one genotype in every worker
+
+
 @pytest.fixture(scope="module")
 def asha_study(table_path):
     study, clock = run(_settings(table_path, "scheduler=asha", "n_trials=80", "evaluator.workers=4"),

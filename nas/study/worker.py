@@ -99,7 +99,10 @@ def open_worker_study(storage: optuna.storages.BaseStorage, settings: SearchSett
     study = open_study(storage, settings.study_name, objectives,
                        make_sampler(settings.sampler, settings.seed, settings.grid), setup=setup)
     existing = len(study.get_trials(deepcopy=False))
-    study.sampler = make_sampler(settings.sampler, worker_seed(settings.seed, settings.worker, existing), settings.grid)
+    # a grid id must mean one genotype in every worker, and Optuna's grid sampler shuffles its grid with its
+    # seed: all grid workers share the study's seed (they still skip the points others have drawn)
+    seed = settings.seed if settings.sampler == "grid" else worker_seed(settings.seed, settings.worker, existing)
+    study.sampler = make_sampler(settings.sampler, seed, settings.grid)
     if settings.enqueue_baselines and settings.worker == 0:
         names = enqueue_baselines(study, settings.space, settings.search_space)
         if names:
