@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="a table from its studies: the first trains every genotype, later ones repeat some")
     build.add_argument("storages", nargs="+", help="each study's journal file or database URL, first study first")
-    build.add_argument("--space", default="dense_grid", help="the search space the studies ran (its shipped settings)")
+    build.add_argument("--space", default="dense_grid",
+                       help="the search space the studies ran: a shipped one's name or a YAML file of its settings")
     build.add_argument("--out", type=Path, default=None, help="default: nas/tabular/tables/<space>.json")
     build.add_argument("--command", default="bash benchmarks/table/build.sh", help="what rebuilds it (recorded)")
     build.add_argument("--threads", type=int, default=1, help="threads each trial trained on (recorded)")
@@ -40,13 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "card":
             print("\n".join(cards.lines(Table.load(args.table))))
             return 0
-        spec = SPACES / f"{args.space}.yaml"
+        named = not args.space.endswith((".yaml", ".yml"))
+        spec = SPACES / f"{args.space}.yaml" if named else Path(args.space)
         if not spec.is_file():
-            raise ValueError(f"--space {args.space}: no conf/search_space/{args.space}.yaml")
+            raise ValueError(f"--space {args.space}: " + ("no shipped search space of that name" if named else "no such file"))
         space = OmegaConf.to_container(OmegaConf.load(spec), resolve=True)
         table = from_studies([optuna.load_study(study_name=None, storage=read_storage(s)) for s in args.storages], space,
                              {"command": args.command, "threads": args.threads})
-        out = args.out or TABLES / f"{args.space}.json"
+        out = args.out or TABLES / f"{space['name']}.json"
         table.save(out)
         print(f"{out}: {len(table.runs)} runs of {len(table.genotypes)} genotypes ({out.stat().st_size:,} bytes)")
         print("\n".join(cards.lines(table)))

@@ -31,20 +31,34 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
             record = TrialRecord.of(t)
             if not record.status.trained or record.status == Status.STOPPED or t.state == optuna.trial.TrialState.RUNNING:
                 continue
-            if search_spaces.genotype_from_params(module, cfg, t.params).id != record.genotype_id:
+            try:
+                made = search_spaces.genotype_from_params(module, cfg, t.params).id
+            except ValueError as e:
+                made = f"nothing ({e})"
+            if made != record.genotype_id:
                 raise ValueError(f"{study.study_name} trial {t.number}: its parameters do not make its genotype in "
-                                 f"search_space={space['name']} with these settings")
-            epochs = tuple((h["val_accuracy"], h["val_loss"], h["train_loss"], h["seconds"], h["judge_seconds"])
-                           for h in record.history)
-            overhead = (record.trial_seconds or 0.0) - sum(e[3] + e[4] for e in epochs)
-            seconds += record.trial_seconds or 0.0
+                                 f"search_space={space['name']} with these settings (they make {made}); pass --space "
+                                 "the settings the studies ran")
+            epochs = tuple((h["val_accuracy"], h["val_loss"], h["train_loss"], *_one_core(h)) for h in record.history)
+            overhead = max(0.0, (record.trial_seconds or 0.0) - sum(h["seconds"] + h["judge_seconds"]
+                                                                    for h in record.history))
+            seconds += overhead + sum(e[3] + e[4] for e in epochs)
             runs.append(Run(record.genotype_id, record.genotype_name, dict(t.params), replica, t.number,
                             record.status.value, record.reason, int(record.metrics["params"]),
                             int(record.metrics["macs"]), record.metrics.get("latency_batch1_ms"),
-                            max(0.0, overhead), epochs))
+                            overhead, epochs))
     first = {r.genotype_id for r in runs if r.replica == 0}
     stray = [r.name for r in runs if r.genotype_id not in first]
     if stray:
         raise ValueError(f"{stray[0]} has a replica but no run in the first study; finish the first study first")
-    return Table(dict(space), setups[0], {**build, "cpu_hours": round(seconds / 3600, 3),
+    return Table(dict(space), setups[0], {**build, "cpu_seconds": round(seconds, 1),
                                           "machine": platform.processor() or platform.machine()}, tuple(runs))
+
+
+def _one_core(entry: dict[str, float]) -> tuple[float, float]:
+    """An epoch's training and judging seconds on one uncontended core: its CPU time, split in the
+    proportion of the wall times. A build shares its cores with other work now and then; the wall
+    clock counts those stretches, the process's CPU time does not (each trial trains on one thread)."""
+    wall = entry["seconds"] + entry["judge_seconds"]
+    cpu = entry["cpu_seconds"]
+    return cpu * entry["seconds"] / wall, cpu * entry["judge_seconds"] / wall

@@ -1,0 +1,102 @@
+"""``python -m nas.table``: a table made from real (tiny) studies of a grid, and what it refuses."""
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import nas
+from nas.study.record import TrialRecord
+from nas.study.storage import read_storage
+from nas.table import main
+from nas.tabular.table import Table
+from searching import search
+
+from datasets import write_folder
+
+CONF = f"{nas.__path__[0]}/conf"
+TINY = ["search_space.layers=[2]", "search_space.patterns=[full,clique]", "search_space.bottleneck=[false]",
+        "search_space.conv=[standard]", "search_space.growth=[4]", "search_space.compression=[0.5]"]
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """A grid study of the tiny space's two genotypes and a replica study of one of them, each in a journal."""
+    tmp = tmp_path_factory.mktemp("build")
+    folder = write_folder(tmp / "ds", n_per_class=16, classes=3, size=8)
+
+    def study(name, seed, n_trials, *extra):
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            cfg = compose(config_name="search", overrides=[
+                "search_space=dense_grid", *TINY, "sampler=grid", "data=folder", f"data.root={folder}",
+                f"data.cache_dir={tmp / 'cache'}", "data.val_size=12", "train=smoke", "train.batch_size=16",
+                "train.progress=false", "device=cpu", "logger=none", "enqueue_baselines=false", "storage=journal",
+                f"storage.path={tmp / name}.journal", f"study_name={name}", f"seed={seed}", f"n_trials={n_trials}",
+                *extra])
+        search(cfg)
+        return str(tmp / f"{name}.journal"), cfg
+
+    first, cfg = study("seed0", 0, 2)
+    replica, _ = study("seed1", 1000, 1)
+    other, _ = study("other", 0, 1, "train.epochs=2")
+    space = tmp / "tiny.yaml"
+    OmegaConf.save(cfg.search_space, space)
+    return tmp, first, replica, other, str(space)
+
+
+def _load(storage):
+    return optuna.load_study(study_name=None, storage=read_storage(storage))
+
+
+def test_the_table_holds_every_trained_run_as_its_study_recorded_it(studies):
+    tmp, first, replica, _, space = studies
+    out = tmp / "tiny.json"
+    assert main(["build", first, replica, "--space", space, "--out", str(out)]) == 0
+    table = Table.load(out)
+    assert len(table.genotypes) == 2 and len(table.runs) == 3
+    assert table.space["patterns"] == ["full", "clique"] and table.setup["train"]["epochs"] == 1
+    for replica_no, storage in enumerate((first, replica)):
+        for t in _load(storage).get_trials():
+            record = TrialRecord.of(t)
+            run = next(r for r in table.runs_of(record.genotype_id) if r.replica == replica_no)
+            assert (run.trial, run.params, run.n_params) == (t.number, t.params, record.metrics["params"])
+            assert [run.epoch(e)["val_accuracy"] for e in range(1, len(run.epochs) + 1)] == pytest.approx(
+                [e["val_accuracy"] for e in record.history], rel=1e-4)  # the file keeps 5 significant digits
+            for e, h in enumerate(record.history, 1):  # an epoch's seconds are its CPU time, split as the wall times
+                replayed = run.epoch(e)
+                assert replayed["seconds"] + replayed["judge_seconds"] == pytest.approx(h["cpu_seconds"], rel=1e-3)
+                assert replayed["seconds"] / replayed["judge_seconds"] == pytest.approx(
+                    h["seconds"] / h["judge_seconds"], rel=1e-3)
+    spent = sum(r.overhead + sum(e[3] + e[4] for e in r.epochs) for r in table.runs)
+    assert table.build["cpu_seconds"] == pytest.approx(spent, abs=0.1) and table.build["cpu_seconds"] > 0
+    assert table.build["command"] == "bash benchmarks/table/build.sh"
+
+
+def test_a_replica_of_a_genotype_the_first_study_lacks_is_refused(studies, capsys):
+    tmp, first, replica, _, space = studies
+    assert main(["build", replica, first, "--space", space, "--out", str(tmp / "x.json")]) == 2
+    assert "has a replica but no run in the first study" in capsys.readouterr().err
+    assert not (tmp / "x.json").exists()
+
+
+def test_studies_trained_under_other_budgets_are_refused(studies, capsys):
+    tmp, first, _, other, space = studies
+    assert main(["build", first, other, "--space", space, "--out", str(tmp / "y.json")]) == 2
+    assert "not run on one recorded setup" in capsys.readouterr().err
+
+
+def test_a_space_that_does_not_make_the_recorded_genotypes_is_refused(studies, capsys):
+    tmp, first, _, _, _ = studies
+    wrong = tmp / "wrong.yaml"  # the shipped dense_grid has no 2-layer blocks and growth 8 and up
+    OmegaConf.save({**OmegaConf.to_container(OmegaConf.load(f"{CONF}/search_space/dense_grid.yaml")), "growth": [8]},
+                   wrong)
+    assert main(["build", first, "--space", str(wrong), "--out", str(tmp / "z.json")]) == 2
+    assert "do not make its genotype" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("space, message", [("nope", "no shipped search space of that name"),
+                                             ("missing.yaml", "no such file")])
+def test_an_unknown_space_is_named(studies, capsys, space, message):
+    _, first, _, _, _ = studies
+    assert main(["build", first, "--space", space]) == 2
+    assert message in capsys.readouterr().err
