@@ -102,6 +102,14 @@ def test_with_four_workers_no_decision_sees_a_result_from_its_future(asha_study)
     assert max(r.ended for r in records) <= clock.now()
 
 
+def test_the_schedulers_full_budget_is_the_tables(table_path):
+    study, _ = run(_settings(table_path, "scheduler=hyperband", "n_trials=60", "train.epochs=10"), log=lambda m: None)
+    assert study.user_attrs["setup"]["scheduler"]["max_epochs"] == 6
+    records = [r for r in _records(study) if r.status.trained]
+    assert {rung["epoch"] for r in records for rung in r.rungs} == {1, 3}
+    assert {r.metrics["epochs"] for r in records if r.status == Status.OK} == {6}
+
+
 def test_one_seed_replays_the_same_study(table_path):
     def trace():
         study, clock = run(_settings(table_path, "scheduler=asha", "n_trials=30", "evaluator.workers=4", "seed=3"),

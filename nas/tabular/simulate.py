@@ -143,6 +143,9 @@ def run(settings: SearchSettings, log: Callable[[str], Any] = print,
     (if any) kept current by worker 0, as a real study's."""
     table = Table.load(settings.evaluator.table)
     check(settings, table)
+    if settings.scheduler.active:  # the full budget is the table's, as the rest of train is
+        settings = dataclasses.replace(settings, scheduler=dataclasses.replace(settings.scheduler,
+                                                                               max_epochs=table.epochs))
     n = settings.evaluator.workers
     clock = SimulatedClock()
     evaluator = Replay(table, clock)
