@@ -81,6 +81,14 @@ def test_resume_counts_the_study_total(folder, tmp_path):
     assert result["n_complete"] + result["n_duplicate"] + result["n_failed"] == 4
 
 
+def test_a_worker_past_its_timeout_starts_no_trial_and_a_rerun_goes_on(folder, tmp_path):
+    said = []
+    search(_cfg(folder, tmp_path, "n_trials=3", "timeout=0.001"), tmp_path / "out", log=said.append)
+    assert len(_study(tmp_path).trials) == 0 and any("timeout=0.001 s reached" in m for m in said)
+    search(_cfg(folder, tmp_path, "n_trials=3"), tmp_path / "out", log=lambda m: None)
+    assert [t.state for t in _study(tmp_path).trials] == [TrialState.COMPLETE] * 3
+
+
 def test_a_trial_left_running_without_a_heartbeat_is_failed_and_run_again(folder, tmp_path):
     fast = ["storage.heartbeat_interval=1", "storage.grace_period=2"]
     search(_cfg(folder, tmp_path, "n_trials=1", *fast), tmp_path / "out", log=lambda m: None)
@@ -144,6 +152,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
     (["search_space.layers=[6,2]"], "with 1 ≤ low ≤ high"),
     (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
     (["gpu_memory_share=2"], r"gpu_memory_share=2: must be in \(0, 1\]"),
+    (["timeout=0"], "timeout=0: must be a number of seconds > 0"),
 ])
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):

@@ -110,6 +110,17 @@ def test_the_schedulers_full_budget_is_the_tables(table_path):
     assert {r.metrics["epochs"] for r in records if r.status == Status.OK} == {6}
 
 
+def test_a_timeout_stops_each_worker_starting_trials_at_that_simulated_second(table_path):
+    full, _ = run(_settings(table_path, "sampler=random", "n_trials=100", "evaluator.workers=2"), log=lambda m: None)
+    cut = 0.4 * max(r.ended for r in _records(full) if r.ended is not None)
+    study, clock = run(_settings(table_path, "sampler=random", "n_trials=100", "evaluator.workers=2", f"timeout={cut}"),
+                       log=lambda m: None)
+    starts = [r.ended - r.trial_seconds for r in _records(study) if r.trial_seconds is not None]
+    assert 10 < len(starts) < 100 and max(starts) < cut < clock.now()
+    drawn = [r.genotype_id for r in _records(study)]
+    assert drawn == [r.genotype_id for r in _records(full)][:len(drawn)]  # the same study, cut short
+
+
 def test_one_seed_replays_the_same_study(table_path):
     def trace():
         study, clock = run(_settings(table_path, "scheduler=asha", "n_trials=30", "evaluator.workers=4", "seed=3"),

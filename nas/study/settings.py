@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 import search_spaces
-from nas.checks import fraction, require, whole
+from nas.checks import fraction, number, require, whole
 from nas.scheduling import Scheduler, scheduler_config
 from nas.study.record import check_objectives
 from nas.study.rungs import check_cycles
@@ -75,6 +75,7 @@ class SearchSettings:
     enqueue_baselines: bool = True
     prune_threshold: float | None = None
     plot_every: float = 60
+    timeout: float | None = None  # seconds on the evaluator's clock in which this worker starts trials
     loggable: dict[str, Any] = field(default_factory=dict, compare=False)  # the W&B study run's config
 
     @property
@@ -106,7 +107,7 @@ def parse_search(cfg: DictConfig) -> SearchSettings:
         data=data_config(cfg.data), storage=Section.of(plain["storage"]), logger=Section.of(plain["logger"]),
         evaluator=evaluator, device=cfg.device, gpu=cfg.gpu, gpu_memory_share=cfg.gpu_memory_share,
         max_params=cfg.max_params, max_macs=cfg.max_macs, enqueue_baselines=cfg.enqueue_baselines,
-        prune_threshold=cfg.prune_threshold, plot_every=cfg.plot_every,
+        prune_threshold=cfg.prune_threshold, plot_every=cfg.plot_every, timeout=cfg.timeout,
         loggable={k: v for k, v in plain.items() if k != "storage"})  # the storage URL may hold a password
     make_sampler(settings.sampler, settings.seed, settings.grid)  # a sampler the space cannot take: refused now
     return settings
@@ -126,6 +127,8 @@ def check_settings(cfg: DictConfig) -> None:
                                   or not 0 < threshold <= 1):
         raise ValueError(f"prune_threshold={threshold}: connection strengths are normalised to [0, 1]; "
                          "choose 0 < prune_threshold ≤ 1, or null for no pruning")
+    require("timeout", cfg.timeout, number(lambda v: v > 0, "must be a number of seconds > 0, or null", optional=True),
+            show=str, hint=" (how long this worker starts new trials)")
     every = cfg.plot_every
     if isinstance(every, bool) or not isinstance(every, (int, float)) or every < 0:
         raise ValueError(f"plot_every={every}: seconds between plot refreshes while the study runs "

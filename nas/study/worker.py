@@ -9,6 +9,7 @@ again resumes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -125,6 +126,7 @@ def work(study: optuna.Study, storage, settings: SearchSettings, evaluator: Eval
     """Run trials until the study has ``n_trials``: fail stale trials, wait while the rest of
     the budget is running elsewhere, and take the queued ones (retries) first."""
     clock, n_trials = evaluator.clock, settings.n_trials
+    deadline = math.inf if settings.timeout is None else clock.now() + settings.timeout
     waiting = ""
     first = True
     shown = 0
@@ -137,6 +139,10 @@ def work(study: optuna.Study, storage, settings: SearchSettings, evaluator: Eval
         progress(done - shown)  # the study's count: other workers' trials too
         shown = done
         if done >= n_trials:
+            return
+        if clock.now() >= deadline:
+            log(f"timeout={settings.timeout:g} s reached: this worker starts no more trials ({done} of {n_trials} "
+                "counted; run again to go on)")
             return
         if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_trials:
             running = describe_running(trials)
