@@ -1,0 +1,380 @@
+"""Which sampler and scheduler find the front fastest? Simulated studies on the tabular benchmark.
+
+Every method searches ``search_space=dense_grid`` through ``python -m nas.search``'s own study
+loop with ``evaluator=table`` (:mod:`nas.tabular.simulate`): 1 or 4 asynchronous simulated
+workers, epochs that take the seconds the table recorded, the real samplers, rung judge and
+bookkeeping. Each study gets the same simulated time, the horizon: what training every
+genotype of the table once would take on its workers (an exhaustive grid ends exactly then).
+
+- ``random``, ``tpe``, ``nsga2``: every trial trained for the table's full budget;
+- ``tpe+asha``, ``random+asha``, ``tpe+hyperband``: trials stopped at rungs (eta 3, first rung
+  after 1 epoch: the shipped scheduler settings);
+- ``syne-tune-moasha`` (when ``syne-tune`` is installed: ``pip install -e ".[peers]"``): Syne
+  Tune's multi-objective ASHA, random configurations, the same rungs, on the same table through
+  Syne Tune's own simulator (``UserBlackboxBackend``); its time also counts its scheduler's
+  real computation and the simulator's default delays, as Syne Tune does.
+
+For each method it reports, against simulated time, the hypervolume of the full-budget front
+(the studies' own fixed normalisation), its regret to the table's true front, and the time to
+reach 90%, 95% and 99% of the true hypervolume: means over seeds with 95% intervals (Student t;
+a seed that never reaches a target counts as the horizon, so those means are lower bounds and
+the share reached is printed beside them). Then the issue's three targets.
+
+Every study appends one line to ``--results`` (JSON lines) and is not run again (same method,
+workers, seed and settings): stopped, the benchmark goes on where it was.
+
+    python benchmarks/search_quality.py                      # 30 seeds × 7 methods × 1 and 4 workers
+    python benchmarks/search_quality.py --seeds 3 --workers 1   # a quick look
+    python benchmarks/search_quality.py --report             # the tables and the plot from the results file
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+from hydra import compose, initialize_config_dir
+from scipy import stats
+
+import nas
+from nas.runtime import startup
+from nas.study.bookkeeping import counted
+from nas.study.pareto import Front
+from nas.study.record import Status, TrialRecord
+from nas.study.settings import parse_search
+from nas.tabular.simulate import run
+from nas.tabular.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = str(Path(nas.__file__).parent / "conf")
+METHODS = {
+    "random": ["sampler=random", "scheduler=none"],
+    "tpe": ["sampler=tpe", "scheduler=none"],
+    "nsga2": ["sampler=nsga2", "scheduler=none"],
+    "tpe+asha": ["sampler=tpe", "scheduler=asha"],
+    "random+asha": ["sampler=random", "scheduler=asha"],
+    "tpe+hyperband": ["sampler=tpe", "scheduler=hyperband"],
+}
+PEER = "syne-tune-moasha"
+PEER_RANKED = "syne-tune-moasha-ranked"  # its rung decisions on each trial's own rank (see peer())
+PEERS = (PEER, PEER_RANKED)
+OBJECTIVES = ["val_accuracy", "params", "macs"]
+FRACTIONS = (0.05, 0.1, 0.2, 1 / 3, 0.5, 0.75, 1.0)  # of the horizon, where the hypervolume is reported
+TARGETS = (0.9, 0.95, 0.99)  # shares of the true hypervolume
+
+
+def horizon(table: Table, workers: int) -> float:
+    """Simulated seconds to train every genotype once on ``workers`` workers."""
+    return sum(r.overhead + sum(e[3] + e[4] for e in r.epochs) for r in table.first()) / workers
+
+
+def true_hypervolume(table: Table) -> float:
+    front = Front(OBJECTIVES)
+    for r in table.first():
+        if r.complete:
+            front.add(0, [r.final[o] for o in OBJECTIVES])
+    return front.value
+
+
+def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget: float) -> dict:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="search", overrides=[
+            *METHODS[method], "search_space=dense_grid", "evaluator=table", f"evaluator.table={args.table}",
+            f"evaluator.workers={workers}", f"seed={seed}", f"n_trials={args.max_trials}", f"timeout={budget}",
+            "logger=none", "enqueue_baselines=false", "study_name=quality", f"objectives=[{','.join(OBJECTIVES)}]"])
+    study, clock = run(parse_search(cfg), log=lambda m: None)
+    trials = study.get_trials(deepcopy=False)
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    front, points = Front(OBJECTIVES), [(0.0, 0.0)]
+    for t in sorted((t for t in trials if records[t.number].status == Status.OK), key=lambda t: records[t.number].ended):
+        front.add(t.number, list(t.values))
+        points.append((records[t.number].ended, front.value))
+    numbers = sorted(t.number for t in counted(trials))
+    at200 = None
+    if len(numbers) >= 200:  # when the study had counted 200 trials: the latest end among trials 0..200th
+        last = numbers[199]
+        at200 = max((r.ended for n, r in records.items() if n <= last and r.ended is not None), default=0.0)
+    trained = [r for r in records.values() if r.status.trained]
+    return {"points": points, "at200": at200, "trials": len(numbers), "trained": len(trained),
+            "epochs": sum(len(r.history) for r in trained), "end": clock.now()}
+
+
+def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table: Table, ranked: bool) -> dict:
+    """Syne Tune's MOASHA on the same table, through its own simulator.
+
+    As shipped (0.16), MOASHA's rung decision reads ``NonDominatedPriority``'s result (the rung's
+    results in non-dominated order: a list of indices) as one priority per result, so a new result
+    is stopped or kept by the index of whichever result sorts last, not by its own place: a result
+    that dominates every other at its rung can be stopped. ``ranked`` passes a priority that gives
+    each result its position in that order instead, the decision the MOASHA paper describes."""
+    import pandas as pd
+    from syne_tune import StoppingCriterion, Tuner
+    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+    from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
+    from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
+    from syne_tune.config_space import choice, randint
+    from syne_tune.constants import ST_TUNER_TIME
+    from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
+    from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority
+
+    class Ranked(NonDominatedPriority):
+        def priority_unsafe(self, objectives: np.ndarray) -> np.ndarray:
+            return np.argsort(super().priority_unsafe(objectives))  # each result's position in the order
+
+    logging.getLogger("syne_tune").setLevel(logging.WARNING)
+    runs = table.first()
+    names = list(runs[0].params)
+    rows = pd.DataFrame([{k: str(r.params[k]) for k in names} for r in runs])
+    epochs = table.epochs
+    values = np.zeros((len(runs), 1, epochs, 4))  # error, params, macs, elapsed seconds
+    for i, r in enumerate(runs):
+        elapsed = r.overhead
+        for e in range(epochs):  # a run stopped early (at chance) keeps its last result, epochs at its mean pace
+            entry = r.epochs[min(e, len(r.epochs) - 1)]
+            elapsed += entry[3] + entry[4]
+            values[i, 0, e] = (1 - entry[0], r.n_params, r.macs, elapsed)
+    space = {k: choice(sorted(set(rows[k]))) for k in names}
+    blackbox = BlackboxTabular(rows, space, {"epoch": randint(1, epochs)}, values,
+                               objectives_names=["error", "params", "macs", "elapsed_time"])
+    seen: list[tuple[float, float, float, float]] = []
+    results: list[int] = []  # the trial of every epoch result
+
+    class Watch(SimulatorCallback):
+        def on_trial_result(self, trial, status, result, decision):
+            super().on_trial_result(trial, status, result, decision)
+            results.append(trial.trial_id)
+            if int(result["epoch"]) == epochs:
+                seen.append((float(result[ST_TUNER_TIME]), 1 - result["error"], result["params"], result["macs"]))
+
+    np.random.seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SYNETUNE_FOLDER"] = tmp
+        scheduler = MOASHA(space, metrics=["error", "params", "macs"], do_minimize=True, time_attr="epoch",
+                           max_t=epochs, grace_period=1, reduction_factor=3, random_seed=seed,
+                           multiobjective_priority=Ranked() if ranked else None)
+        backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed_time", seed=0)
+        tuner = Tuner(trial_backend=backend, scheduler=scheduler, n_workers=workers, sleep_time=0,
+                      stop_criterion=StoppingCriterion(max_wallclock_time=budget), callbacks=[Watch()],
+                      results_update_interval=1e9, print_update_interval=1e9, save_tuner=False,
+                      metadata={"seed": seed})
+        tuner.run()
+    front, points = Front(OBJECTIVES), [(0.0, 0.0)]
+    for when, *objectives in sorted(seen):
+        if when <= budget:
+            front.add(0, objectives)
+            points.append((when, front.value))
+    return {"points": points, "at200": None, "trials": len(set(results)), "trained": len(set(results)),
+            "epochs": len(results), "end": budget}
+
+
+def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
+    method, workers, seed, args = job
+    startup()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table = Table.load(args.table)
+    budget = horizon(table, workers)
+    began = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # Syne Tune's tuner prints its progress
+        result = (peer(workers, seed, args, budget, table, method == PEER_RANKED) if method in PEERS
+                  else ours(method, workers, seed, args, budget))
+    return {"method": method, "workers": workers, "seed": seed, "settings": settings(args), "horizon": budget,
+            **result, "real_seconds": round(time.perf_counter() - began, 2)}
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """What a study's result depends on besides its method, workers and seed."""
+    table = Table.load(args.table)
+    digest = hashlib.sha256(json.dumps([r.genotype_id for r in table.runs] + [table.build], default=str).encode())
+    return {"table": args.table, "table_digest": digest.hexdigest()[:12], "max_trials": args.max_trials,
+            "objectives": OBJECTIVES}
+
+
+def finished(args: argparse.Namespace) -> dict[tuple[str, int, int], dict]:
+    path = args.results
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    mine = settings(args)
+    return {(r["method"], r["workers"], r["seed"]): r for r in rows if r["settings"] == mine}
+
+
+# ---- the report ----------------------------------------------------------------------------------------
+
+def at(points: list, seconds: float) -> float:
+    return max(hv for s, hv in points if s <= seconds)
+
+
+def reached(points: list, target: float) -> float | None:
+    return next((s for s, hv in points if hv >= target * (1 - 1e-9)), None)  # equal up to rounding
+
+
+def mean_ci(xs: list[float]) -> tuple[float, float]:
+    """The mean and the half-width of its 95% Student-t interval."""
+    x = np.asarray(xs, float)
+    if len(x) < 2:
+        return float(x.mean()), float("nan")
+    return float(x.mean()), float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+
+
+def fmt(mean: float, half: float, scale: float = 1.0, digits: int = 3) -> str:
+    return f"{mean / scale:.{digits}f} ± {half / scale:.{digits}f}"
+
+
+def report(runs: dict[tuple[str, int, int], dict], args: argparse.Namespace) -> list[str]:
+    table = Table.load(args.table)
+    best = true_hypervolume(table)
+    out = [f"table {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; true hypervolume "
+           f"{best:.4f} on {', '.join(OBJECTIVES)}; mean ± 95% CI over seeds; times in simulated hours"]
+    methods = [m for m in [*METHODS, *PEERS] if any(k[0] == m for k in runs)]
+    for workers in sorted({k[1] for k in runs}):
+        budget = horizon(table, workers)
+        out += ["", f"== {workers} worker(s): horizon {budget / 3600:.2f} h (every genotype trained once) =="]
+        head = f"{'method':24s} {'seeds':>5s} " + " ".join(f"{'HV@' + format(f, '.2g') + 'H':>15s}" for f in FRACTIONS)
+        out.append(head)
+        for m in methods:
+            rs = [r for k, r in runs.items() if k[0] == m and k[1] == workers]
+            if rs:
+                out.append(f"{m:24s} {len(rs):5d} " + " ".join(
+                    f"{fmt(*mean_ci([at(r['points'], f * budget) for r in rs])):>15s}" for f in FRACTIONS))
+        out.append(f"{'method':24s} {'regret@H':>15s} " + " ".join(f"{'t' + format(q, '.0%'):>22s}" for q in TARGETS)
+                   + f" {'trials':>7s} {'trained':>8s} {'epochs':>7s} {'end/H':>6s} {'real s':>7s}")
+        for m in methods:
+            rs = [r for k, r in runs.items() if k[0] == m and k[1] == workers]
+            if not rs:
+                continue
+            cells = []
+            for q in TARGETS:
+                times = [reached(r["points"], q * best) for r in rs]
+                got = sum(t is not None for t in times)
+                cells.append(f"{fmt(*mean_ci([budget if t is None else t for t in times]), 3600, 2)} "
+                             f"({got}/{len(rs)})")
+            counts = [np.mean([r[k] for r in rs]) if rs[0][k] is not None else float("nan")
+                      for k in ("trials", "trained", "epochs", "real_seconds")]
+            regret = [max(0.0, best - at(r["points"], budget)) for r in rs]  # below 0 only by rounding
+            out.append(f"{m:24s} {fmt(*mean_ci(regret)):>15s} "
+                       + " ".join(f"{c:>22s}" for c in cells)
+                       + f" {counts[0]:7.0f} {counts[1]:8.0f} {counts[2]:7.0f} "
+                   + f"{np.mean([min(r['end'], budget) for r in rs]) / budget:6.2f} {counts[3]:7.1f}")
+        out += targets(runs, workers, budget)
+    return out
+
+
+def time_to(rs: list[dict], target: float, budget: float) -> list[float]:
+    return [budget if (t := reached(r["points"], target)) is None else t for r in rs]
+
+
+def targets(runs: dict, workers: int, budget: float) -> list[str]:
+    of = {m: [r for k, r in runs.items() if k[0] == m and k[1] == workers] for m in [*METHODS, *PEERS]}
+    out = []
+    if of["random"] and of["tpe"] and all(r["at200"] is not None for r in of["random"]):
+        t200, hv200 = np.mean([r["at200"] for r in of["random"]]), np.mean([at(r["points"], r["at200"]) for r in of["random"]])
+        m, h = mean_ci(time_to(of["tpe"], hv200, budget))
+        out.append(f"target 1: random search's 200-trial hypervolume {hv200:.4f} comes at {t200 / 3600:.2f} h; TPE "
+                   f"reaches it at {m / 3600:.2f} ± {h / 3600:.2f} h = {m / t200:.2f} of that time (target ≤ 0.5): "
+                   f"{'met' if m / t200 <= 0.5 else 'not met'}")
+    multi = [m for m in ("tpe+asha", "random+asha", "tpe+hyperband") if of[m]]
+    if of["tpe"] and multi:
+        ends = [r["points"][-1] for r in of["tpe"]]
+        t_full, hv_full = np.mean([e[0] for e in ends]), np.mean([e[1] for e in ends])
+        scores = {m: mean_ci(time_to(of[m], hv_full, budget)) for m in multi}
+        best = min(scores, key=lambda m: scores[m][0])
+        m, h = scores[best]
+        out.append(f"target 2: full-budget TPE's final hypervolume {hv_full:.4f} comes at {t_full / 3600:.2f} h; the "
+                   f"best multi-fidelity method, {best}, reaches it at {m / 3600:.2f} ± {h / 3600:.2f} h = "
+                   f"{m / t_full:.2f} of that time (target ≤ 1/3): {'met' if m / t_full <= 1 / 3 else 'not met'}"
+                   + f" (reached in {sum(reached(r['points'], hv_full) is not None for r in of[best])}/{len(of[best])} seeds)")
+    for name in PEERS:
+        if not of[name]:
+            continue
+        for f in (1 / 3, 1.0):
+            theirs = mean_ci([at(r["points"], f * budget) for r in of[name]])
+            mine = {m: mean_ci([at(r["points"], f * budget) for r in of[m]]) for m in METHODS if of[m]}
+            top = max(mine, key=lambda m: mine[m][0])
+            level = mine[top][0] + mine[top][1] >= theirs[0] - theirs[1]  # the intervals overlap or ours is above
+            out.append(f"target 3 at {f:.2g} of the horizon: ours at best ({top}) {fmt(*mine[top])}, {name} "
+                       f"{fmt(*theirs)}; ours at least level: {'yes' if level else 'no'}")
+    return out
+
+
+def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = Table.load(args.table)
+    best = true_hypervolume(table)
+    counts = sorted({k[1] for k in runs})
+    fig, axes = plt.subplots(1, len(counts), figsize=(6.5 * len(counts), 4.5), squeeze=False)
+    for ax, workers in zip(axes[0], counts):
+        budget = horizon(table, workers)
+        grid = np.linspace(0, budget, 200)
+        for m in [*METHODS, *PEERS]:
+            rs = [r for k, r in runs.items() if k[0] == m and k[1] == workers]
+            if not rs:
+                continue
+            ys = np.array([[at(r["points"], t) for t in grid] for r in rs])
+            mean = ys.mean(0)
+            half = stats.t.ppf(0.975, max(1, len(rs) - 1)) * ys.std(0, ddof=1) / math.sqrt(len(rs)) if len(rs) > 1 else 0
+            ax.plot(grid / 3600, mean, label=f"{m} ({len(rs)})", linestyle="--" if m in PEERS else "-")
+            ax.fill_between(grid / 3600, mean - half, mean + half, alpha=0.15)
+        ax.axhline(best, color="black", linewidth=0.8, linestyle=":", label="true front")
+        ax.set_ylim(best * 0.8, best * 1.01)
+        ax.set_xlabel("simulated hours")
+        ax.set_ylabel("hypervolume of the full-budget front")
+        ax.set_title(f"{workers} worker(s), mean and 95% CI over seeds")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", default="dense_grid", help="a shipped table's name or a table file")
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--methods", nargs="+", default=[*METHODS, *PEERS], choices=[*METHODS, *PEERS])
+    parser.add_argument("--max-trials", type=int, default=600,
+                        help="n_trials of each study (duplicates count); the horizon ends it first")
+    parser.add_argument("--jobs", type=int, default=2, help="studies simulated at once (processes)")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "search_quality.jsonl")
+    parser.add_argument("--report", action="store_true", help="only print the report (and plot) of the results file")
+    args = parser.parse_args()
+    methods = list(args.methods)
+    if set(PEERS) & set(methods) and not args.report:
+        try:
+            import syne_tune  # noqa: F401
+        except ImportError:
+            print("syne-tune is not installed (pip install -e \".[peers]\"); running without the peers", file=sys.stderr)
+            methods = [m for m in methods if m not in PEERS]
+    done = finished(args)
+    jobs = [(m, w, s, args) for s in range(args.seeds) for w in args.workers for m in methods
+            if (m, w, s) not in done]
+    if jobs and not args.report:
+        print(f"{len(jobs)} studies to simulate ({len(done)} already in {args.results})", file=sys.stderr)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            for i, row in enumerate(pool.imap_unordered(one, jobs), 1):
+                with open(args.results, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                done[(row["method"], row["workers"], row["seed"])] = row
+                print(f"[{i}/{len(jobs)}] {row['method']} × {row['workers']} seed {row['seed']}: final HV "
+                      f"{row['points'][-1][1]:.4f} ({row['real_seconds']:.1f} s)", file=sys.stderr)
+    runs = {k: r for k, r in done.items() if k[0] in args.methods and k[1] in args.workers and k[2] < args.seeds}
+    print("\n".join(report(runs, args)))
+    plot(runs, args, args.results.with_suffix(".png"))
+    print(f"\nplot: {args.results.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
