@@ -14,6 +14,8 @@ COMMON=(search_space=dense_grid sampler=grid data=folder "data.root=$DATA" data.
         device=cpu logger=none enqueue_baselines=false plot_every=1e9 storage=journal
         'objectives=[val_accuracy,params,macs,latency_batch1_ms]')
 export OMP_NUM_THREADS=1
+# nice alone does not lower a background job's share on Linux with autogroups (each session is its own group)
+echo 19 > /proc/self/autogroup 2>/dev/null || true
 mkdir -p "$BUILD"
 study() {  # name seed n_trials: WORKERS workers on one journal, each with its own worker= (its own grid order)
     local pids=() i
