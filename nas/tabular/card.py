@@ -67,6 +67,25 @@ def against_full(table: Table, seed: int = 0) -> dict[str, dict[str, float]]:
     return out
 
 
+def size_adjusted(table: Table) -> dict[str, dict[str, float]]:
+    """Per pattern: its final accuracy minus full dense's at equal parameters, on average over the
+    space: the pattern's coefficient in a least-squares fit of accuracy on log10(parameters) and the
+    pattern, with its 95% interval."""
+    runs = [r for r in table.first() if r.complete]
+    others = sorted({r.params["pattern"] for r in runs} - {"full"})
+    x = np.array([[1.0, np.log10(r.n_params)] + [float(r.params["pattern"] == p) for p in others] for r in runs])
+    y = np.array([r.final["val_accuracy"] for r in runs])
+    dof = len(y) - x.shape[1]
+    if dof < 1 or len(others) == len({r.params["pattern"] for r in runs}):  # no full-dense runs to compare with
+        return {}
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual = y - x @ coef
+    se = np.sqrt(np.diag(residual @ residual / dof * np.linalg.pinv(x.T @ x)))
+    t = float(stats.t.ppf(0.975, dof))
+    return {p: {"effect": float(coef[2 + i]), "low": float(coef[2 + i] - t * se[2 + i]),
+                "high": float(coef[2 + i] + t * se[2 + i])} for i, p in enumerate(others)}
+
+
 def lines(table: Table) -> list[str]:
     """The data card's figures, as text."""
     setup, build = table.setup, table.build
@@ -91,6 +110,7 @@ def lines(table: Table) -> list[str]:
     for pattern, d in against_full(table).items():
         out.append(f"  {pattern} vs the best full-dense genotype with no more parameters: {d['mean']:+.4f} accuracy "
                    f"(95% CI {d['low']:+.4f} to {d['high']:+.4f}, n={d['n']}); above it in {d['above']:.0%}")
+    for pattern, d in size_adjusted(table).items():
+        out.append(f"  {pattern} vs full dense at equal parameters (least squares on log10 parameters): "
+                   f"{d['effect']:+.4f} accuracy (95% CI {d['low']:+.4f} to {d['high']:+.4f})")
     return out
-
-
