@@ -76,6 +76,28 @@ FRACTIONS = (0.05, 0.1, 0.2, 1 / 3, 0.5, 0.75, 1.0)  # of the horizon, where the
 TARGETS = (0.9, 0.95, 0.99)  # shares of the true hypervolume
 
 
+def overrides(method: str) -> list[str]:
+    """A method's settings: its base (``tpe+asha``) and, after ``@``, scheduler settings
+    (``tpe+asha@eta=2,min_epochs=2``)."""
+    base, _, extra = method.partition("@")
+    return [*METHODS[base], *(f"scheduler.{kv}" for kv in extra.split(",") if kv)]
+
+
+def method_name(text: str) -> str:
+    """``--methods`` entries: a method, a peer, or a scheduled method with scheduler settings."""
+    base, _, extra = text.partition("@")
+    if text in PEERS or (base in METHODS and (not extra or "none" not in METHODS[base][1])):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: choose among {', '.join([*METHODS, *PEERS])}, optionally with "
+                                     "scheduler settings after @ for a scheduled one (tpe+asha@eta=2,min_epochs=2)")
+
+
+def order(names) -> list[str]:
+    """The shipped methods first, then variants, then the peers."""
+    known = [*METHODS, *PEERS]
+    return sorted(set(names), key=lambda m: (m in PEERS, known.index(m) if m in known else len(METHODS), m))
+
+
 def horizon(table: Table, workers: int) -> float:
     """Simulated seconds to train every genotype once on ``workers`` workers."""
     return sum(r.overhead + sum(e[3] + e[4] for e in r.epochs) for r in table.first()) / workers
@@ -92,7 +114,7 @@ def true_hypervolume(table: Table) -> float:
 def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget: float) -> dict:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=[
-            *METHODS[method], "search_space=dense_grid", "evaluator=table", f"evaluator.table={args.table}",
+            *overrides(method), "search_space=dense_grid", "evaluator=table", f"evaluator.table={args.table}",
             f"evaluator.workers={workers}", f"seed={seed}", f"n_trials={args.max_trials}", f"timeout={budget}",
             "logger=none", "enqueue_baselines=false", "study_name=quality", f"objectives=[{','.join(OBJECTIVES)}]"])
     study, clock = run(parse_search(cfg), log=lambda m: None)
@@ -236,7 +258,7 @@ def report(runs: dict[tuple[str, int, int], dict], args: argparse.Namespace) -> 
     best = true_hypervolume(table)
     out = [f"table {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; true hypervolume "
            f"{best:.4f} on {', '.join(OBJECTIVES)}; mean ± 95% CI over seeds; times in simulated hours"]
-    methods = [m for m in [*METHODS, *PEERS] if any(k[0] == m for k in runs)]
+    methods = order(k[0] for k in runs)
     for workers in sorted({k[1] for k in runs}):
         budget = horizon(table, workers)
         out += ["", f"== {workers} worker(s): horizon {budget / 3600:.2f} h (every genotype trained once) =="]
@@ -275,7 +297,7 @@ def time_to(rs: list[dict], target: float, budget: float) -> list[float]:
 
 
 def targets(runs: dict, workers: int, budget: float) -> list[str]:
-    of = {m: [r for k, r in runs.items() if k[0] == m and k[1] == workers] for m in [*METHODS, *PEERS]}
+    of = {m: [r for k, r in runs.items() if k[0] == m and k[1] == workers] for m in order([*METHODS, *PEERS, *(k[0] for k in runs)])}
     out = []
     if of["random"] and of["tpe"] and all(r["at200"] is not None for r in of["random"]):
         t200, hv200 = np.mean([r["at200"] for r in of["random"]]), np.mean([at(r["points"], r["at200"]) for r in of["random"]])
@@ -283,7 +305,7 @@ def targets(runs: dict, workers: int, budget: float) -> list[str]:
         out.append(f"target 1: random search's 200-trial hypervolume {hv200:.4f} comes at {t200 / 3600:.2f} h; TPE "
                    f"reaches it at {m / 3600:.2f} ± {h / 3600:.2f} h = {m / t200:.2f} of that time (target ≤ 0.5): "
                    f"{'met' if m / t200 <= 0.5 else 'not met'}")
-    multi = [m for m in ("tpe+asha", "random+asha", "tpe+hyperband") if of[m]]
+    multi = [m for m, rs in of.items() if rs and m not in PEERS and overrides(m)[1] != "scheduler=none"]
     if of["tpe"] and multi:
         ends = [r["points"][-1] for r in of["tpe"]]
         t_full, hv_full = np.mean([e[0] for e in ends]), np.mean([e[1] for e in ends])
@@ -299,7 +321,7 @@ def targets(runs: dict, workers: int, budget: float) -> list[str]:
             continue
         for f in (1 / 3, 1.0):
             theirs = mean_ci([at(r["points"], f * budget) for r in of[name]])
-            mine = {m: mean_ci([at(r["points"], f * budget) for r in of[m]]) for m in METHODS if of[m]}
+            mine = {m: mean_ci([at(r["points"], f * budget) for r in rs]) for m, rs in of.items() if rs and m not in PEERS}
             top = max(mine, key=lambda m: mine[m][0])
             for label, m in (("the same algorithm (random+asha)", "random+asha"), (f"the best ({top})", top)):
                 if m in mine:
@@ -321,7 +343,7 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
     for ax, workers in zip(axes[0], counts):
         budget = horizon(table, workers)
         grid = np.linspace(0, budget, 200)
-        for m in [*METHODS, *PEERS]:
+        for m in order(k[0] for k in runs):
             rs = [r for k, r in runs.items() if k[0] == m and k[1] == workers]
             if not rs:
                 continue
@@ -346,7 +368,8 @@ def main() -> None:
     parser.add_argument("--table", default="dense_grid", help="a shipped table's name or a table file")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--methods", nargs="+", default=[*METHODS, *PEERS], choices=[*METHODS, *PEERS])
+    parser.add_argument("--methods", nargs="+", default=[*METHODS, *PEERS], type=method_name,
+                        help="methods and peers; a scheduled method may carry scheduler settings: tpe+asha@eta=2")
     parser.add_argument("--max-trials", type=int, default=600,
                         help="n_trials of each study (duplicates count); the horizon ends it first")
     parser.add_argument("--jobs", type=int, default=2, help="studies simulated at once (processes)")

@@ -23,6 +23,7 @@ from nas.cli import fail_job, quiet_on_broken_pipe, run_app, sigterm_as_interrup
 from nas.runtime import startup, use_gpu
 from nas.study.settings import parse_search
 from nas.study.worker import run_search
+from nas.tabular.simulate import simulate
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
@@ -32,7 +33,11 @@ def _hydra_main(cfg: DictConfig) -> None:
     with sigterm_as_interrupt() as stop:
         try:
             use_gpu(cfg.gpu, cfg.device)
-            result = run_search(parse_search(cfg), log=lambda m: print(m, file=sys.stderr), stop_requested=lambda: stop.requested)
+            settings, log = parse_search(cfg), lambda m: print(m, file=sys.stderr)
+            if settings.evaluator.name == "table":  # the whole study, its workers simulated, on a tabular benchmark
+                result = simulate(settings, log=log)
+            else:
+                result = run_search(settings, log=log, stop_requested=lambda: stop.requested)
         except KeyboardInterrupt:
             print("stopped: a trial left unfinished is queued again; run the same command to continue",
                   file=sys.stderr)

@@ -42,11 +42,8 @@ from nas.training.unit import resolve_device
 
 def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
                stop_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """One worker of the study ``settings`` describe (:func:`~nas.study.settings.parse_search`)."""
-    if settings.evaluator.name == "table":  # the whole study, its workers simulated, on a tabular benchmark
-        from nas.tabular.simulate import simulate
-
-        return simulate(settings, out_dir, log)
+    """One worker of the study ``settings`` describe (:func:`~nas.study.settings.parse_search`), training
+    its trials (``evaluator=table`` studies run in :func:`nas.tabular.simulate.simulate`)."""
     device = resolve_device(settings.device)
     if device.type == "cuda" and settings.gpu_memory_share is not None:  # workers sharing a GPU: each its part
         index = device.index if device.index is not None else torch.cuda.current_device()
