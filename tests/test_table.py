@@ -100,3 +100,23 @@ def test_an_unknown_space_is_named(studies, capsys, space, message):
     _, first, _, _, _ = studies
     assert main(["build", first, "--space", space]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_shipped_table_covers_its_space_once_and_a_quarter_twice():
+    import itertools
+
+    import search_spaces
+    from nas.study.settings import Section
+    from nas.tabular.table import TABLES
+
+    table = Table.load("dense_grid")
+    shipped = OmegaConf.to_container(OmegaConf.load(f"{CONF}/search_space/dense_grid.yaml"), resolve=True)
+    assert table.space == shipped  # evaluator=table with the space's defaults replays it
+    module, cfg = search_spaces.get("dense_grid"), Section.of(shipped)
+    grid = module.grid(cfg)
+    ids = {search_spaces.genotype_from_params(module, cfg, dict(zip(grid, combo))).id
+           for combo in itertools.product(*grid.values())}
+    assert set(table.genotypes) == ids and len(ids) == 192
+    assert all(len(table.runs_of(g)[0].epochs) == table.epochs == 6 for g in ids)
+    assert sum(len(table.runs_of(g)) == 2 for g in ids) >= 48
+    assert (TABLES / "dense_grid.json").stat().st_size <= 2 * 1024 * 1024
