@@ -1,0 +1,172 @@
+"""Zero-cost proxies: scores of an untrained network from one or two mini-batches of training data.
+
+One function per proxy, each on a copy of the model (so the caller's weights, BN statistics and
+gradients are never touched), each reading only the training batch it is given:
+
+- ``synflow``: Σ |θ ⊙ ∂R/∂θ| with R the sum of the outputs of the network with every parameter
+  replaced by its absolute value, on an all-ones input, BN at its initial statistics (Tanaka et al.,
+  NeurIPS 2020; as a proxy, Abdelfattah et al., ICLR 2021);
+- ``naswot``: log |K| of the Hamming-similarity kernel of the batch's ReLU activation codes
+  (Mellor et al., ICML 2021); our layers are BN → ReLU, so a unit's code is its BN output > 0;
+- ``grad_norm``: Σ over weight tensors of ‖∂L/∂θ‖₂ for the cross-entropy L of one batch
+  (Abdelfattah et al., 2021);
+- ``snip``: Σ |θ ⊙ ∂L/∂θ| (Lee et al., ICLR 2019; as a proxy, Abdelfattah et al., 2021);
+- ``zico``: Σ over layers of log(Σ_θ mean|g_θ| / std(g_θ)), the gradients' mean and standard
+  deviation taken over batches (Li et al., ICLR 2023); needs at least two batches;
+- ``meco``: Σ over convolution outputs of the smallest eigenvalue of the Pearson correlation
+  matrix of its channels, from one image (Jiang et al., NeurIPS 2023);
+- ``nn_mass``: from the genotype alone, Σ over blocks of density · width · depth, the density being
+  the share of the possible long-range concatenations a block makes (Bhardwaj et al., CVPR 2021);
+  defined for feed-forward concatenation blocks, so null for clique blocks.
+
+:func:`score` runs the ones asked for and times each; a proxy that cannot apply gives null and why.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nas.genotype import Genotype, patterns
+
+Batch = tuple[Tensor, Tensor]  # images, their training labels
+
+
+class NotApplicable(ValueError):
+    """The proxy is not defined for this network or input (the reason is recorded)."""
+
+
+def _weights(model: nn.Module) -> list[nn.Parameter]:
+    """The convolution and linear weights: the parameters the pruning-based proxies score."""
+    return [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _loss_gradients(model: nn.Module, batch: Batch) -> list[Tensor]:
+    x, y = batch
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+    return [w.grad.detach().clone() if w.grad is not None else torch.zeros_like(w) for w in _weights(model)]
+
+
+def synflow(model: nn.Module, batch: Batch) -> float:
+    net = copy.deepcopy(model).double().eval()  # eval: BN at its initial statistics, as without BN
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    x = torch.ones((1, *batch[0].shape[1:]), dtype=torch.float64, device=batch[0].device)
+    net.zero_grad(set_to_none=True)
+    net(x).sum().backward()
+    return float(sum((w.detach() * w.grad).abs().sum() for w in _weights(net) if w.grad is not None))
+
+
+def naswot(model: nn.Module, batch: Batch) -> float:
+    if len(batch[0]) < 2:
+        raise NotApplicable("NASWOT compares the images of a batch: it needs at least two")
+    net = copy.deepcopy(model).train()
+    codes: list[Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.detach() > 0).flatten(1).float()))
+             for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    try:
+        with torch.no_grad():
+            net(batch[0])
+    finally:
+        for h in hooks:
+            h.remove()
+    c = torch.cat(codes, 1).double()
+    kernel = c @ c.T + (1 - c) @ (1 - c).T  # units on which two images agree
+    sign, logdet = torch.linalg.slogdet(kernel)
+    if sign <= 0:
+        raise NotApplicable("the activation kernel is singular (two images with identical codes)")
+    return float(logdet)
+
+
+def grad_norm(model: nn.Module, batch: Batch) -> float:
+    return float(sum(g.norm() for g in _loss_gradients(copy.deepcopy(model).train(), batch)))
+
+
+def snip(model: nn.Module, batch: Batch) -> float:
+    net = copy.deepcopy(model).train()
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(_weights(net), _loss_gradients(net, batch))))
+
+
+def zico(model: nn.Module, batches: list[Batch]) -> float:
+    if len(batches) < 2:
+        raise NotApplicable("ZiCo's standard deviation is over batches: it needs at least two")
+    net = copy.deepcopy(model).train()
+    grads = [_loss_gradients(net, b) for b in batches]
+    total = 0.0
+    for per_batch in zip(*grads):  # one weight tensor, its gradient in every batch
+        g = torch.stack(per_batch)
+        std, mean = g.std(0), g.abs().mean(0)
+        keep = std > 0
+        ratio = float((mean[keep] / std[keep]).sum())
+        if ratio > 0:
+            total += math.log(ratio)
+    return total
+
+
+def meco(model: nn.Module, batch: Batch) -> float:
+    net = copy.deepcopy(model).train()
+    values: list[float] = []
+
+    def hook(_m: nn.Module, _i: tuple, out: Tensor) -> None:
+        f = out.detach()[0].flatten(1).double()  # channels × positions, of the first image
+        if f.shape[0] > 1 and f.shape[1] > 1:
+            corr = torch.nan_to_num(torch.corrcoef(f), nan=0.0)  # a constant channel correlates with nothing
+            values.append(float(torch.linalg.eigvalsh(corr)[0]))
+
+    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            net(batch[0][:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return float(sum(values))
+
+
+def nn_mass(genotype: Genotype) -> float:
+    total = 0.0
+    for block in genotype.blocks:
+        if patterns.get(block.pattern).two_stage:
+            raise NotApplicable(f"NN-Mass is defined for feed-forward concatenation blocks, not {block.pattern} "
+                                "blocks (their second stage feeds later layers back)")
+        inputs = block.layer_inputs()
+        possible = sum(i - 1 for i in range(1, len(inputs) + 1))  # all but the nearest predecessor
+        made = sum(sum(1 for s in sources if s != i - 1) for i, sources in enumerate(inputs, start=1))
+        total += (made / possible if possible else 0.0) * block.growth * block.layers
+    return total
+
+
+PROXIES: dict[str, Callable] = {"synflow": synflow, "naswot": naswot, "grad_norm": grad_norm, "snip": snip,
+                                "zico": zico, "meco": meco}
+NAMES = (*PROXIES, "nn_mass")
+
+
+def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tuple[str, ...] = NAMES) -> dict[str, dict]:
+    """Each proxy in ``names``: ``{"value": float | None, "seconds": float, "reason": str}``. ``batches``:
+    training batches on the model's device (ZiCo uses all of them, the others the first)."""
+    out = {}
+    for name in names:
+        start = time.perf_counter()
+        try:
+            if name == "nn_mass":
+                value = nn_mass(genotype)
+            elif name == "zico":
+                value = zico(model, batches)
+            else:
+                value = PROXIES[name](model, batches[0])
+            reason = "" if math.isfinite(value) else f"not finite ({value})"
+            value = value if math.isfinite(value) else None
+        except NotApplicable as e:
+            value, reason = None, str(e)
+        if batches and batches[0][0].device.type == "cuda":
+            torch.cuda.synchronize(batches[0][0].device)
+        out[name] = {"value": value, "seconds": time.perf_counter() - start, "reason": reason}
+    return out
