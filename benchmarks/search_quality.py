@@ -375,6 +375,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="studies simulated at once (processes)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "search_quality.jsonl")
     parser.add_argument("--report", action="store_true", help="only print the report (and plot) of the results file")
+    parser.add_argument("--plot", type=Path, default=None, help="default: the results file's name with .png")
     args = parser.parse_args()
     methods = list(args.methods)
     if set(PEERS) & set(methods) and not args.report:
@@ -398,8 +399,9 @@ def main() -> None:
                       f"{row['points'][-1][1]:.4f} ({row['real_seconds']:.1f} s)", file=sys.stderr)
     runs = {k: r for k, r in done.items() if k[0] in args.methods and k[1] in args.workers and k[2] < args.seeds}
     print("\n".join(report(runs, args)))
-    plot(runs, args, args.results.with_suffix(".png"))
-    print(f"\nplot: {args.results.with_suffix('.png')}")
+    picture = args.plot or args.results.with_suffix(".png")
+    plot(runs, args, picture)
+    print(f"\nplot: {picture}")
 
 
 if __name__ == "__main__":
