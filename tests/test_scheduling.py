@@ -97,12 +97,21 @@ def test_rung_levels_and_brackets():
     assert Scheduler("asha", max_epochs=10).bracket_of("abc") == 0
 
 
+@pytest.mark.parametrize("epochs, levels", [(10, [3, 9]), (6, [2]), (27, [9]), (3, [1]), (2, [1])])
+def test_the_first_rung_is_a_third_of_the_budget_unless_set(epochs, levels):
+    scheduler = Scheduler("asha", max_epochs=epochs)
+    assert scheduler.levels() == levels
+    assert scheduler.setup()["min_epochs"] == levels[0]  # a resume compares the rungs it ran with
+    assert Scheduler("asha", min_epochs=1, max_epochs=epochs).levels()[0] == 1
+
+
 @pytest.mark.parametrize("values, message", [
     (dict(name="asha", eta=1), "scheduler.eta=1: must be ≥ 2"),
     (dict(name="asha", min_epochs=10, max_epochs=10), "scheduler.min_epochs=10: must be a whole number ≥ 1 and ≤ 9"),
     (dict(name="asha", max_epochs=1), "scheduler.max_epochs=1: must be a whole number ≥ 2 (the full budget"),
     (dict(name="asha", brackets=2), "scheduler.brackets=2: asha has one bracket"),
-    (dict(name="hyperband", brackets=5, max_epochs=10), "scheduler.brackets=5: must be a whole number ≥ 1 and ≤ 4"),
+    (dict(name="hyperband", brackets=5, min_epochs=1, max_epochs=10),
+     "scheduler.brackets=5: must be a whole number ≥ 1 and ≤ 4"),
     (dict(name="sha"), "scheduler.name='sha': must be one of none, asha, hyperband"),
 ])
 def test_bad_settings_are_refused_in_one_line(values, message):

@@ -106,7 +106,7 @@ def test_the_schedulers_full_budget_is_the_tables(table_path):
     study, _ = run(_settings(table_path, "scheduler=hyperband", "n_trials=60", "train.epochs=10"), log=lambda m: None)
     assert study.user_attrs["setup"]["scheduler"]["max_epochs"] == 6
     records = [r for r in _records(study) if r.status.trained]
-    assert {rung["epoch"] for r in records for rung in r.rungs} == {1, 3}
+    assert {rung["epoch"] for r in records for rung in r.rungs} == {2}  # a third of the table's 6 epochs
     assert {r.metrics["epochs"] for r in records if r.status == Status.OK} == {6}
 
 

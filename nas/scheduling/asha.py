@@ -24,7 +24,7 @@ SCHEDULERS = ("none", "asha", "hyperband")
 class Scheduler:
     name: str = "none"
     eta: float = 3
-    min_epochs: int = 1
+    min_epochs: int | None = None  # None: a third of the full budget (the tabular benchmark's evidence)
     max_epochs: int = 10
     brackets: int | None = 1  # hyperband: null = as many as there are rung levels
 
@@ -34,25 +34,30 @@ class Scheduler:
             return
         require("scheduler.eta", self.eta, number(lambda v: v >= 2, "must be ≥ 2 (each rung keeps the top 1/eta)"))
         require("scheduler.max_epochs", self.max_epochs, whole(2), hint=" (the full budget, train.epochs)")
-        require("scheduler.min_epochs", self.min_epochs, whole(1, high=self.max_epochs - 1),
+        require("scheduler.min_epochs", self.min_epochs, whole(1, optional=True, high=self.max_epochs - 1),
                 hint=f" (the first rung must come before the full budget of {self.max_epochs} epochs)")
         levels = len(self.levels())
         if self.name == "asha" and self.brackets != 1:
             raise ValueError(f"scheduler.brackets={self.brackets}: asha has one bracket; "
                              "use scheduler=hyperband for several")
         require("scheduler.brackets", self.brackets, whole(1, optional=True, high=levels + 1),
-                hint=f" (min_epochs={self.min_epochs}, eta={self.eta:g} and {self.max_epochs} epochs give "
+                hint=f" (min_epochs={self.first}, eta={self.eta:g} and {self.max_epochs} epochs give "
                      f"{levels} rung level(s); a last bracket trains every trial fully)")
 
     @property
     def active(self) -> bool:
         return self.name != "none"
 
+    @property
+    def first(self) -> int:
+        """The first rung's epoch: ``min_epochs``, or a third of the full budget (at least 1) when unset."""
+        return self.min_epochs if self.min_epochs is not None else max(1, round(self.max_epochs / 3))
+
     def levels(self) -> list[int]:
         """The epochs at which some bracket decides: ``min_epochs · etaᵏ`` below ``max_epochs``."""
         out: list[int] = []
         k = 0
-        while (epoch := round(self.min_epochs * self.eta ** k)) < self.max_epochs:
+        while (epoch := round(self.first * self.eta ** k)) < self.max_epochs:
             if not out or epoch > out[-1]:
                 out.append(epoch)
             k += 1
@@ -84,7 +89,7 @@ class Scheduler:
 
     def setup(self) -> dict[str, Any]:
         """What a study's stopped trials depend on (recorded with the study's setup)."""
-        return {"name": "none"} if not self.active else asdict(self)
+        return {"name": "none"} if not self.active else {**asdict(self), "min_epochs": self.first}
 
 
 def scheduler_config(cfg: Any, train_epochs: int) -> Scheduler:

@@ -104,10 +104,10 @@ class TrainConfig:
 
     def cycles(self) -> list[int]:
         """The epochs where rung_cycles ends a cycle before the last epoch: ``cycle_ends``, or by
-        default the rungs of ``scheduler=asha`` at its default settings (1, 3, 9, … epochs)."""
+        default rungs at 1, 3, 9, … epochs (min_epochs 1, eta 3)."""
         if self.cycle_ends is not None:
             return list(self.cycle_ends)
-        return Scheduler("asha", max_epochs=self.epochs).levels() if self.epochs > 1 else []
+        return Scheduler("asha", min_epochs=1, max_epochs=self.epochs).levels() if self.epochs > 1 else []
 
     def for_rungs(self, rungs: list[int]) -> TrainConfig:
         """The settings of a trial a scheduler ranks at ``rungs``: rung_cycles ends its cycles there."""
