@@ -64,7 +64,7 @@ def test_zico_matches_its_formula_over_two_batches_by_hand():
         p /= p.sum(1, keepdims=True)
         grads.append((p - np.eye(3)[y.numpy()]).T @ a / len(y))
     g = np.stack(grads)
-    expected = math.log((np.abs(g).mean(0) / g.std(0, ddof=1)).sum())
+    expected = math.log((np.abs(g).mean(0) / g.std(0)).sum())
     assert zero_cost.zico(model, batches) == pytest.approx(expected, rel=1e-4)
 
 
@@ -74,6 +74,14 @@ def test_naswot_is_the_log_determinant_of_the_activation_code_kernel():
         codes = (nn.functional.batch_norm(model[0](x), None, None, training=True) > 0).flatten(1).double().numpy()
     kernel = codes @ codes.T + (1 - codes) @ (1 - codes).T
     assert zero_cost.naswot(model, (x, y)) == pytest.approx(np.linalg.slogdet(kernel)[1], rel=1e-9)
+
+
+@pytest.mark.parametrize("conv, bottleneck", [("standard", None), ("separable", 2)])
+def test_meco_sees_every_convolution_of_a_dense_network(conv, bottleneck):
+    """Dense layers convolve with F.conv2d on their weights: hooks on nn.Conv2d modules would miss them."""
+    model = build_model(small_genotype("nearest", conv=conv, bottleneck=bottleneck), num_classes=3)
+    x = _batch(n=4, size=8)[0]
+    assert len(zero_cost._conv_outputs(model, x)) == sum(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def test_meco_is_the_smallest_eigenvalue_of_the_channel_correlation():

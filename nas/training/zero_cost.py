@@ -103,7 +103,7 @@ def zico(model: nn.Module, batches: list[Batch]) -> float:
     total = 0.0
     for per_batch in zip(*grads):  # one weight tensor, its gradient in every batch
         g = torch.stack(per_batch)
-        std, mean = g.std(0), g.abs().mean(0)
+        std, mean = g.std(0, unbiased=False), g.abs().mean(0)  # as ZiCo's reference code (numpy's std)
         keep = std > 0
         ratio = float((mean[keep] / std[keep]).sum())
         if ratio > 0:
@@ -111,24 +111,35 @@ def zico(model: nn.Module, batches: list[Batch]) -> float:
     return total
 
 
-def meco(model: nn.Module, batch: Batch) -> float:
-    net = copy.deepcopy(model).train()
-    values: list[float] = []
+def _conv_outputs(net: nn.Module, x: Tensor) -> list[Tensor]:
+    """The output of every convolution in a forward pass of ``x``. Our dense and clique layers call
+    ``F.conv2d`` on their weights rather than their ``nn.Conv2d`` modules, so module hooks would miss
+    them; ``F.conv2d`` is wrapped for the pass instead (not thread-safe: proxies run in the trial's thread)."""
+    outputs: list[Tensor] = []
+    original = F.conv2d
 
-    def hook(_m: nn.Module, _i: tuple, out: Tensor) -> None:
-        f = out.detach()[0].flatten(1).double()  # channels × positions, of the first image
-        if f.shape[0] > 1 and f.shape[1] > 1:
-            corr = torch.nan_to_num(torch.corrcoef(f), nan=0.0)  # a constant channel correlates with nothing
-            values.append(float(torch.linalg.eigvalsh(corr)[0]))
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        outputs.append(out.detach())
+        return out
 
-    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    F.conv2d = recording
     try:
         with torch.no_grad():
-            net(batch[0][:1])
+            net(x)
     finally:
-        for h in hooks:
-            h.remove()
-    return float(sum(values))
+        F.conv2d = original
+    return outputs
+
+
+def meco(model: nn.Module, batch: Batch) -> float:
+    total = 0.0
+    for out in _conv_outputs(copy.deepcopy(model).train(), batch[0][:1]):
+        f = out[0].flatten(1).double()  # channels × positions, of the first image
+        if f.shape[0] > 1 and f.shape[1] > 1:
+            corr = torch.nan_to_num(torch.corrcoef(f), nan=0.0)  # a constant channel correlates with nothing
+            total += float(torch.linalg.eigvalsh(corr)[0])
+    return total
 
 
 def nn_mass(genotype: Genotype) -> float:
