@@ -1,5 +1,6 @@
 """The shared bookkeeping, on hand-made trials: what counts, who gets a slot, who trains."""
 
+import pytest
 import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
@@ -84,3 +85,18 @@ def test_retries_map_each_dead_trial_to_its_latest_rerun():
                    T(C, {"failed_trial": 0, "retry_history": [0, 1]}, status="ok"))
     assert retries(study.trials) == {0: 1, 1: 2}
     assert TrialRecord.of(study.trials[1]).shown_reason(retries(study.trials)).endswith("run again as trial 2")
+
+
+def test_a_study_run_under_the_old_first_rung_names_the_setting_that_resumes_it():
+    from nas.scheduling import Scheduler
+    from nas.study.bookkeeping import open_study
+
+    storage = optuna.storages.InMemoryStorage()
+    old = {"data": "folder", "scheduler": Scheduler("asha", min_epochs=1, max_epochs=10).setup()}
+    open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=old)
+    now = {"data": "folder", "scheduler": Scheduler("asha", max_epochs=10).setup()}  # first rung at epoch 3
+    with pytest.raises(ValueError, match=r"scheduler.min_epochs=1, not 3: .* resume it with scheduler.min_epochs=1 "
+                                         r"\(the default became a third of train.epochs\)"):
+        open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=now)
+    again = {"data": "folder", "scheduler": Scheduler("asha", min_epochs=1, max_epochs=10).setup()}
+    assert open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=again).study_name == "s"

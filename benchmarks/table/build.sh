@@ -17,7 +17,7 @@ export OMP_NUM_THREADS=1
 # nice alone does not lower a background job's share on Linux with autogroups (each session is its own group)
 echo 19 > /proc/self/autogroup 2>/dev/null || true
 mkdir -p "$BUILD"
-study() {  # name seed n_trials: WORKERS workers on one journal, each with its own worker= (its own grid order)
+study() {  # name seed n_trials: WORKERS workers on one journal (grid workers share the study's order)
     local pids=() i
     for ((i = 0; i < ${WORKERS:-1}; i++)); do
         nice -n 19 python -m nas.search "${COMMON[@]}" study_name="dense_grid-$1" seed="$2" n_trials="$3" \

@@ -25,7 +25,7 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
         raise ValueError(f"studies {', '.join(s.study_name for s in studies)} were not run on one recorded setup "
                          "(data, split, training budget); a table needs one")
     module, cfg = search_spaces.get(space["name"]), Section.of(space)
-    runs, seconds = [], 0.0
+    runs, seconds, seen = [], 0.0, set()
     for replica, study in enumerate(studies):
         for t in study.get_trials(deepcopy=False):
             record = TrialRecord.of(t)
@@ -39,7 +39,16 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
                 raise ValueError(f"{study.study_name} trial {t.number}: its parameters do not make its genotype in "
                                  f"search_space={space['name']} with these settings (they make {made}); pass --space "
                                  "the settings the studies ran")
-            epochs = tuple((h["val_accuracy"], h["val_loss"], h["train_loss"], *_one_core(h)) for h in record.history)
+            if (replica, record.genotype_id) in seen:
+                raise ValueError(f"{study.study_name} trial {t.number}: a second run of {record.genotype_name} in one "
+                                 "study; a table keeps one run per genotype and study")
+            seen.add((replica, record.genotype_id))
+            try:
+                epochs = tuple((h["val_accuracy"], h["val_loss"], h["train_loss"], *_one_core(h))
+                               for h in record.history)
+            except KeyError as e:
+                raise ValueError(f"{study.study_name} trial {t.number}: its epochs have no {e.args[0]} (trained by an "
+                                 "older version); train the study again") from None
             overhead = max(0.0, (record.trial_seconds or 0.0) - sum(h["seconds"] + h["judge_seconds"]
                                                                     for h in record.history))
             seconds += overhead + sum(e[3] + e[4] for e in epochs)

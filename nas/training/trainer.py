@@ -44,7 +44,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup: float = 0.15
     schedule: str = "ema"
-    cycle_ends: list[int] | None = None  # rung_cycles: epochs where a cycle ends (null: asha's default rungs)
+    cycle_ends: list[int] | None = None  # rung_cycles: epochs where a cycle ends (null: 1, 3, 9, …)
     ema_half_life: float = 0.25  # ema: the average's half-life, in epochs
     eval_batch_size: int = 512
     bf16: bool | None = None
