@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -77,6 +78,12 @@ MATCH = "random+asha@min_epochs=1"  # ours with the peers' algorithm and rungs (
 OBJECTIVES = ["val_accuracy", "params", "macs"]
 FRACTIONS = (0.05, 0.1, 0.2, 1 / 3, 0.5, 0.75, 1.0)  # of the horizon, where the hypervolume is reported
 TARGETS = (0.9, 0.95, 0.99)  # shares of the true hypervolume
+
+
+@functools.lru_cache(maxsize=None)
+def table_of(spec: str) -> Table:
+    """The table, read once per process (every study, digest and report reads it)."""
+    return Table.load(spec)
 
 
 def overrides(method: str) -> list[str]:
@@ -128,7 +135,7 @@ def scheduler_of(method: str, args: argparse.Namespace) -> dict:
     if method in PEERS:
         return {}
     scheduler = study_settings(method, 1, 0, args, 1.0).scheduler
-    return dataclasses.replace(scheduler, max_epochs=Table.load(args.table).epochs).setup() \
+    return dataclasses.replace(scheduler, max_epochs=table_of(args.table).epochs).setup() \
         if scheduler.active else scheduler.setup()
 
 
@@ -221,7 +228,7 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
     method, workers, seed, args = job
     startup()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    table = Table.load(args.table)
+    table = table_of(args.table)
     budget = horizon(table, workers)
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # Syne Tune's tuner prints its progress
@@ -233,7 +240,7 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
 
 def settings(args: argparse.Namespace) -> dict:
     """What a study's result depends on besides its method, workers and seed."""
-    table = Table.load(args.table)
+    table = table_of(args.table)
     digest = hashlib.sha256(json.dumps([r.genotype_id for r in table.runs] + [table.build], default=str).encode())
     return {"table": args.table, "table_digest": digest.hexdigest()[:12], "max_trials": args.max_trials,
             "objectives": OBJECTIVES}
@@ -274,7 +281,7 @@ def fmt(mean: float, half: float, scale: float = 1.0, digits: int = 3) -> str:
 
 
 def report(runs: dict[tuple[str, int, int], dict], args: argparse.Namespace) -> list[str]:
-    table = Table.load(args.table)
+    table = table_of(args.table)
     best = true_hypervolume(table)
     out = [f"table {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; true hypervolume "
            f"{best:.4f} on {', '.join(OBJECTIVES)}; mean ± 95% CI over seeds; times in simulated hours"]
@@ -369,7 +376,7 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = Table.load(args.table)
+    table = table_of(args.table)
     best = true_hypervolume(table)
     counts = sorted({k[1] for k in runs})
     fig, axes = plt.subplots(1, len(counts), figsize=(6.5 * len(counts), 4.5), squeeze=False)

@@ -45,7 +45,6 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
             settable = key.startswith(("scheduler.", "train."))
             raise ValueError(f"study {name!r} was run with {key}={old!r}, not {new!r}: its results would not compare; "
                              + (f"resume it with {key}={old}" if settable else "resume it with the same data and budget")
-                             + (" (the default became a third of train.epochs)" if key == "scheduler.min_epochs" else "")
                              + ", or start a new study with another study_name")
     stored = study.user_attrs.get(STUDY_OBJECTIVES)
     if stored is None:  # this worker made the study (or another one did and has not written them yet)
