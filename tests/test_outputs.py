@@ -89,6 +89,8 @@ def test_live_outputs_equal_the_files_written_from_the_storage(tmp_path):
     (tmp_path / "whole").mkdir()
     whole.finish(study.trials)
     _same(tmp_path / "live", tmp_path / "whole")
+    live.finish(study.trials)  # a worker's files rewritten when it stops: the history not doubled
+    _same(tmp_path / "live", tmp_path / "whole")
     rows = (tmp_path / "live" / "trials.csv").read_text().splitlines()
     assert len(rows) == 1 + N and "param:late" in rows[0]  # each trial once; the late column made it in
     assert sum(",densenet_bc40_k12," in r for r in rows) == 1  # the queued baseline, once

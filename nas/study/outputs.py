@@ -188,6 +188,7 @@ class Outputs:
 
     def _rewrite(self, trials: list[FrozenTrial], *, plots: bool) -> None:
         self._clear()
+        self.hypervolume.rows = []  # rebuilt below, in the order the trials finished
         reruns = retries(trials)
         records = {t.number: TrialRecord.of(t) for t in trials}
         for t in sorted((t for t in trials if t.state in FINISHED), key=finish_order):  # the history's order
