@@ -2,11 +2,14 @@
 
     python -m nas.table build benchmarks/table/build/seed0.journal benchmarks/table/build/seed1.journal
     python -m nas.table card                      # the shipped table's data card figures
+    python -m nas.table proxies benchmarks/results/proxy_table.jsonl   # its genotypes' zero-cost proxies
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -35,12 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--threads", type=int, default=1, help="threads each trial trained on (recorded)")
     card = sub.add_parser("card", help="the data card's figures: noise, the true front's composition")
     card.add_argument("table", nargs="?", default="dense_grid", help="a shipped table's name or a table file")
+    proxies = sub.add_parser("proxies", help="add zero-cost proxy scores (as benchmarks/proxy_table.py writes them) "
+                                            "to a table, for simulated screens (screen=zero_cost)")
+    proxies.add_argument("scores", type=Path, help="JSON lines: a genotype_id and, per scoring, proxy → value, seconds")
+    proxies.add_argument("--table", default="dense_grid", help="a shipped table's name or a table file")
+    proxies.add_argument("--scoring", default="A", help="which scoring of each line (proxy_table.py: A = "
+                                                         "initialisation seed 0 on the first batch pair)")
     args = parser.parse_args(argv)
     startup()
     try:
         if args.command == "card":
             print("\n".join(cards.lines(Table.load(args.table))))
             return 0
+        if args.command == "proxies":
+            return add_proxies(args.scores, args.table, args.scoring)
         named = not args.space.endswith((".yaml", ".yml"))
         spec = SPACES / f"{args.space}.yaml" if named else Path(args.space)
         if not spec.is_file():
@@ -55,6 +66,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def add_proxies(scores: Path, spec: str, scoring: str) -> int:
+    """Write the table again with every genotype's proxies; refuses scores that miss a genotype."""
+    table = Table.load(spec)
+    if not scores.is_file():
+        raise ValueError(f"{scores}: no such file; python benchmarks/proxy_table.py --data-root <cifar10> writes it")
+    lines = [json.loads(line) for line in scores.read_text().splitlines() if line.strip()]
+    by_id = {r["genotype_id"]: r[scoring] for r in lines if scoring in r}
+    missing = [g for g in table.genotypes if g not in by_id]
+    if missing:
+        raise ValueError(f"{scores}: scoring {scoring!r} lacks {len(missing)} of the table's {len(table.genotypes)} "
+                         f"genotypes (e.g. {missing[0]}); score them all first")
+    build = {"source": str(scores), "scoring": scoring, "command": "python benchmarks/proxy_table.py",
+             "protocol": "the table's training data and batch size, 2 batches, initialisation seed 0, one CPU "
+                         "thread; seconds are wall time per proxy"}
+    out = dataclasses.replace(table, proxies={g: by_id[g] for g in table.genotypes}, proxies_build=build)
+    path = TABLES / f"{spec}.json" if (TABLES / f"{spec}.json").exists() else Path(spec)
+    out.save(path)
+    print(f"{path}: proxies of {len(out.proxies)} genotypes ({', '.join(next(iter(out.proxies.values())))})")
     return 0
 
 

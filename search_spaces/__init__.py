@@ -12,6 +12,8 @@ Parameter names are hierarchical and stable: ``block1.layers``, ``block1.pattern
 
 from __future__ import annotations
 
+import itertools
+import math
 from types import ModuleType
 from typing import Any
 
@@ -56,6 +58,18 @@ class _ReplayTrial:
 def genotype_from_params(space: ModuleType, cfg: Any, params: dict[str, Any]) -> Genotype:
     """Rebuild a trial's genotype from its stored parameters."""
     return space.suggest(_ReplayTrial(params), cfg)
+
+
+def genotype_ids(space: ModuleType, cfg: Any, limit: int = 20_000) -> frozenset[str] | None:
+    """Every genotype an enumerable space makes (several parameter sets may make one); None when the
+    space cannot be enumerated or has more than ``limit`` parameter sets."""
+    if not hasattr(space, "grid"):
+        return None
+    grid = space.grid(cfg)
+    if math.prod(len(v) for v in grid.values()) > limit:
+        return None
+    return frozenset(genotype_from_params(space, cfg, dict(zip(grid, combo))).id
+                     for combo in itertools.product(*grid.values()))
 
 
 def baseline_params(space: ModuleType, cfg: Any, genotypes: dict[str, Genotype]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,9 @@ from nas.training.trainer import TrainConfig
 SPACE = Path(nas.__file__).parent / "conf" / "search_space" / "dense_grid.yaml"
 
 
-def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 24) -> Table:
+def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 24, proxies: bool = False) -> Table:
+    """``proxies``: each genotype also gets an ``nn_mass`` score (its first run's final accuracy plus noise)
+    that takes half a second, and a ``synflow`` score that is null."""
     space = OmegaConf.to_container(OmegaConf.load(SPACE), resolve=True)
     module, cfg = search_spaces.get("dense_grid"), Section.of(space)
     rng = np.random.default_rng(seed)
@@ -38,6 +40,13 @@ def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 
             runs.append(Run(genotype.id, genotype.name, params, replica, number, "ok", "", int(size), int(size * 90),
                             float(size / 1e5), 1.0,
                             tuple((float(a), 2.0 - float(a), 2.1 - float(a), seconds, 1.0) for a in curve)))
-    table = Table(space, setup, {"command": "tests/tables.py", "threads": 1}, tuple(runs))
+    scores = {}
+    if proxies:
+        for r in runs:
+            if r.replica == 0:
+                scores[r.genotype_id] = {
+                    "nn_mass": {"value": r.epochs[-1][0] + float(rng.normal(0, 0.01)), "seconds": 0.5, "reason": ""},
+                    "synflow": {"value": None, "seconds": 0.25, "reason": "made up: not applicable"}}
+    table = Table(space, setup, {"command": "tests/tables.py", "threads": 1}, tuple(runs), scores)
     table.save(path)
     return table

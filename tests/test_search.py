@@ -68,6 +68,24 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
         assert r.number not in front or (out / "heatmaps" / f"trial{r.number:04d}-{r.genotype_id}.png").is_file()
     assert result["hypervolume"] > 0
     assert _study(tmp_path).metric_names == ["val_accuracy", "params", "macs"]  # for optuna-dashboard and plots
+    from nas.training.zero_cost import NAMES
+    for r in complete:  # every trained trial scored by every proxy before training, each timed
+        assert list(r.proxies) == list(NAMES) and all(p["seconds"] >= 0 for p in r.proxies.values())
+        clique = any(b["pattern"] == "clique" for b in r.genotype["blocks"])
+        assert r.proxies["synflow"]["value"] > 0 and (r.proxies["nn_mass"]["value"] is None) == clique
+    assert "proxy:naswot" in rows[0]
+
+
+def test_a_resume_keeps_the_screen_or_refuses_a_change(folder, tmp_path):
+    search(_cfg(folder, tmp_path, "screen=size", "screen.candidates=2", "n_trials=1", "proxies=[]"), tmp_path / "o",
+           log=lambda m: None)
+    for extra, setting in ((["screen=none"], "screen=size"), (["screen=size", "screen.candidates=3"], "screen.candidates=2"),
+                           (["screen=zero_cost", "screen.candidates=2"], "screen=size")):
+        with pytest.raises(ValueError, match=rf"was run with screen\..* resume it with {setting}, or start a new study"):
+            search(_cfg(folder, tmp_path, *extra, "n_trials=2", "proxies=[]"), tmp_path / "o", log=lambda m: None)
+    result = search(_cfg(folder, tmp_path, "screen=size", "screen.candidates=2", "n_trials=2", "proxies=[]"),
+                    tmp_path / "o", log=lambda m: None)
+    assert result["n_complete"] + result["n_duplicate"] == 2
 
 
 def test_resume_counts_the_study_total(folder, tmp_path):

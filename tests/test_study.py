@@ -5,7 +5,7 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from nas.study.bookkeeping import claimed, counted, fits, from_queue, interrupted, requeue, retries
+from nas.study.bookkeeping import claimed, counted, fits, from_queue, holding, interrupted, requeue, retries, taken
 from nas.study.record import RECORD, TrialRecord
 
 DIST = {"x": IntDistribution(0, 9)}
@@ -35,6 +35,19 @@ def test_counted_leaves_out_retried_and_surplus_trials():
     assert [interrupted(t) for t in study.trials] == [False, True, False, False, False, False]
     shown = [TrialRecord.of(t).shown_status for t in study.trials]
     assert shown[1] == "interrupted" and shown[5] == "diverged"
+
+
+def test_a_screens_candidates_hold_no_slot_claim_nothing_and_never_count():
+    study = _study(T(C, status="ok", genotype_id="a"), T(R, status="running", genotype_id="b"),
+                   T(R, status="screening", genotype_id="c"), T(R, status="screening", genotype_id="d"),
+                   T(P, status="screened", genotype_id="e"), T(R))
+    trials = study.trials
+    assert [t.number for t in counted(trials)] == [0]  # a screened candidate is not a trial of the budget
+    assert [t.number for t in holding(trials)] == [1, 5]
+    assert fits(trials, 5, 3) and not fits(trials, 5, 2)  # the slots: trials 0, 1 and 5
+    assert claimed(trials, 5, "c") is None and claimed(trials, 5, "e") is None  # candidates claim no genotype
+    assert claimed(trials, 5, "b") == 1  # the trial holding the slot does, as any running trial
+    assert taken(trials) == {"a"}  # what need not be drawn again: trained (or training, or infeasible)
 
 
 def test_a_dead_trial_that_is_not_retried_still_counts():
@@ -85,6 +98,19 @@ def test_retries_map_each_dead_trial_to_its_latest_rerun():
                    T(C, {"failed_trial": 0, "retry_history": [0, 1]}, status="ok"))
     assert retries(study.trials) == {0: 1, 1: 2}
     assert TrialRecord.of(study.trials[1]).shown_reason(retries(study.trials)).endswith("run again as trial 2")
+
+
+def test_a_study_recorded_before_screens_resumes_unscreened_only():
+    from nas.study.bookkeeping import open_study
+    from nas.study.screen import Screen
+
+    storage = optuna.storages.InMemoryStorage()
+    open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup={"data": "folder"})
+    same = {"data": "folder", "screen": Screen().setup()}
+    assert open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=same).study_name == "s"
+    screened = {"data": "folder", "screen": Screen("zero_cost", 8, ("nn_mass", "zico")).setup()}
+    with pytest.raises(ValueError, match=r"screen.name='none', not 'zero_cost': .* resume it with screen=none, or"):
+        open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=screened)
 
 
 def test_a_study_run_under_the_old_first_rung_names_the_setting_that_resumes_it():

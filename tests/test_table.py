@@ -120,3 +120,25 @@ def test_the_shipped_table_covers_its_space_once_and_a_quarter_twice():
     assert all(len(table.runs_of(g)[0].epochs) == table.epochs == 6 for g in ids)
     assert sum(len(table.runs_of(g)) == 2 for g in ids) >= 48
     assert (TABLES / "dense_grid.json").stat().st_size <= 2 * 1024 * 1024
+    assert set(table.proxies) == ids and all(set(p) == {"synflow", "naswot", "grad_norm", "snip", "zico", "meco",
+                                                         "nn_mass"} for p in table.proxies.values())
+
+
+def test_proxy_scores_are_added_to_a_table_and_kept_through_its_file(tmp_path, capsys):
+    import json
+
+    from tables import synthetic_table
+
+    synthetic_table(tmp_path / "t.json")
+    table = Table.load(tmp_path / "t.json")
+    scores = tmp_path / "scores.jsonl"
+    lines = [{"genotype_id": g, "name": "x", "A": {"nn_mass": {"value": float(i), "seconds": 0.001, "reason": ""}}}
+             for i, g in enumerate(table.genotypes)]
+    scores.write_text("".join(json.dumps(line) + "\n" for line in lines[:-1]))
+    assert main(["proxies", str(scores), "--table", str(tmp_path / "t.json")]) == 2
+    assert f"lacks 1 of the table's 192 genotypes (e.g. {table.genotypes[-1]})" in capsys.readouterr().err
+    scores.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["proxies", str(scores), "--table", str(tmp_path / "t.json")]) == 0
+    again = Table.load(tmp_path / "t.json")
+    assert again.runs == table.runs and again.proxies_build["scoring"] == "A"
+    assert [again.proxies[g]["nn_mass"]["value"] for g in table.genotypes] == list(map(float, range(192)))

@@ -24,7 +24,8 @@ from nas.study.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # What a study's setup meant when a version did not record it (other missing keys take the new run's value).
-UNRECORDED = {"scheduler": {"name": "none"}}  # before schedulers, every trial trained fully
+UNRECORDED = {"scheduler": {"name": "none"},  # before schedulers, every trial trained fully
+              "screen": {"name": "none"}}  # before screens, every trial trained the sampler's draw
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],
@@ -42,9 +43,10 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
             study.set_user_attr(STUDY_SETUP, setup)
         elif stored != setup:
             key, old, new = _first_difference(stored, setup)
-            settable = key.startswith(("scheduler.", "train."))
+            settable = key.startswith(("scheduler.", "train.", "screen."))
+            setting = f"{key.rpartition('.')[0]}={old}" if key.endswith(".name") else f"{key}={_override(old)}"
             raise ValueError(f"study {name!r} was run with {key}={old!r}, not {new!r}: its results would not compare; "
-                             + (f"resume it with {key}={old}" if settable else "resume it with the same data and budget")
+                             + (f"resume it with {setting}" if settable else "resume it with the same data and budget")
                              + ", or start a new study with another study_name")
     stored = study.user_attrs.get(STUDY_OBJECTIVES)
     if stored is None:  # this worker made the study (or another one did and has not written them yet)
@@ -58,6 +60,11 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(objectives))
     return study
+
+
+def _override(value: Any) -> str:
+    """A recorded value as a command-line override writes it (lists as [a,b])."""
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
 
 
 def _fill(stored: dict[str, Any], setup: dict[str, Any], unrecorded: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +97,13 @@ def status(t: FrozenTrial) -> Status:
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that count towards ``n_trials``."""
     retried = retries(trials)
-    return [t for t in trials if t.state in FINISHED and t.number not in retried and status(t) != Status.SURPLUS]
+    return [t for t in trials if t.state in FINISHED and t.number not in retried
+            and status(t) not in (Status.SURPLUS, Status.SCREENED)]
+
+
+def holding(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Running trials that hold a slot of ``n_trials``: all but a screen's extra candidates while they are scored."""
+    return [t for t in trials if t.state == TrialState.RUNNING and status(t) != Status.SCREENING]
 
 
 def interrupted(t: FrozenTrial) -> bool:
@@ -102,7 +115,7 @@ def fits(trials: list[FrozenTrial], number: int, n_trials: int) -> bool:
     """Whether trial ``number`` takes one of the ``n_trials`` slots: the counted, running and
     queued trials numbered up to it must not exceed the budget."""
     live = {t.number for t in counted(trials)}
-    live |= {t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+    live |= {t.number for t in holding(trials)} | {t.number for t in trials if t.state == TrialState.WAITING}
     return sum(n <= number for n in live) <= n_trials
 
 
@@ -112,6 +125,7 @@ def claimed(trials: list[FrozenTrial], me: int, genotype_id: str) -> int | None:
     Two workers that draw the same genotype at once both see each other's claim; the
     lower trial number keeps it, so exactly one of them trains.
     """
+    running = {t.number for t in holding(trials)}  # a screen's candidates claim nothing until chosen
     for t in trials:
         if t.number == me:
             continue
@@ -119,9 +133,17 @@ def claimed(trials: list[FrozenTrial], me: int, genotype_id: str) -> int | None:
             continue
         if t.state in FINISHED and status(t).trained:  # stopped trials are PRUNED
             return t.number
-        if t.state == TrialState.RUNNING and (status(t) == Status.TRAINING or t.number < me):
+        if t.number in running and (status(t) == Status.TRAINING or t.number < me):
             return t.number
     return None
+
+
+def taken(trials: list[FrozenTrial]) -> set[str]:
+    """Genotypes a study need not draw again: trained, being trained, or breaking its constraints."""
+    running = {t.number for t in holding(trials)}
+    return {stored_field(t, "genotype_id") for t in trials
+            if (t.state in FINISHED and (status(t).trained or status(t) == Status.INFEASIBLE))
+            or (t.number in running and status(t) == Status.TRAINING)}
 
 
 def hand_back(study: optuna.Study, trial: FrozenTrial, max_retry: int | None) -> None:
@@ -148,5 +170,5 @@ def retries(trials: list[FrozenTrial]) -> dict[int, int]:
 
 
 def describe_running(trials: list[FrozenTrial]) -> str:
-    running = [t for t in trials if t.state == TrialState.RUNNING]
+    running = holding(trials)
     return ", ".join(f"{t.number} ({TrialRecord.of(t).worker or '?'})" for t in running)

@@ -12,7 +12,7 @@ import copy
 import os
 import socket
 import warnings
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
@@ -21,7 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.genotype import Genotype
 from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
 from nas.study.evaluators import Evaluator
-from nas.study.record import CHILD_GENOTYPE, Status, TrialRecord
+from nas.study.record import CHILD_GENOTYPE, Status, TrialRecord, stored_field
+from nas.study.screen import Candidate, choose
 from nas.study.rungs import SHORTFALL, RungJudge, before_training, shortfall
 from nas.study.settings import SearchSettings
 from nas.study.storage import Heartbeat
@@ -44,6 +45,9 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, setting
         study.tell(trial, state=TrialState.FAIL)
         return None
     record = TrialRecord(Status.RUNNING, worker=f"{settings.worker}@{WORKER}")
+    if (settings.screen.active and not from_queue(_frozen(study, trial.number))  # a queued trial runs as queued
+            and len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= settings.screen.min_trained):
+        trial, record = screened(study, storage, trial, record, settings, evaluator)
     retries = settings.storage.max_retry
     beating = isinstance(storage, BaseHeartbeat)  # an in-memory study (a simulated one) has no other process
     try:
@@ -101,6 +105,8 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, sett
         if reason:
             record.status, record.reason = Status.INFEASIBLE, reason
             return None
+        if settings.scored and not record.proxies:  # a screened trial has them from its screening
+            record.proxies = evaluator.proxies(genotype, seed, settings.scored)
         judge = None
         if scheduler.active:  # rungs rank on the latencies too: measure them first
             first = before_training(objectives)
@@ -124,6 +130,103 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, sett
         return None
     finally:
         record.ended = clock.now()
+
+
+def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: optuna.Trial, record: TrialRecord,
+             settings: SearchSettings, evaluator: Evaluator) -> tuple[optuna.Trial, TrialRecord]:
+    """Draw ``screen.candidates`` trials (``first`` holds this worker's slot of the budget), score each
+    before training and return the one :func:`nas.study.screen.choose` picks, with its record; the
+    others are told pruned with status screened. When no candidate can be trained (duplicates,
+    infeasible, errors), ``first`` is returned and its evaluation records why."""
+    pool: list[tuple[optuna.Trial, TrialRecord, Candidate | None]] = []
+    told: set[int] = set()
+    beating = isinstance(storage, BaseHeartbeat)
+    with ExitStack() as stack:
+        try:
+            for i in range(settings.screen.candidates):
+                trial = first if i == 0 else study.ask()
+                if i > 0 and from_queue(_frozen(study, trial.number)):  # a retry queued meanwhile: not a candidate
+                    TrialRecord(Status.SURPLUS, "a queued trial drawn while screening; queued again").save(trial)
+                    requeue(study, _frozen(study, trial.number))
+                    study.tell(trial, state=TrialState.FAIL)
+                    break
+                if beating:
+                    stack.enter_context(Heartbeat(storage, trial._trial_id, settings.storage.heartbeat_interval))
+                mine = record if i == 0 else TrialRecord(Status.SCREENING, worker=record.worker)
+                pool.append((trial, mine, candidate(study, trial, mine, settings, evaluator,
+                                                    {c.genotype_id for _, _, c in pool if c is not None})))
+            viable = [(t, r, c) for t, r, c in pool if c is not None]
+            if not viable:
+                chosen = pool[0][0]
+            else:
+                choice = choose(settings.screen, list(settings.objectives), trained(study), [c for _, _, c in viable])
+                chosen = viable[choice.chosen][0]
+                summary = [{"trial": t.number, "genotype": r.genotype_name, "expected_gain": g}
+                           for (t, r, _), g in zip(viable, choice.gains)]
+            for trial, mine, _ in pool:
+                if trial is chosen:
+                    mine.status = Status.RUNNING
+                    if viable:
+                        mine.screen = {"screen": settings.screen.name, "reason": choice.reason, "candidates": summary}
+                    mine.save(trial)  # holds the slot before ``first`` lets it go
+            for trial, mine, c in pool:
+                if trial is not chosen:
+                    if c is not None:
+                        mine.reason = f"screened out for trial {chosen.number}: " + choice.reason
+                    _screen_out(study, trial, mine, told)
+        except BaseException:  # stopped while screening: no candidate is left running, none is counted
+            for trial, mine, _ in pool:
+                if trial.number not in told:
+                    mine.reason = "the worker stopped while screening"
+                    _screen_out(study, trial, mine, told)
+            raise
+    return chosen, next(mine for trial, mine, _ in pool if trial is chosen)
+
+
+def _screen_out(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, told: set[int]) -> None:
+    record.status = Status.SCREENED
+    record.save(trial)
+    study.tell(trial, state=Status.SCREENED.state)
+    told.add(trial.number)
+
+
+def candidate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, settings: SearchSettings,
+              evaluator: Evaluator, drawn: set[str]) -> Candidate | None:
+    """What the screen knows of ``trial``'s genotype before training, filled into ``record``; None
+    (``record.reason`` says why) when it cannot be trained: trained or claimed already, drawn by an
+    earlier candidate, infeasible, or failing."""
+    try:
+        genotype = settings.space.suggest(trial, settings.search_space)
+        record.genotype, record.genotype_id, record.genotype_name = genotype.to_dict(), genotype.id, genotype.name
+        record.save(trial)
+        earlier = claimed(study.get_trials(deepcopy=False), trial.number, genotype.id)
+        if earlier is not None or genotype.id in drawn:
+            record.reason = (f"same genotype as trial {earlier}" if earlier is not None
+                             else "same genotype as an earlier candidate")
+            return None
+        params, macs = evaluator.size(genotype)
+        record.metrics.update(params=params, macs=macs)
+        record.reason = violation(params, macs, settings)
+        if record.reason:
+            return None
+        record.proxies = evaluator.proxies(genotype, settings.seed + trial.number, settings.scored)
+        record.save(trial)
+        return Candidate(trial.number, params, macs, {n: p["value"] for n, p in record.proxies.items()},
+                         genotype.id)
+    except Exception as e:  # noqa: BLE001 - a failing candidate is not trained; the others may be
+        record.reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500]
+        return None
+
+
+def trained(study: optuna.Study) -> list[tuple[Candidate, list[float]]]:
+    """The study's completed trials, as the screen's fit reads them."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        metrics, proxies = stored_field(t, "metrics", {}), stored_field(t, "proxies", {})
+        out.append((Candidate(t.number, metrics.get("params", 1), metrics.get("macs", 1),
+                              {n: p.get("value") for n, p in proxies.items()}, stored_field(t, "genotype_id", "")),
+                    list(t.values)))
+    return out
 
 
 def violation(params: int, macs: int, settings: SearchSettings) -> str:

@@ -19,7 +19,7 @@ from nas.study.clock import Clock, WallClock
 from nas.study import weights
 from nas.study.record import LATENCIES, METRICS, Status, TrialRecord
 from nas.study.rungs import RungJudge
-from nas.training import heatmap
+from nas.training import heatmap, zero_cost
 from nas.training.data import PreparedData
 from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
@@ -39,6 +39,10 @@ class Evaluator(Protocol):
     def latencies(self, genotype: Genotype, seed: int, names: list[str], record: TrialRecord) -> bool:
         """Measure the latency objectives ``names`` into ``record.metrics`` before training (a scheduler's
         rungs rank on them); False when that fails with a result (``record`` says why)."""
+
+    def proxies(self, genotype: Genotype, seed: int, names: tuple[str, ...]) -> dict[str, dict]:
+        """The zero-cost proxies ``names`` of the genotype as initialised with ``seed``, before training:
+        per proxy ``{"value", "seconds", "reason"}`` (:func:`nas.training.zero_cost.score`)."""
 
     def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
         """Train trial ``number``'s genotype, ``judge`` (if any) deciding at its rungs, and fill ``record`` in:
@@ -69,6 +73,22 @@ class Training:
         del fresh
         free_memory(self.data.train.device)
         return fitted
+
+    def proxies(self, genotype: Genotype, seed: int, names: tuple[str, ...]) -> dict[str, dict]:
+        """Scored on the trial's device and memory format, on its first two training batches (never
+        validation data), the weights initialised as its training will initialise them."""
+        device = self.data.train.device
+        try:
+            model = self._on_device(build(genotype, self.data, seed=seed))
+            stream = self.data.train.train_batches(self.tcfg.batch_size, torch.Generator(device=device).manual_seed(seed))
+            batches = [b for b, _ in zip(stream, range(2))]
+            return zero_cost.score(model, genotype, batches, names)
+        except Exception as e:  # noqa: BLE001 - a proxy that does not fit is a missing score, not a failed trial
+            if not is_oom(e):
+                raise
+            reason = f"out of memory scoring on {device.type} ({str(e).splitlines()[0][:120]})"
+        free_memory(device)
+        return {n: {"value": None, "seconds": 0.0, "reason": reason} for n in names}
 
     def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
         data, tcfg = self.data, self.tcfg

@@ -52,6 +52,8 @@ class Status(str, enum.Enum):
     INFEASIBLE = "infeasible"  # breaks max_params / max_macs; never trained
     INTERRUPTED = "interrupted"  # its worker died or was stopped; the trial is queued again
     SURPLUS = "surplus"  # asked for after other workers filled n_trials; not counted
+    SCREENING = "screening"  # a screen's candidate being scored (nas.study.screen); holds no slot of n_trials
+    SCREENED = "screened"  # a candidate the screen did not train; not counted, told pruned so the sampler learns
 
     def __str__(self) -> str:
         return self.value
@@ -66,7 +68,7 @@ class Status(str, enum.Enum):
         """The Optuna state a trial that ends with this status is told."""
         if self is Status.OK:
             return TrialState.COMPLETE
-        if self in (Status.DUPLICATE, Status.INFEASIBLE, Status.STOPPED):
+        if self in (Status.DUPLICATE, Status.INFEASIBLE, Status.STOPPED, Status.SCREENED):
             return TrialState.PRUNED
         return TrialState.FAIL
 
@@ -140,6 +142,8 @@ class TrialRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     heatmaps: list[dict[str, Any]] | None = None
     rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.study.rungs)
+    proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # zero-cost proxy → value, seconds, reason
+    screen: dict[str, Any] | None = None  # the screen's choice among candidates (nas.study.screen)
     trial_seconds: float | None = None
     ended: float | None = None  # the evaluator's clock when it ended: Unix time, or simulated seconds
     # From the queue (see BASELINE, PRUNED_FROM) and from Optuna:
@@ -151,7 +155,7 @@ class TrialRecord:
     values: list[float] | None = None
 
     _STORED = ("status", "reason", "worker", "genotype", "genotype_id", "genotype_name", "metrics", "history",
-               "heatmaps", "rungs", "trial_seconds", "ended")
+               "heatmaps", "rungs", "proxies", "screen", "trial_seconds", "ended")
 
     @classmethod
     def of(cls, t: FrozenTrial) -> TrialRecord:
@@ -202,6 +206,7 @@ class TrialRecord:
                BASELINE: self.baseline, PRUNED_FROM: "" if self.pruned_from is None else self.pruned_from,
                "worker": self.worker}
         row.update({k: _blank(self.metrics.get(k)) for k in METRICS})
+        row.update({f"proxy:{k}": _blank(v.get("value")) for k, v in self.proxies.items()})
         row.update({f"param:{k}": v for k, v in sorted(self.params.items())})
         return row
 

@@ -23,10 +23,12 @@ from nas.study.record import check_objectives
 from nas.study.rungs import check_cycles
 from nas.study.rungs import check_objectives as check_rung_objectives
 from nas.study.samplers import make_sampler
+from nas.study.screen import Screen, screen_config
 from nas.study.storage import check_storage
 from nas.study.wandb_logger import check as check_logger
 from nas.training.data import DataConfig
 from nas.training.trainer import TrainConfig
+from nas.training.zero_cost import NAMES as PROXIES
 from nas.training.unit import data_config, train_config
 
 
@@ -76,11 +78,18 @@ class SearchSettings:
     prune_threshold: float | None = None
     plot_every: float = 60
     timeout: float | None = None  # seconds on the evaluator's clock in which this worker starts trials
+    screen: Screen = Screen()
+    proxies: tuple[str, ...] = ()  # zero-cost proxies recorded for every trial
     loggable: dict[str, Any] = field(default_factory=dict, compare=False)  # the W&B study run's config
 
     @property
     def space(self) -> ModuleType:
         return search_spaces.get(self.search_space.name)
+
+    @property
+    def scored(self) -> tuple[str, ...]:
+        """The proxies every trial is scored by: those recorded and those the screen ranks by."""
+        return tuple(dict.fromkeys([*self.proxies, *self.screen.by]))
 
     @property
     def grid(self) -> dict[str, list] | None:
@@ -108,9 +117,20 @@ def parse_search(cfg: DictConfig) -> SearchSettings:
         evaluator=evaluator, device=cfg.device, gpu=cfg.gpu, gpu_memory_share=cfg.gpu_memory_share,
         max_params=cfg.max_params, max_macs=cfg.max_macs, enqueue_baselines=cfg.enqueue_baselines,
         prune_threshold=cfg.prune_threshold, plot_every=cfg.plot_every, timeout=cfg.timeout,
+        screen=screen_config(plain.get("screen") or {"name": "none"}, objectives),
+        proxies=proxy_names(plain.get("proxies", [])),
         loggable={k: v for k, v in plain.items() if k != "storage"})  # the storage URL may hold a password
     make_sampler(settings.sampler, settings.seed, settings.grid)  # a sampler the space cannot take: refused now
     return settings
+
+
+def proxy_names(names: Any) -> tuple[str, ...]:
+    if isinstance(names, str) or names is None:
+        raise ValueError(f"proxies={names}: give a list, e.g. proxies=[nn_mass,synflow], or proxies=[] for none")
+    bad = [n for n in names if n not in PROXIES]
+    if bad:
+        raise ValueError(f"proxies: unknown proxy {bad[0]!r}; choose among {', '.join(PROXIES)}")
+    return tuple(dict.fromkeys(names))
 
 
 def check_settings(cfg: DictConfig) -> None:

@@ -23,7 +23,7 @@ import search_spaces
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
 from nas.scheduling import Scheduler
-from nas.study.bookkeeping import counted, describe_running, interrupted, open_study
+from nas.study.bookkeeping import counted, describe_running, holding, interrupted, open_study, taken
 from nas.study.dominance import best_trials
 from nas.study.evaluate import WORKER, run_trial
 from nas.study.evaluators import Evaluator, Training
@@ -31,6 +31,7 @@ from nas.study.outputs import Outputs, summary
 from nas.study.prune import prune
 from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord
 from nas.study.samplers import make_sampler, worker_seed
+from nas.study.screen import Screen
 from nas.study.settings import SearchSettings, check_feasible
 from nas.study.storage import describe, fail_stale_trials, open_storage
 from nas.study.wandb_logger import make_logger
@@ -56,7 +57,7 @@ def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
     out_dir = out_dir or Path("runs") / settings.study_name
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = open_storage(settings.storage)
-    study = open_worker_study(storage, settings, setup_of(data, tcfg, scheduler), log)
+    study = open_worker_study(storage, settings, setup_of(data, tcfg, scheduler, settings.screen), log)
     if scheduler.active:
         log(f"scheduler={scheduler.name}: trials are ranked after epoch(s) "
             f"{', '.join(map(str, scheduler.levels()))} of {scheduler.max_epochs}"
@@ -124,6 +125,7 @@ def work(study: optuna.Study, storage, settings: SearchSettings, evaluator: Eval
     the budget is running elsewhere, and take the queued ones (retries) first."""
     clock, n_trials = evaluator.clock, settings.n_trials
     deadline = math.inf if settings.timeout is None else clock.now() + settings.timeout
+    space = search_spaces.genotype_ids(settings.space, settings.search_space)  # an enumerable space can be used up
     waiting = ""
     first = True
     shown = 0
@@ -137,11 +139,15 @@ def work(study: optuna.Study, storage, settings: SearchSettings, evaluator: Eval
         shown = done
         if done >= n_trials:
             return
+        if space is not None and space <= taken(trials):
+            log(f"every genotype of search_space={settings.search_space.name} ({len(space)}) is trained, being trained "
+                f"or infeasible: this worker stops ({done} of n_trials={n_trials} counted)")
+            return
         if clock.now() >= deadline:
             log(f"timeout={settings.timeout:g} s reached: this worker starts no more trials ({done} of {n_trials} "
                 "counted; run again to go on)")
             return
-        if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_trials:
+        if done + len(holding(trials)) >= n_trials:
             running = describe_running(trials)
             if running != waiting:
                 log(f"waiting for trial(s) running in other workers: {running}")
@@ -213,9 +219,10 @@ def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace
             log(f"trial {t.number}: its worker ({TrialRecord.of(t).worker or '?'}) stopped; failed and queued again")
 
 
-def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Scheduler()) -> dict[str, Any]:
+def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Scheduler(),
+             screen: Screen = Screen()) -> dict[str, Any]:
     """What a study's results depend on besides the architecture: the data, its split, the
-    training budget and the scheduler that stops trials early. A resume on anything else would mix
+    training budget, the scheduler that stops trials early and the screen that picks which draw trains. A resume on anything else would mix
     incomparable results on one front (or decide rungs by other rules).
     It also says what an exported model takes: its input shape, classes and normalisation."""
     d = data.config
@@ -226,4 +233,4 @@ def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Sched
             "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,
             "train": budget, "class_names": list(data.classes),
             "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std],
-            "scheduler": scheduler.setup()}
+            "scheduler": scheduler.setup(), "screen": screen.setup()}

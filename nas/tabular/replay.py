@@ -42,6 +42,14 @@ class Replay:
         record.metrics.update({n: run.latency_batch1_ms for n in names})  # the only latency a table holds
         return True
 
+    def proxies(self, genotype: Genotype, seed: int, names: tuple[str, ...]) -> dict[str, dict]:
+        """The table's scores (one initialisation per genotype, whatever ``seed``), their seconds passing on the clock."""
+        scores = self.table.proxies.get(genotype.id, {})
+        missing = {"value": None, "seconds": 0.0, "reason": "not in the table's proxy scores"}
+        out = {n: dict(scores.get(n, missing)) for n in names}
+        self.clock.sleep(sum(p["seconds"] for p in out.values()))
+        return out
+
     def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
         run = self.run_of(genotype)
         rules = [r for r in (self.chance, judge) if r is not None]

@@ -123,6 +123,9 @@ def check(settings: SearchSettings, table: Table) -> None:
     if settings.prune_threshold is not None:
         raise ValueError("evaluator=table: prune_threshold needs the connection strengths of trained weights, "
                          "which a table does not hold; leave prune_threshold null")
+    if settings.screen.by and not table.proxies:
+        raise ValueError(f"evaluator=table: screen={settings.screen.name} ranks by {', '.join(settings.screen.by)}, and "
+                         "this table has no proxy scores; score them (python -m nas.table proxies) or use screen=size")
     workers = settings.evaluator.workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")
@@ -150,7 +153,7 @@ def run(settings: SearchSettings, log: Callable[[str], Any] = print,
     clock = SimulatedClock()
     evaluator = Replay(table, clock)
     storage = optuna.storages.InMemoryStorage()
-    setup = {**table.setup, "scheduler": settings.scheduler.setup()}
+    setup = {**table.setup, "scheduler": settings.scheduler.setup(), "screen": settings.screen.setup()}
     log(f"evaluator=table: {settings.n_trials} trials replayed from a table of {len(table.genotypes)} genotypes "
         f"({table.epochs} epochs of {table.setup['train_size']:,} images at "
         f"{'×'.join(map(str, table.setup['image_size']))}, train.schedule={table.setup['train']['schedule']}) by "

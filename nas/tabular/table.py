@@ -12,7 +12,7 @@ One JSON file, compact enough to ship in the package (:data:`TABLES`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,10 @@ class Table:
     setup: dict[str, Any]  # the study setup it was trained under (nas.study.worker.setup_of)
     build: dict[str, Any]  # how it was built: command, machine, threads, seconds
     runs: tuple[Run, ...]
+    # genotype id → zero-cost proxy → {"value", "seconds", "reason"}, scored once per genotype at the
+    # table's fidelity (python -m nas.table proxies); empty when the table has none
+    proxies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    proxies_build: dict[str, Any] = field(default_factory=dict)  # how they were scored
 
     def __post_init__(self) -> None:
         by_id: dict[str, list[Run]] = {}
@@ -104,6 +108,10 @@ class Table:
         doc = {"format": FORMAT, "space": self.space, "setup": self.setup, "build": self.build,
                "epoch_fields": list(EPOCH_FIELDS),
                "runs": [{**asdict(r), "epochs": [[_round(v) for v in e] for e in r.epochs]} for r in self.runs]}
+        if self.proxies:
+            doc["proxies"] = {g: {n: {**p, "value": _round(p["value"]), "seconds": _round(p["seconds"])}
+                                  for n, p in scores.items()} for g, scores in self.proxies.items()}
+            doc["proxies_build"] = self.proxies_build
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
 
@@ -120,7 +128,7 @@ class Table:
             if doc.get("format") != FORMAT or doc.get("epoch_fields") != list(EPOCH_FIELDS):
                 raise ValueError(f"format {doc.get('format')!r}, this version reads format {FORMAT}")
             runs = tuple(Run(**{**r, "epochs": tuple(map(tuple, r["epochs"]))}) for r in doc["runs"])
-            return cls(doc["space"], doc["setup"], doc["build"], runs)
+            return cls(doc["space"], doc["setup"], doc["build"], runs, doc.get("proxies", {}), doc.get("proxies_build", {}))
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a table this version reads ({e}); rebuild it with "
                              "bash benchmarks/table/build.sh") from None
