@@ -18,7 +18,10 @@ def test_a_record_round_trips_through_a_real_storage(tmp_path):
     trial = study.ask({"x": IntDistribution(0, 9)})
     record = TrialRecord(Status.OK, "fine", worker="0@host:1", genotype={"stem": {}}, genotype_id="abc",
                          genotype_name="c8-2xF4k4", metrics={"val_accuracy": 0.5, "val_loss": math.nan, "params": 10},
-                         history=[{"epoch": 1, "val_accuracy": 0.5}], heatmaps=[{"block": 1}], trial_seconds=1.5)
+                         history=[{"epoch": 1, "val_accuracy": 0.5}], heatmaps=[{"block": 1}], trial_seconds=1.5,
+                         proxies={"synflow": {"value": 2.0, "seconds": 0.1, "reason": ""},
+                                  "nn_mass": {"value": None, "seconds": 0.0, "reason": "clique"}},
+                         screen={"screen": "size", "candidates": [{"trial": 0, "expected_gain": 0.1}]})
     record.save(trial)
     study.tell(trial, [0.5], state=record.status.state)
     stored = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{tmp_path / 's.db'}").trials[0]
@@ -27,6 +30,9 @@ def test_a_record_round_trips_through_a_real_storage(tmp_path):
     assert (back.genotype, back.genotype_id, back.genotype_name) == ({"stem": {}}, "abc", "c8-2xF4k4")
     assert back.metrics == {"val_accuracy": 0.5, "val_loss": None, "params": 10}  # NaN is stored as null
     assert back.history == record.history and back.heatmaps == [{"block": 1}] and back.trial_seconds == 1.5
+    assert back.proxies == record.proxies and back.screen == record.screen
+    assert back.summary()["proxy/synflow"] == 2.0 and "proxy/nn_mass" not in back.summary()
+    assert back.row()["proxy:synflow"] == 2.0 and back.row()["proxy:nn_mass"] == ""
     assert back.baseline == "densenet_bc40_k12" and back.number == 0 and back.state == TrialState.COMPLETE
     assert back.params == {"x": 3} and back.values == [0.5]
     assert list(stored.user_attrs) == [BASELINE, RECORD]  # one attribute for the whole record
@@ -46,6 +52,8 @@ def test_a_record_round_trips_through_a_real_storage(tmp_path):
     (Status.RUNNING, TrialState.FAIL, False),
     (Status.TRAINING, TrialState.FAIL, False),
     (Status.QUEUED, TrialState.FAIL, False),
+    (Status.SCREENING, TrialState.FAIL, False),
+    (Status.SCREENED, TrialState.PRUNED, False),  # the sampler reads a candidate not trained as pruned
 ])
 def test_every_status_has_its_state_and_says_whether_a_result_exists(status, state, trained):
     assert status.state == state and status.trained == trained

@@ -163,3 +163,35 @@ def test_a_study_over_an_enumerable_space_stops_once_every_genotype_is_taken(tab
     infeasible = {r.genotype_id for r in records if r.status == Status.INFEASIBLE}
     assert trained and infeasible and len(trained | infeasible) == 192  # all of dense_grid, each once
     assert len(records) < 5000
+
+
+def test_a_worker_stopped_while_screening_leaves_no_candidate_running_or_counted(table_path):
+    import optuna
+
+    from nas.study.evaluate import screened
+    from nas.study.record import TrialRecord as Record
+    from nas.study.worker import open_worker_study
+    from nas.tabular.replay import Replay
+    from nas.tabular.simulate import SimulatedClock
+
+    settings = _settings(table_path, "screen=size", "screen.candidates=3", "n_trials=10")
+    storage = optuna.storages.InMemoryStorage()
+    study = open_worker_study(storage, settings, {"data": "folder"}, log=lambda m: None)
+
+    class Interrupted(Replay):  # Ctrl-C arrives while the second candidate is measured
+        calls = 0
+
+        def size(self, genotype):
+            Interrupted.calls += 1
+            if Interrupted.calls == 2:
+                raise KeyboardInterrupt
+            return super().size(genotype)
+
+    first = study.ask()
+    with pytest.raises(KeyboardInterrupt):
+        screened(study, storage, first, Record(Status.RUNNING), settings, Interrupted(Table.load(table_path),
+                                                                                      SimulatedClock()))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 2 and all(t.state == TrialState.PRUNED for t in trials)
+    assert all(TrialRecord.of(t).status == Status.SCREENED for t in trials) and not counted(trials)
+    assert TrialRecord.of(trials[1]).reason == "the worker stopped while screening"

@@ -76,6 +76,26 @@ def test_search_runs_stores_and_writes_outputs(folder, tmp_path):
     assert "proxy:naswot" in rows[0]
 
 
+def test_a_screened_search_trains_one_candidate_per_trial_and_records_the_others(folder, tmp_path):
+    out = tmp_path / "out"
+    result = search(_cfg(folder, tmp_path, "screen=zero_cost", "screen.by=[synflow]", "screen.candidates=2",
+                         "proxies=[]", "n_trials=8", "enqueue_baselines=false"), out, log=lambda m: None)
+    trials = _study(tmp_path).get_trials()
+    assert len(counted(trials)) == 8 and result["n_complete"] + result["n_duplicate"] == 8
+    assert not [t for t in trials if t.state == TrialState.RUNNING]  # no candidate left running
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    chosen = [r for r in records.values() if r.screen]
+    assert chosen  # after the 7 trials the fit needs, every trial is screened
+    for r in chosen:
+        assert r.proxies["synflow"]["value"] > 0  # scored for real, before training
+        for c in r.screen["candidates"]:
+            other = records[c["trial"]]
+            assert other.proxies["synflow"]["value"] > 0 and c["expected_gain"] >= 0
+            assert other.number == r.number or (other.status == Status.SCREENED and other.state == TrialState.PRUNED)
+    statuses = [row.split(",")[2] for row in (out / "trials.csv").read_text().splitlines()[1:]]
+    assert statuses.count("screened") == sum(r.status == Status.SCREENED for r in records.values()) > 0
+
+
 def test_a_resume_keeps_the_screen_or_refuses_a_change(folder, tmp_path):
     search(_cfg(folder, tmp_path, "screen=size", "screen.candidates=2", "n_trials=1", "proxies=[]"), tmp_path / "o",
            log=lambda m: None)

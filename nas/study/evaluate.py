@@ -34,9 +34,7 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, setting
               evaluator: Evaluator, log) -> FrozenTrial | None:
     """Ask, evaluate and tell one trial while its heartbeat runs. None when the trial
     did not take a slot of the budget, or another worker took it over."""
-    with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
-        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-        trial = study.ask()
+    trial = _ask(study)
     if not fits(study.get_trials(deepcopy=False), trial.number, settings.n_trials):
         mine = _frozen(study, trial.number)
         TrialRecord(Status.SURPLUS, "other workers filled n_trials first; not counted").save(trial)
@@ -70,6 +68,12 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, setting
         log(f"trial {trial.number}: another worker found no heartbeat from this one for "
             f"{settings.storage.grace_period} s and queued the trial again; this run's result is dropped")
         return None
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    with warnings.catch_warnings():  # Optuna expects heartbeats with optimize(); this loop keeps its own
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        return study.ask()
 
 
 def _frozen(study: optuna.Study, number: int) -> FrozenTrial:
@@ -144,7 +148,7 @@ def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: o
     with ExitStack() as stack:
         try:
             for i in range(settings.screen.candidates):
-                trial = first if i == 0 else study.ask()
+                trial = first if i == 0 else _ask(study)
                 if i > 0 and from_queue(_frozen(study, trial.number)):  # a retry queued meanwhile: not a candidate
                     TrialRecord(Status.SURPLUS, "a queued trial drawn while screening; queued again").save(trial)
                     requeue(study, _frozen(study, trial.number))
@@ -153,8 +157,9 @@ def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: o
                 if beating:
                     stack.enter_context(Heartbeat(storage, trial._trial_id, settings.storage.heartbeat_interval))
                 mine = record if i == 0 else TrialRecord(Status.SCREENING, worker=record.worker)
-                pool.append((trial, mine, candidate(study, trial, mine, settings, evaluator,
-                                                    {c.genotype_id for _, _, c in pool if c is not None})))
+                drawn = {c.genotype_id for _, _, c in pool if c is not None}
+                pool.append((trial, mine, None))  # in the pool before it is scored: a stop leaves it told
+                pool[-1] = (trial, mine, candidate(study, trial, mine, settings, evaluator, drawn))
             viable = [(t, r, c) for t, r, c in pool if c is not None]
             if not viable:
                 chosen = pool[0][0]

@@ -213,7 +213,8 @@ class TrialRecord:
     def summary(self) -> dict[str, Any]:
         """What a W&B trial run keeps as its summary."""
         return {"genotype": self.genotype_name, "genotype_id": self.genotype_id, "status": self.status.value,
-                "reason": self.reason, **{k: v for k, v in self.metrics.items() if v is not None}}
+                "reason": self.reason, **{k: v for k, v in self.metrics.items() if v is not None},
+                **{f"proxy/{k}": p["value"] for k, p in self.proxies.items() if p.get("value") is not None}}
 
 
 def stored_field(t: FrozenTrial, key: str, default: Any = None) -> Any:
