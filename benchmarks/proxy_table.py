@@ -37,6 +37,7 @@ from scipy import stats
 
 import nas
 import search_spaces
+from nas.analysis.zero_cost import partial_spearman
 from nas.runtime import startup
 from nas.study.settings import Section, parse_search
 from nas.tabular.table import Table
@@ -93,14 +94,6 @@ def score_table(args: argparse.Namespace) -> None:
 
 def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
-    """Spearman ρ of x and y with the rank of z regressed out of both."""
-    rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))
-    design = np.column_stack([np.ones_like(rz), rz])
-    res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in (rx, ry)]
-    return float(np.corrcoef(*res)[0, 1])
 
 
 def top_precision(score: np.ndarray, truth: np.ndarray, share: float = 0.1) -> float:

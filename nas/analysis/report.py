@@ -25,6 +25,7 @@ from nas.genotype import Genotype
 from nas.study.bookkeeping import counted, retries
 from nas.study.dominance import best_trials
 from nas.study.outputs import finish_order
+from nas.analysis.zero_cost import proxy_ranking
 from nas.study.record import OBJECTIVES, STUDY_OBJECTIVES, Status, TrialRecord
 
 TOP = 6  # genotypes shown with their heat maps
@@ -69,6 +70,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, float):
         return f"{value:.4g}"
     return f"{value:,}" if isinstance(value, int) else str(value)
@@ -135,6 +138,15 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
                      "</pre></details>"
             sections.append(block)
 
+    ranking = proxy_ranking(records)
+    if len(ranking) > 1:
+        sections.append("<h2>Zero-cost proxies on this study</h2><p>How each proxy scored before training ranks "
+                        "the trained trials' validation accuracy (Spearman ρ), and what it knows beyond size: the "
+                        "partial ρ given log-parameters. A proxy near 0 or below adds nothing a screen by size "
+                        "(<code>screen=size</code>) lacks.</p>" + _table(
+                            ["score", "trials", "ρ", "partial ρ given size", "median seconds"],
+                            [[r["proxy"], r["trials"], _fmt(r["rho"]), _fmt(r["partial_rho"]), _fmt(r["seconds"])]
+                             for r in ranking]))
     if stopped:
         sections.append(stopped_section(stopped))
     bad = [r for r in records if r.state == TrialState.FAIL or r.status in (Status.INFEASIBLE, Status.DUPLICATE)]
