@@ -69,17 +69,22 @@ def naswot(model: nn.Module, batch: Batch) -> float:
     if len(batch[0]) < 2:
         raise NotApplicable("NASWOT compares the images of a batch: it needs at least two")
     net = copy.deepcopy(model).train()
-    codes: list[Tensor] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.detach() > 0).flatten(1).float()))
-             for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    n = len(batch[0])
+    kernel = torch.zeros(n, n, dtype=torch.float64, device=batch[0].device)
+
+    def agreements(_m, _i, out: Tensor) -> None:
+        # Units on which two images agree, c·cᵀ + (1−c)·(1−c)ᵀ, is (units + s·sᵀ) / 2 with s = 2c − 1 = ±1:
+        # one float32 product per layer, exact (integers far below 2²⁴), summed in float64.
+        s = (out.detach() > 0).flatten(1).float() * 2 - 1
+        kernel.add_(((s @ s.T).double() + s.shape[1]) / 2)
+
+    hooks = [m.register_forward_hook(agreements) for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     try:
         with torch.no_grad():
             net(batch[0])
     finally:
         for h in hooks:
             h.remove()
-    c = torch.cat(codes, 1).double()
-    kernel = c @ c.T + (1 - c) @ (1 - c).T  # units on which two images agree
     sign, logdet = torch.linalg.slogdet(kernel)
     if sign <= 0:
         raise NotApplicable("the activation kernel is singular (two images with identical codes)")
