@@ -170,6 +170,7 @@ def work(study: optuna.Study, storage, settings: SearchSettings, evaluator: Eval
         timing = f" [{seconds:.2f} s, training {training:.2f} s]" if training is not None else f" [{seconds:.2f} s]"
         log(f"trial {t.number}: {record.genotype_name or '?'} {record.status}"
             + (f" {dict(zip(settings.objectives, t.values))}" if t.values else f" ({record.reason})")
+            + (f", screened from {len(record.screen['candidates'])} candidates" if record.screen else "")
             + timing + f" — {len(counted(trials))}/{n_trials}")
         left = n_trials - done - 1
         if first and left > 0 and record.status == Status.OK:
