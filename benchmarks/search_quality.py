@@ -148,7 +148,7 @@ def scheduler_of(method: str, args: argparse.Namespace) -> dict:
 
 def screen_of(method: str, args: argparse.Namespace) -> dict:
     """The screen a method runs with (the shipped defaults resolved), as a study records it."""
-    return {} if method in PEERS else study_settings(method, 1, 0, args, 1.0).screen.setup()
+    return {"name": "none"} if method in PEERS else study_settings(method, 1, 0, args, 1.0).screen.setup()
 
 
 def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget: float) -> dict:
