@@ -21,7 +21,7 @@ from nas.runtime import startup
 from nas.study.storage import read_storage
 from nas.tabular import card as cards
 from nas.tabular.extract import from_studies
-from nas.tabular.table import TABLES, Table
+from nas.tabular.table import TABLES, Table, path_of
 
 SPACES = Path(__file__).parent / "conf" / "search_space"
 
@@ -84,7 +84,7 @@ def add_proxies(scores: Path, spec: str, scoring: str) -> int:
              "protocol": "the table's training data and batch size, 2 batches, initialisation seed 0, one CPU "
                          "thread; seconds are wall time per proxy"}
     out = dataclasses.replace(table, proxies={g: by_id[g] for g in table.genotypes}, proxies_build=build)
-    path = TABLES / f"{spec}.json" if (TABLES / f"{spec}.json").exists() else Path(spec)
+    path = path_of(spec)
     out.save(path)
     print(f"{path}: proxies of {len(out.proxies)} genotypes ({', '.join(next(iter(out.proxies.values())))})")
     return 0

@@ -168,12 +168,11 @@ def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: o
                 chosen = viable[choice.chosen][0]
                 summary = [{"trial": t.number, "genotype": r.genotype_name, "expected_gain": g}
                            for (t, r, _), g in zip(viable, choice.gains)]
-            for trial, mine, _ in pool:
-                if trial is chosen:
-                    mine.status = Status.RUNNING
-                    if viable:
-                        mine.screen = {"screen": settings.screen.name, "reason": choice.reason, "candidates": summary}
-                    mine.save(trial)  # holds the slot before ``first`` lets it go
+            kept = next(mine for trial, mine, _ in pool if trial is chosen)
+            kept.status = Status.RUNNING
+            if viable:
+                kept.screen = {"screen": settings.screen.name, "reason": choice.reason, "candidates": summary}
+            kept.save(chosen)  # holds the slot before ``first`` lets it go
             for trial, mine, c in pool:
                 if trial is not chosen:
                     if c is not None:
@@ -185,7 +184,7 @@ def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: o
                     mine.reason = "the worker stopped while screening"
                     _screen_out(study, trial, mine, told)
             raise
-    return chosen, next(mine for trial, mine, _ in pool if trial is chosen)
+    return chosen, kept
 
 
 def _screen_out(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, told: set[int]) -> None:

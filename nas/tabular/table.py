@@ -118,7 +118,7 @@ class Table:
     @classmethod
     def load(cls, spec: str | Path) -> Table:
         """A shipped table by name (``dense_grid``) or a table file."""
-        path = TABLES / f"{spec}.json" if (TABLES / f"{spec}.json").exists() else Path(spec)
+        path = path_of(spec)
         if not path.is_file():
             shipped = ", ".join(sorted(p.stem for p in TABLES.glob("*.json"))) or "none"
             raise ValueError(f"evaluator.table={spec}: no such table; use a shipped one ({shipped}) or the path of "
@@ -132,6 +132,12 @@ class Table:
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a table this version reads ({e}); rebuild it with "
                              "bash benchmarks/table/build.sh") from None
+
+
+def path_of(spec: str | Path) -> Path:
+    """A shipped table's file by name (``dense_grid``), or ``spec`` as a path."""
+    shipped = TABLES / f"{spec}.json"
+    return shipped if shipped.exists() else Path(spec)
 
 
 def _round(v: float | None) -> float | None:
