@@ -23,6 +23,8 @@ def startup() -> None:
                                     replace=True)
     OmegaConf.register_new_resolver("share_of_gpu", lambda per_gpu: None if int(per_gpu) == 1 else 1 / int(per_gpu),
                                     replace=True)
+    OmegaConf.register_new_resolver("threads_per_worker", lambda workers: max(1, cores() // int(workers)),
+                                    replace=True)
     matplotlib.use("Agg")  # files only; no window, even where a display exists
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the commands say what happens in their own words
     keep_freed_cpu_memory()
@@ -43,6 +45,21 @@ def keep_freed_cpu_memory() -> bool:
         m_trim_threshold, m_mmap_threshold = -1, -3
         return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**30))
     return False
+
+
+def cores() -> int:
+    """The cores this process may run on (a scheduler's CPU mask, not the whole machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def use_cpu_threads(threads: int | None) -> None:
+    """Give this worker ``threads`` intra-op threads. PyTorch takes every core by default, so two
+    workers on one machine each spin as many threads as there are cores: on 2 cores that made a
+    2-worker study's trials ~10x slower than one worker's (tests/test_workers.py, before this)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 INHERITED_MASK = "NAS_INHERITED_CUDA_VISIBLE_DEVICES"  # the mask before the first use_gpu in this process tree

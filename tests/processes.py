@@ -32,7 +32,7 @@ def load(kind: str, tmp_path: Path, study_name: str, postgres_url: str | None = 
 
 def overrides(folder: Path, tmp_path: Path, study_name: str, *extra: str, n_trials: int = N_TRIALS) -> list[str]:
     return ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=24",
-            "train=smoke", "train.epochs=4", "train.batch_size=16", "device=cpu", "logger=none",
+            "train=smoke", "train.epochs=4", "train.batch_size=16", "device=cpu", "cpu_threads=1", "logger=none",
             f"study_name={study_name}", "sampler=random", f"n_trials={n_trials}", "search_space.layers=[2,6]",
             "search_space.growth=[4,8,12]", "enqueue_baselines=false", *FAST, *extra]
 
@@ -58,7 +58,12 @@ def wait_until_training(load, pid: int, timeout: float = 180) -> int:
 
 
 def finish(proc: subprocess.Popen, cwd: Path, name: str, timeout: float = 300) -> str:
-    proc.wait(timeout=timeout)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"{name} still running after {timeout:g} s; its log:\n"
+                             + (cwd / f"{name}.log").read_text()[-3000:]) from None
     out = (cwd / f"{name}.log").read_text()
     assert proc.returncode == 0, out[-3000:]
     return out

@@ -1,9 +1,9 @@
-"""What a worker sets up before it touches CUDA: which GPU it sees."""
+"""What a worker sets up before it touches CUDA: which GPU it sees, and its share of the cores."""
 
 import pytest
 import torch
 
-from nas.runtime import INHERITED_MASK, use_gpu
+from nas.runtime import INHERITED_MASK, use_cpu_threads, use_gpu
 
 
 @pytest.fixture
@@ -47,3 +47,14 @@ def test_a_worker_meant_for_a_gpu_that_sees_none_is_refused(env):
 def test_a_gpu_that_is_not_an_index_is_refused(env):
     with pytest.raises(ValueError, match="gpu='first': give the index of a GPU"):
         use_gpu("first", "cpu")
+
+
+def test_a_worker_takes_the_threads_it_is_given():
+    before = torch.get_num_threads()
+    try:
+        use_cpu_threads(1)
+        assert torch.get_num_threads() == 1
+        use_cpu_threads(None)  # null: left as it is
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

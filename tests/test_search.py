@@ -191,6 +191,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
     (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
     (["gpu_memory_share=2"], r"gpu_memory_share=2: must be in \(0, 1\]"),
     (["timeout=0"], "timeout=0: must be a number of seconds > 0"),
+    (["cpu_threads=0"], "cpu_threads=0: must be a whole number ≥ 1 or null"),
 ])
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):

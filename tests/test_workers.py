@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
-from nas.runtime import startup
+from nas.runtime import cores, startup
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
 
@@ -104,7 +104,8 @@ def test_sigterm_hands_the_trial_back_at_once(folder, tmp_path):
 
 
 def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
-    args = overrides(folder, tmp_path, "launched", *storage("journal", tmp_path), "n_trials=4")
+    args = [a for a in overrides(folder, tmp_path, "launched", *storage("journal", tmp_path), "n_trials=4")
+            if not a.startswith("cpu_threads=")]  # the launcher's share of the cores
     proc = subprocess.run([sys.executable, "-m", "nas.search", "-m", "+launcher=local", "workers=2", *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -113,6 +114,7 @@ def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
     assert {r.worker.split("@")[0] for r in map(TrialRecord.of, trials) if r.worker} == {"0", "1"}
     sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))
     assert (sweep / "worker0").is_dir() and (sweep / "worker1").is_dir()
+    assert proc.stderr.count(f"trials train on the CPU ({max(1, cores() // 2)} threads;") == 2
     for worker in (0, 1):  # one GPU each
         assert f"this is worker {worker} (" in proc.stderr
         assert f"worker {worker} ({proc.stderr.split(f'worker {worker} (')[1].split(')')[0]}), " \
@@ -128,6 +130,7 @@ def test_local_launcher_packs_workers_onto_gpus():
         postgres = compose(config_name="search", overrides=["+launcher=local", "storage=postgres"])
     assert [c.gpu for c in cfgs] == ["0", "0", "1", "1"]
     assert [c.gpu_memory_share for c in cfgs] == [0.5] * 4  # two to a GPU: half its memory each
+    assert [c.cpu_threads for c in cfgs] == [max(1, cores() // 4)] * 4  # and a quarter of the cores each
     assert cfgs[0].storage.name == "journal" and postgres.storage.name == "postgres"  # journal unless told
 
 

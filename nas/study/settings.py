@@ -72,6 +72,7 @@ class SearchSettings:
     device: str = "auto"
     gpu: int | None = None
     gpu_memory_share: float | None = None
+    cpu_threads: int | None = None
     max_params: int | None = None
     max_macs: int | None = None
     enqueue_baselines: bool = True
@@ -115,6 +116,7 @@ def parse_search(cfg: DictConfig) -> SearchSettings:
         objectives=tuple(objectives), search_space=space, sampler=cfg.sampler.name, scheduler=scheduler, train=tcfg,
         data=data_config(cfg.data), storage=Section.of(plain["storage"]), logger=Section.of(plain["logger"]),
         evaluator=evaluator, device=cfg.device, gpu=cfg.gpu, gpu_memory_share=cfg.gpu_memory_share,
+        cpu_threads=cfg.cpu_threads,
         max_params=cfg.max_params, max_macs=cfg.max_macs, enqueue_baselines=cfg.enqueue_baselines,
         prune_threshold=cfg.prune_threshold, plot_every=cfg.plot_every, timeout=cfg.timeout,
         screen=screen_config(plain.get("screen") or {"name": "none"}, objectives),
@@ -137,6 +139,7 @@ def check_settings(cfg: DictConfig) -> None:
     """Top-level settings with the wrong type or range, and a storage that cannot work."""
     check_study_name(cfg.study_name)
     for key, check in (("n_trials", whole(1)), ("seed", whole(0)), ("worker", whole(0)),
+                       ("cpu_threads", whole(1, optional=True)),
                        ("max_params", whole(1, optional=True)), ("max_macs", whole(1, optional=True))):
         require(key, cfg[key], check, show=str,
                 hint=" (the study's total number of trials)" if key == "n_trials" else "")
