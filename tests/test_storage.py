@@ -51,6 +51,25 @@ def test_journal_heartbeats_find_a_dead_workers_trial(tmp_path):
     assert retry.system_attrs["failed_trial"] == dead.number
 
 
+def test_a_dead_workers_screen_queues_its_slot_again_but_not_its_candidates(tmp_path):
+    from nas.study.bookkeeping import counted
+
+    storage = open_storage(_cfg(url=f"sqlite:///{tmp_path / 's.db'}"))
+    study = optuna.create_study(storage=storage)
+    slot, candidate = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), study.ask()
+    TrialRecord(Status.RUNNING, worker="a").save(slot)
+    TrialRecord(Status.SCREENING, worker="a").save(candidate)
+    for t in (slot, candidate):
+        storage.record_heartbeat(t._trial_id)
+    time.sleep(3.2)  # past the grace period (whole seconds in the database): the worker died mid-screen
+    fail_stale_trials(study, storage, grace_period=2)
+    trials = study.get_trials()
+    assert trials[slot.number].state == trials[candidate.number].state == TrialState.FAIL
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]
+    assert retry.system_attrs["failed_trial"] == slot.number and retry.params == trials[slot.number].params
+    assert counted(trials) == []  # the slot's retry will count; the abandoned candidate never does
+
+
 def test_a_trial_that_never_beat_is_failed_after_the_grace_period(tmp_path):
     storage = open_storage(_cfg(url=f"sqlite:///{tmp_path / 's.db'}"))
     study = optuna.create_study(storage=storage)

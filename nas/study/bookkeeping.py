@@ -5,7 +5,8 @@ any worker (or a restarted one) reaches the same answers:
 
 - which trials count towards ``n_trials`` (:func:`counted`): finished trials,
   except those a retry supersedes (their worker died; the retry runs them again)
-  and those a worker gave up because other workers had already filled the budget;
+  those a worker gave up because other workers had already filled the budget, and a screen's
+  candidates that were not trained;
 - whether a freshly asked trial fits in the budget (:func:`fits`): trials take the
   budget's slots in trial-number order, which every worker sees the same;
 - which genotypes are already trained or being trained (:func:`claimed`).
@@ -98,7 +99,7 @@ def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that count towards ``n_trials``."""
     retried = retries(trials)
     return [t for t in trials if t.state in FINISHED and t.number not in retried
-            and status(t) not in (Status.SURPLUS, Status.SCREENED)]
+            and status(t) not in (Status.SURPLUS, Status.SCREENED, Status.SCREENING)]  # SCREENING: its worker died
 
 
 def holding(trials: list[FrozenTrial]) -> list[FrozenTrial]:
