@@ -6,7 +6,8 @@ a  CUDA correctness: memory-efficient equals plain (outputs and gradients, fp32 
    autocast), a bf16 + channels-last training step, the compiled model equals eager.
 b  Speed: DenseNet-BC-100 (k=12), one epoch on the packed CIFAR-10 at the default batch:
    the builder plain, memory-efficient and compiled, and the torchvision-blocks reference.
-c  Trials per hour: one fixed small search with 1, 2 and 4 workers sharing the device.
+c  Trials per hour: one fixed small search with 1, 2 and 4 workers sharing the device (the cores
+   shared as the local launcher does); the median trial's seconds: training and the proxies.
 d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M parameters,
    then that genotype and DenseNet-BC-100 trained with one longer budget.
 e  Multi-fidelity (benchmarks/multifidelity.py on the GPU): TPE with every trial at the full
@@ -39,7 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from nas import build_model  # noqa: E402
 from nas.genotype.presets import PRESETS  # noqa: E402
-from nas.runtime import startup  # noqa: E402
+from nas.runtime import cores, startup  # noqa: E402
 
 TINY = "stem: {kind: cifar, channels: 8}\nblocks: [{layers: 2, growth: 4, bottleneck: 2}, {layers: 2, growth: 4}]\n" \
        "transitions: [{compression: 0.5}]\n"
@@ -155,9 +156,10 @@ def stage_c(out: Path, data: Path, dry: bool) -> dict:
         journal = Path.cwd() / f"{study}.journal"
         small = [] if dry else ["data.train_size=5000", "train.epochs=1"]  # many short trials in the window
         share = [] if dry or workers == 1 else [f"gpu_memory_share={1 / workers:.4f}"]
+        threads = f"cpu_threads={max(1, cores() // workers)}"  # as the local launcher shares the cores
         procs = [subprocess.Popen([sys.executable, "-m", "nas.search", *_search_args(
             data, study, dry, ["storage=journal", f"storage.path={journal}", "n_trials=10000", f"worker={w}",
-                               "sampler=random", *small, *share])],
+                               "sampler=random", threads, *small, *share])],
             cwd=Path.cwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in range(workers)]
         try:
             utilisation = _sample_gpu(seconds) if not dry else time.sleep(seconds)
@@ -178,9 +180,27 @@ def stage_c(out: Path, data: Path, dry: bool) -> dict:
         done = sum(t.state.name == "COMPLETE" and t.datetime_complete.timestamp() <= stopped for t in trials)
         result[f"{workers}_workers"] = {"complete": done, "timed_seconds": stopped - first,
                                         "trials_per_hour": done * 3600 / (stopped - first) if stopped > first else None,
-                                        "gpu_utilisation_percent": utilisation}
+                                        "gpu_utilisation_percent": utilisation, **_trial_seconds(trials)}
         _write(out, "c", result)
     return result
+
+
+def _trial_seconds(trials) -> dict:
+    """Medians over the completed trials: the whole trial, its training, and the zero-cost proxies
+    every trial is scored by before it trains (the default: all seven), in total and each."""
+    from statistics import median
+
+    from nas.study.record import TrialRecord
+
+    records = [TrialRecord.of(t) for t in trials if t.state.name == "COMPLETE"]
+    if not records:
+        return {}
+    names = sorted({n for r in records for n in r.proxies})
+    return {"median_trial_seconds": median(r.trial_seconds or 0.0 for r in records),
+            "median_training_seconds": median(r.metrics.get("wall_seconds", 0.0) for r in records),
+            "median_proxy_seconds": median(sum(p["seconds"] for p in r.proxies.values()) for r in records),
+            "median_seconds_per_proxy": {n: median(r.proxies[n]["seconds"] for r in records if n in r.proxies)
+                                         for n in names}}
 
 
 def _sample_gpu(seconds: float) -> float | None:
