@@ -119,3 +119,17 @@ def test_proxies_change_neither_weights_nor_bn_statistics_nor_gradients():
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+def test_score_runs_one_backward_pass_per_batch_for_the_gradient_proxies(monkeypatch):
+    genotype = small_genotype("nearest", bottleneck=2)
+    model = build_model(genotype, num_classes=3)
+    batches = [_batch(n=4, size=8, seed=1), _batch(n=4, size=8, seed=2)]
+    alone = {"grad_norm": zero_cost.grad_norm(model, batches[0]), "snip": zero_cost.snip(model, batches[0]),
+             "zico": zero_cost.zico(model, batches)}
+    passes = []
+    real = zero_cost._loss_gradients
+    monkeypatch.setattr(zero_cost, "_loss_gradients", lambda m, b: passes.append(b) or real(m, b))
+    out = zero_cost.score(model, genotype, batches, ("grad_norm", "snip", "zico"))
+    assert len(passes) == 2  # was 4: grad_norm, snip and ZiCo's first batch each ran their own
+    assert {name: out[name]["value"] for name in alone} == pytest.approx(alone, rel=1e-6)

@@ -48,10 +48,11 @@ def _weights(model: nn.Module) -> list[nn.Parameter]:
 
 
 def _loss_gradients(model: nn.Module, batch: Batch) -> list[Tensor]:
+    """∂L/∂θ for the weights, on a train-mode copy (BN on the batch's statistics, as in training)."""
+    net = copy.deepcopy(model).train()
     x, y = batch
-    model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
-    return [w.grad.detach().clone() if w.grad is not None else torch.zeros_like(w) for w in _weights(model)]
+    F.cross_entropy(net(x), y).backward()
+    return [w.grad.detach() if w.grad is not None else torch.zeros_like(w) for w in _weights(net)]
 
 
 def synflow(model: nn.Module, batch: Batch) -> float:
@@ -91,20 +92,20 @@ def naswot(model: nn.Module, batch: Batch) -> float:
     return float(logdet)
 
 
-def grad_norm(model: nn.Module, batch: Batch) -> float:
-    return float(sum(g.norm() for g in _loss_gradients(copy.deepcopy(model).train(), batch)))
+def grad_norm(model: nn.Module, batch: Batch, gradients: list[Tensor] | None = None) -> float:
+    """``gradients``: the batch's :func:`_loss_gradients`, where :func:`score` has them already."""
+    return float(sum(g.norm() for g in gradients or _loss_gradients(model, batch)))
 
 
-def snip(model: nn.Module, batch: Batch) -> float:
-    net = copy.deepcopy(model).train()
-    return float(sum((w.detach() * g).abs().sum() for w, g in zip(_weights(net), _loss_gradients(net, batch))))
+def snip(model: nn.Module, batch: Batch, gradients: list[Tensor] | None = None) -> float:
+    grads = gradients or _loss_gradients(model, batch)
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(_weights(model), grads)))
 
 
-def zico(model: nn.Module, batches: list[Batch]) -> float:
+def zico(model: nn.Module, batches: list[Batch], gradients: list[list[Tensor]] | None = None) -> float:
     if len(batches) < 2:
         raise NotApplicable("ZiCo's standard deviation is over batches: it needs at least two")
-    net = copy.deepcopy(model).train()
-    grads = [_loss_gradients(net, b) for b in batches]
+    grads = gradients or [_loss_gradients(model, b) for b in batches]
     total = 0.0
     for per_batch in zip(*grads):  # one weight tensor, its gradient in every batch
         g = torch.stack(per_batch)
@@ -167,15 +168,27 @@ NAMES = (*PROXIES, "nn_mass")
 
 def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tuple[str, ...] = NAMES) -> dict[str, dict]:
     """Each proxy in ``names``: ``{"value": float | None, "seconds": float, "reason": str}``. ``batches``:
-    training batches on the model's device (ZiCo uses all of them, the others the first)."""
+    training batches on the model's device (ZiCo uses all of them, the others the first).
+
+    grad_norm, snip and ZiCo read the same loss gradients: each batch's backward pass runs once, timed
+    in the first proxy that needs it (the seconds still add up to what scoring cost)."""
     out = {}
+    gradients: dict[int, list[Tensor]] = {}
+
+    def of(i: int) -> list[Tensor]:
+        if i not in gradients:
+            gradients[i] = _loss_gradients(model, batches[i])
+        return gradients[i]
+
     for name in names:
         start = time.perf_counter()
         try:
             if name == "nn_mass":
                 value = nn_mass(genotype)
             elif name == "zico":
-                value = zico(model, batches)
+                value = zico(model, batches, [of(i) for i in range(len(batches))] if len(batches) > 1 else None)
+            elif name in ("grad_norm", "snip"):
+                value = PROXIES[name](model, batches[0], of(0))
             else:
                 value = PROXIES[name](model, batches[0])
             reason = "" if math.isfinite(value) else f"not finite ({value})"
