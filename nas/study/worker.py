@@ -51,7 +51,8 @@ def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
         torch.cuda.set_per_process_memory_fraction(float(settings.gpu_memory_share), index)
     tcfg, scheduler, objectives = settings.train, settings.scheduler, list(settings.objectives)
     if device.type != "cuda":
-        log(f"no GPU: trials train on the CPU ({torch.get_num_threads()} threads; several workers on one machine: "
+        threads = torch.get_num_threads()
+        log(f"no GPU: trials train on the CPU ({threads} thread{'s' * (threads != 1)}; several workers on one machine: "
             "give each cpu_threads=cores/workers); use train=smoke and a small data.train_size")
     data = prepare(settings.data, device, channels_last=tcfg.on(device).channels_last)  # bad data stops us before
     check_feasible(settings, data.num_classes, data.in_channels, data.image_size)  # any study is made
