@@ -12,24 +12,32 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+T = TypeVar("T")
 
 from nas import PRESETS, build_model  # noqa: E402
+from nas.genotype import Genotype  # noqa: E402
 from nas.training import zero_cost  # noqa: E402
 
 
-def each_alone(model, genotype, batches) -> dict[str, float]:
+def each_alone(model: torch.nn.Module, genotype: Genotype, batches: list[zero_cost.Batch]) -> dict[str, float | None]:
     """Every proxy through its own function: the reference, each with the passes it needs."""
-    return {"synflow": zero_cost.synflow(model, batches[0]), "naswot": zero_cost.naswot(model, batches[0]),
-            "grad_norm": zero_cost.grad_norm(model, batches[0]), "snip": zero_cost.snip(model, batches[0]),
-            "zico": zero_cost.zico(model, batches), "meco": zero_cost.meco(model, batches[0]),
-            "nn_mass": zero_cost.nn_mass(genotype)}
+    runs = {name: (lambda f=f: f(model, batches[0])) for name, f in zero_cost.PROXIES.items() if name != "zico"}
+    runs |= {"zico": lambda: zero_cost.zico(model, batches), "nn_mass": lambda: zero_cost.nn_mass(genotype)}
+    out = {}
+    for name, run in runs.items():
+        try:
+            out[name] = run()
+        except zero_cost.NotApplicable:  # e.g. NN-Mass of a clique block: null in score() too
+            out[name] = None
+    return out
 
 
-def timed(fn, device: torch.device) -> tuple[float, object]:
+def timed(fn: Callable[[], T], device: torch.device) -> tuple[float, T]:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -68,8 +76,11 @@ def main() -> None:
     print(f"  score(), shared backward:     {statistics.median(shared):.3f} s")
     print(f"  speed-up: {statistics.median(reference) / statistics.median(shared):.2f}x")
     alone, scored = values
-    worst = max(abs(scored[n] - alone[n]) / max(abs(alone[n]), 1e-12) for n in alone)
-    print(f"  largest relative difference between the two routes' values: {worst:.1e}")
+    same_nulls = all((scored[n] is None) == (alone[n] is None) for n in alone)
+    worst = max((abs(scored[n] - alone[n]) / max(abs(alone[n]), 1e-12) for n in alone
+                 if scored[n] is not None and alone[n] is not None), default=0.0)
+    print(f"  largest relative difference between the two routes' values: {worst:.1e}"
+          + ("" if same_nulls else "; NOT the same proxies null"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+from pathlib import Path
 
 
 def startup() -> None:
@@ -23,7 +24,7 @@ def startup() -> None:
                                     replace=True)
     OmegaConf.register_new_resolver("share_of_gpu", lambda per_gpu: None if int(per_gpu) == 1 else 1 / int(per_gpu),
                                     replace=True)
-    OmegaConf.register_new_resolver("threads_per_worker", lambda workers: max(1, cores() // int(workers)),
+    OmegaConf.register_new_resolver("threads_per_worker", lambda workers: threads_per_worker(int(workers)),
                                     replace=True)
     matplotlib.use("Agg")  # files only; no window, even where a display exists
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the commands say what happens in their own words
@@ -48,14 +49,23 @@ def keep_freed_cpu_memory() -> bool:
 
 
 def cores() -> int:
-    """The cores this process may run on (a scheduler's CPU mask, not the whole machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may use: its CPU mask (a scheduler's), capped by a container's CPU quota."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):  # cgroup v2; "max" (no quota) fails the int()
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        count = min(count, max(1, int(quota) // int(period)))
+    return count
+
+
+def threads_per_worker(workers: int) -> int:
+    """Each of ``workers`` processes on this machine its share of the cores."""
+    return max(1, cores() // workers)
 
 
 def use_cpu_threads(threads: int | None) -> None:
-    """Give this worker ``threads`` intra-op threads. PyTorch takes every core by default, so two
-    workers on one machine each spin as many threads as there are cores: on 2 cores that made a
-    2-worker study's trials ~10x slower than one worker's (tests/test_workers.py, before this)."""
+    """Give this worker ``threads`` intra-op threads. PyTorch takes every core by default, so workers
+    sharing a machine each spin as many threads as there are cores and wait on one another: on 2 cores,
+    a 2-worker test study took 77–137 s that way and 12 s with one thread each."""
     if threads is not None:
         import torch
 

@@ -20,7 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app, sigterm_as_interrupt
-from nas.runtime import startup, use_cpu_threads, use_gpu
+from nas.runtime import startup, use_gpu
 from nas.study.settings import parse_search
 from nas.study.worker import run_search
 from nas.tabular.simulate import simulate
@@ -34,7 +34,6 @@ def _hydra_main(cfg: DictConfig) -> None:
         try:
             use_gpu(cfg.gpu, cfg.device)
             settings, log = parse_search(cfg), lambda m: print(m, file=sys.stderr)
-            use_cpu_threads(settings.cpu_threads)
             if settings.evaluator.name == "table":  # the whole study, its workers simulated, on a tabular benchmark
                 result = simulate(settings, log=log)
             else:

@@ -62,6 +62,7 @@ def finish(proc: subprocess.Popen, cwd: Path, name: str, timeout: float = 300) -
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
         raise AssertionError(f"{name} still running after {timeout:g} s; its log:\n"
                              + (cwd / f"{name}.log").read_text()[-3000:]) from None
     out = (cwd / f"{name}.log").read_text()

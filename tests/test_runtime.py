@@ -1,9 +1,11 @@
 """What a worker sets up before it touches CUDA: which GPU it sees, and its share of the cores."""
 
+import os
+
 import pytest
 import torch
 
-from nas.runtime import INHERITED_MASK, use_cpu_threads, use_gpu
+from nas.runtime import INHERITED_MASK, cores, threads_per_worker, use_cpu_threads, use_gpu
 
 
 @pytest.fixture
@@ -51,10 +53,17 @@ def test_a_gpu_that_is_not_an_index_is_refused(env):
 
 def test_a_worker_takes_the_threads_it_is_given():
     before = torch.get_num_threads()
+    given = 2 if before == 1 else 1  # a change, whatever the machine
     try:
-        use_cpu_threads(1)
-        assert torch.get_num_threads() == 1
+        use_cpu_threads(given)
+        assert torch.get_num_threads() == given
         use_cpu_threads(None)  # null: left as it is
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == given
     finally:
         torch.set_num_threads(before)
+
+
+def test_workers_split_the_cores_this_process_may_use():
+    assert cores() <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    assert threads_per_worker(1) == cores() and threads_per_worker(10**6) == 1
+    assert threads_per_worker(2) == max(1, cores() // 2)

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
-from nas.runtime import cores, startup
+from nas.runtime import startup, threads_per_worker
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
 
@@ -114,7 +114,7 @@ def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
     assert {r.worker.split("@")[0] for r in map(TrialRecord.of, trials) if r.worker} == {"0", "1"}
     sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))
     assert (sweep / "worker0").is_dir() and (sweep / "worker1").is_dir()
-    threads = max(1, cores() // 2)
+    threads = threads_per_worker(2)
     assert proc.stderr.count(f"trials train on the CPU ({threads} thread{'s' * (threads != 1)};") == 2
     for worker in (0, 1):  # one GPU each
         assert f"this is worker {worker} (" in proc.stderr
@@ -131,7 +131,7 @@ def test_local_launcher_packs_workers_onto_gpus():
         postgres = compose(config_name="search", overrides=["+launcher=local", "storage=postgres"])
     assert [c.gpu for c in cfgs] == ["0", "0", "1", "1"]
     assert [c.gpu_memory_share for c in cfgs] == [0.5] * 4  # two to a GPU: half its memory each
-    assert [c.cpu_threads for c in cfgs] == [max(1, cores() // 4)] * 4  # and a quarter of the cores each
+    assert [c.cpu_threads for c in cfgs] == [threads_per_worker(4)] * 4  # and a quarter of the cores each
     assert cfgs[0].storage.name == "journal" and postgres.storage.name == "postgres"  # journal unless told
 
 

@@ -1,6 +1,7 @@
 """Each zero-cost proxy against a value computed by hand or by a second route, on tiny networks."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -133,3 +134,15 @@ def test_score_runs_one_backward_pass_per_batch_for_the_gradient_proxies(monkeyp
     out = zero_cost.score(model, genotype, batches, ("grad_norm", "snip", "zico"))
     assert len(passes) == 2  # was 4: grad_norm, snip and ZiCo's first batch each ran their own
     assert {name: out[name]["value"] for name in alone} == pytest.approx(alone, rel=1e-6)
+
+
+def test_a_shared_backward_pass_is_charged_in_shares_to_the_proxies_that_read_it(monkeypatch):
+    genotype = small_genotype("nearest", bottleneck=2)
+    model = build_model(genotype, num_classes=3)
+    batches = [_batch(n=4, size=8, seed=1), _batch(n=4, size=8, seed=2)]
+    real = zero_cost._loss_gradients
+    monkeypatch.setattr(zero_cost, "_loss_gradients", lambda m, b: time.sleep(0.3) or real(m, b))  # a slow pass
+    both = zero_cost.score(model, genotype, batches, ("grad_norm", "snip"))
+    assert both["grad_norm"]["seconds"] >= 0.15 and both["snip"]["seconds"] >= 0.15  # half the pass each
+    alone = zero_cost.score(model, genotype, batches, ("snip", "synflow"))
+    assert alone["snip"]["seconds"] >= 0.3 and alone["synflow"]["seconds"] < 0.3  # all of it; synflow none

@@ -40,7 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from nas import build_model  # noqa: E402
 from nas.genotype.presets import PRESETS  # noqa: E402
-from nas.runtime import cores, startup  # noqa: E402
+from nas.runtime import startup, threads_per_worker  # noqa: E402
 
 TINY = "stem: {kind: cifar, channels: 8}\nblocks: [{layers: 2, growth: 4, bottleneck: 2}, {layers: 2, growth: 4}]\n" \
        "transitions: [{compression: 0.5}]\n"
@@ -156,7 +156,7 @@ def stage_c(out: Path, data: Path, dry: bool) -> dict:
         journal = Path.cwd() / f"{study}.journal"
         small = [] if dry else ["data.train_size=5000", "train.epochs=1"]  # many short trials in the window
         share = [] if dry or workers == 1 else [f"gpu_memory_share={1 / workers:.4f}"]
-        threads = f"cpu_threads={max(1, cores() // workers)}"  # as the local launcher shares the cores
+        threads = f"cpu_threads={threads_per_worker(workers)}"  # the cores shared as the local launcher does
         procs = [subprocess.Popen([sys.executable, "-m", "nas.search", *_search_args(
             data, study, dry, ["storage=journal", f"storage.path={journal}", "n_trials=10000", f"worker={w}",
                                "sampler=random", threads, *small, *share])],
@@ -185,9 +185,10 @@ def stage_c(out: Path, data: Path, dry: bool) -> dict:
     return result
 
 
-def _trial_seconds(trials) -> dict:
+def _trial_seconds(trials: list) -> dict:
     """Medians over the completed trials: the whole trial, its training, and the zero-cost proxies
-    every trial is scored by before it trains (the default: all seven), in total and each."""
+    every trial is scored by before it trains (the default: all seven), in total and each (a backward
+    pass that grad_norm, snip and ZiCo share is split evenly between them)."""
     from statistics import median
 
     from nas.study.record import TrialRecord

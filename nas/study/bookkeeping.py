@@ -4,9 +4,9 @@ Everything here is derived from the storage, never from a worker's memory, so
 any worker (or a restarted one) reaches the same answers:
 
 - which trials count towards ``n_trials`` (:func:`counted`): finished trials,
-  except those a retry supersedes (their worker died; the retry runs them again)
-  those a worker gave up because other workers had already filled the budget, and a screen's
-  candidates that were not trained;
+  except those a retry supersedes (their worker died; the retry runs them again),
+  those a worker gave up because other workers had already filled the budget, and a
+  screen's candidates that were not trained;
 - whether a freshly asked trial fits in the budget (:func:`fits`): trials take the
   budget's slots in trial-number order, which every worker sees the same;
 - which genotypes are already trained or being trained (:func:`claimed`).

@@ -154,9 +154,11 @@ def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: o
                     requeue(study, _frozen(study, trial.number))
                     study.tell(trial, state=TrialState.FAIL)
                     break
+                mine = record if i == 0 else TrialRecord(Status.SCREENING, worker=record.worker)
+                if i > 0:
+                    mine.save(trial)  # before its sampling (slow in a long study): a death meanwhile is no retry
                 if beating:
                     stack.enter_context(Heartbeat(storage, trial._trial_id, settings.storage.heartbeat_interval))
-                mine = record if i == 0 else TrialRecord(Status.SCREENING, worker=record.worker)
                 drawn = {c.genotype_id for _, _, c in pool if c is not None}
                 pool.append((trial, mine, None))  # in the pool before it is scored: a stop leaves it told
                 pool[-1] = (trial, mine, candidate(study, trial, mine, settings, evaluator, drawn))

@@ -4,7 +4,7 @@ Three engines, one behaviour. ``sqlite`` (one worker process), ``journal`` (Optu
 append-only log file: several processes on one machine) and ``postgres`` (several
 machines). Every running trial has a heartbeat; a trial whose heartbeat stops for
 ``grace_period`` seconds (its worker was killed) is failed by the next worker that
-looks, and :func:`retry_callback` puts its parameters back in the queue, so another worker
+looks, and :class:`SlotRetry` puts its parameters back in the queue, so another worker
 trains it again. For the relational engines these are Optuna's own heartbeats; the
 journal has none, so :class:`HeartbeatJournalStorage` keeps them as trial system
 attributes with the same interface.
@@ -239,17 +239,19 @@ def load_study(study_dir: Path, storage: str | None = None, study_name: str | No
 # ---- opening --------------------------------------------------------------------------
 
 
-def retry_callback(max_retry: int | None) -> Callable[[optuna.Study, FrozenTrial], None]:
+class SlotRetry(Retry):
     """Optuna's retry, except for a screen's candidate: a dead worker owed its slot's trial, not the
     candidates it was scoring (queued, each would train and count)."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if TrialRecord.of(trial).status != Status.SCREENING:
+            super().__call__(study, trial)
+
+
+def retry_callback(max_retry: int | None) -> SlotRetry:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = Retry(max_retry=max_retry)
-
-    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        if TrialRecord.of(trial).status != Status.SCREENING:
-            retry(study, trial)
-    return callback
+        return SlotRetry(max_retry=max_retry)
 
 
 def describe(cfg: Any) -> str:
@@ -317,8 +319,7 @@ def open_storage(cfg: Any) -> BaseStorage:
     return _open_rdb(cfg, interval, grace, callback)
 
 
-def _open_rdb(cfg: Any, interval: int, grace: int,
-              callback: Callable[[optuna.Study, FrozenTrial], None]) -> RDBStorage:
+def _open_rdb(cfg: Any, interval: int, grace: int, callback: SlotRetry) -> RDBStorage:
     url = str(cfg.url)
     scheme = url.partition("://")[0]
     if url.startswith("sqlite:///"):

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 import search_spaces
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
+from nas.runtime import use_cpu_threads
 from nas.scheduling import Scheduler
 from nas.study.bookkeeping import counted, describe_running, holding, interrupted, open_study, taken
 from nas.study.dominance import best_trials
@@ -46,14 +47,16 @@ def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
     """One worker of the study ``settings`` describe (:func:`~nas.study.settings.parse_search`), training
     its trials (``evaluator=table`` studies run in :func:`nas.tabular.simulate.simulate`)."""
     device = resolve_device(settings.device)
+    use_cpu_threads(settings.cpu_threads)
     if device.type == "cuda" and settings.gpu_memory_share is not None:  # workers sharing a GPU: each its part
         index = device.index if device.index is not None else torch.cuda.current_device()
         torch.cuda.set_per_process_memory_fraction(float(settings.gpu_memory_share), index)
     tcfg, scheduler, objectives = settings.train, settings.scheduler, list(settings.objectives)
     if device.type != "cuda":
         threads = torch.get_num_threads()
-        log(f"no GPU: trials train on the CPU ({threads} thread{'s' * (threads != 1)}; several workers on one machine: "
-            "give each cpu_threads=cores/workers); use train=smoke and a small data.train_size")
+        log(f"no GPU: trials train on the CPU ({threads} thread{'s' * (threads != 1)}"
+            + ("; several workers on one machine: give each cpu_threads=cores/workers" if settings.cpu_threads is None
+               else "") + "); use train=smoke and a small data.train_size")
     data = prepare(settings.data, device, channels_last=tcfg.on(device).channels_last)  # bad data stops us before
     check_feasible(settings, data.num_classes, data.in_channels, data.image_size)  # any study is made
     out_dir = out_dir or Path("runs") / settings.study_name

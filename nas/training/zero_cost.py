@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections import Counter
 from typing import Callable
 
 import torch
@@ -94,18 +95,18 @@ def naswot(model: nn.Module, batch: Batch) -> float:
 
 def grad_norm(model: nn.Module, batch: Batch, gradients: list[Tensor] | None = None) -> float:
     """``gradients``: the batch's :func:`_loss_gradients`, where :func:`score` has them already."""
-    return float(sum(g.norm() for g in gradients or _loss_gradients(model, batch)))
+    return float(sum(g.norm() for g in (_loss_gradients(model, batch) if gradients is None else gradients)))
 
 
 def snip(model: nn.Module, batch: Batch, gradients: list[Tensor] | None = None) -> float:
-    grads = gradients or _loss_gradients(model, batch)
+    grads = _loss_gradients(model, batch) if gradients is None else gradients
     return float(sum((w.detach() * g).abs().sum() for w, g in zip(_weights(model), grads)))
 
 
 def zico(model: nn.Module, batches: list[Batch], gradients: list[list[Tensor]] | None = None) -> float:
     if len(batches) < 2:
         raise NotApplicable("ZiCo's standard deviation is over batches: it needs at least two")
-    grads = gradients or [_loss_gradients(model, b) for b in batches]
+    grads = [_loss_gradients(model, b) for b in batches] if gradients is None else gradients
     total = 0.0
     for per_batch in zip(*grads):  # one weight tensor, its gradient in every batch
         g = torch.stack(per_batch)
@@ -166,36 +167,56 @@ PROXIES: dict[str, Callable] = {"synflow": synflow, "naswot": naswot, "grad_norm
 NAMES = (*PROXIES, "nn_mass")
 
 
+def _gradient_batches(name: str, n_batches: int) -> tuple[int, ...]:
+    """The batches whose loss gradients proxy ``name`` reads."""
+    if name in ("grad_norm", "snip"):
+        return (0,)
+    return tuple(range(n_batches)) if name == "zico" and n_batches >= 2 else ()
+
+
 def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tuple[str, ...] = NAMES) -> dict[str, dict]:
     """Each proxy in ``names``: ``{"value": float | None, "seconds": float, "reason": str}``. ``batches``:
     training batches on the model's device (ZiCo uses all of them, the others the first).
 
-    grad_norm, snip and ZiCo read the same loss gradients: each batch's backward pass runs once, timed
-    in the first proxy that needs it (the seconds still add up to what scoring cost)."""
-    out = {}
+    grad_norm, snip and ZiCo read the same loss gradients, so each batch's backward pass runs once and
+    its seconds are split evenly between the proxies that read it: the seconds add up to what scoring
+    cost, and a proxy scored alone is charged its whole pass."""
+    device = batches[0][0].device if batches else None
+
+    def synchronize() -> None:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    needs = {name: _gradient_batches(name, len(batches)) for name in names}
+    readers = Counter(i for name in names for i in needs[name])
     gradients: dict[int, list[Tensor]] = {}
-
-    def of(i: int) -> list[Tensor]:
-        if i not in gradients:
-            gradients[i] = _loss_gradients(model, batches[i])
-        return gradients[i]
-
+    backward: dict[int, float] = {}
+    for i in sorted(readers):
+        start = time.perf_counter()
+        gradients[i] = _loss_gradients(model, batches[i])
+        synchronize()
+        backward[i] = time.perf_counter() - start
+    out = {}
     for name in names:
         start = time.perf_counter()
         try:
             if name == "nn_mass":
                 value = nn_mass(genotype)
             elif name == "zico":
-                value = zico(model, batches, [of(i) for i in range(len(batches))] if len(batches) > 1 else None)
+                value = zico(model, batches, [gradients[i] for i in needs[name]] if needs[name] else None)
             elif name in ("grad_norm", "snip"):
-                value = PROXIES[name](model, batches[0], of(0))
+                value = PROXIES[name](model, batches[0], gradients[0])
             else:
                 value = PROXIES[name](model, batches[0])
             reason = "" if math.isfinite(value) else f"not finite ({value})"
             value = value if math.isfinite(value) else None
         except NotApplicable as e:
             value, reason = None, str(e)
-        if batches and batches[0][0].device.type == "cuda":
-            torch.cuda.synchronize(batches[0][0].device)
-        out[name] = {"value": value, "seconds": time.perf_counter() - start, "reason": reason}
+        synchronize()
+        seconds = time.perf_counter() - start + sum(backward[i] / readers[i] for i in needs[name])
+        out[name] = {"value": value, "seconds": seconds, "reason": reason}
+        for i in needs[name]:  # the last reader of a batch's gradients lets them go (GPU memory)
+            readers[i] -= 1
+            if not readers[i]:
+                del gradients[i]
     return out
