@@ -115,7 +115,7 @@ def test_joblib_launcher_starts_workers_on_one_journal(folder, tmp_path):
     sweep = next((tmp_path / "runs" / "launched" / "hydra").glob("multirun-*"))
     assert (sweep / "worker0").is_dir() and (sweep / "worker1").is_dir()
     threads = threads_per_worker(2)
-    assert proc.stderr.count(f"trials train on the CPU ({threads} thread{'s' * (threads != 1)};") == 2
+    assert proc.stderr.count(f"trials train on the CPU ({threads} thread{'s' * (threads != 1)})") == 2
     for worker in (0, 1):  # one GPU each
         assert f"this is worker {worker} (" in proc.stderr
         assert f"worker {worker} ({proc.stderr.split(f'worker {worker} (')[1].split(')')[0]}), " \
