@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 
+from nas.checks import require, whole
 from nas.files import check_writable, remove_made
 from nas.runtime import startup
 from nas.study.settings import check_study_name
@@ -139,6 +140,10 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
         raise ValueError(_composition(e, command)) from None
     except HydraException as e:
         raise ValueError(f"{_first_line(e)}; see `{command} --help`") from None
+    for key in ("workers", "workers_per_gpu"):  # a launcher's (conf/launcher/): Hydra would fail on them mid-sweep
+        if key in cfg:
+            require(key, cfg[key], whole(1), show=str,
+                    hint=" (how many workers the launcher starts)" if key == "workers" else " (workers sharing a GPU)")
     if "study_name" in cfg:  # before Hydra makes runs/<study_name>/hydra/
         check_study_name(cfg.study_name)
         check_writable(Path("runs") / cfg.study_name, "run from a folder you can write")
