@@ -42,6 +42,7 @@ def _settings(table_path, *extra):
     (["screen=size", "screen.candidates=1"], r"screen.candidates=1: must be a whole number ≥ 2"),
     (["screen=zero_cost", "screen.by=[]"], r"screen=zero_cost needs proxies to rank by"),
     (["screen=zero_cost", "screen.by=[jacob_cov]"], r"screen.by: unknown proxy 'jacob_cov'; choose among synflow"),
+    (["screen=zero_cost", "screen.by=5"], r"screen.by=5: give a list of proxies"),
     (["screen=size", "+screen.by=[nn_mass]"], r"screen=size ranks by size alone; for proxies use screen=zero_cost"),
     (["screen=size", "objectives=[val_accuracy,latency_batch1_ms]"],
      r"screen=size: objective latency_batch1_ms is not known before training, and the screen predicts only"),

@@ -191,7 +191,10 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
     (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
     (["gpu_memory_share=2"], r"gpu_memory_share=2: must be in \(0, 1\]"),
     (["timeout=0"], "timeout=0: must be a number of seconds > 0"),
-    (["cpu_threads=0"], "cpu_threads=0: must be a whole number ≥ 1 or null"),
+    (["cpu_threads=0"], "cpu_threads=0: must be a whole number ≥ 1"),
+    (["cpu_threads=100000"], r"cpu_threads=100000: must be a whole number ≥ 1 and ≤ \d+ or null \(at most the cores"),
+    (["enqueue_baselines=maybe"], "enqueue_baselines='maybe': give true or false"),
+    (["device=mps"], "device='mps': use auto, cpu, cuda or cuda:N"),
 ])
 def test_bad_settings(folder, tmp_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):

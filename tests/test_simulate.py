@@ -168,6 +168,7 @@ def test_a_worker_that_fails_ends_the_simulation_with_its_error():
     (["objectives=[val_accuracy,peak_memory_bytes]"], "the table has no peak_memory_bytes"),
     (["prune_threshold=0.5"], "prune_threshold"),
     (["evaluator.workers=0"], "evaluator.workers=0"),
+    (["evaluator.workers=1000", "n_trials=10"], "evaluator.workers=1000: more simulated workers than n_trials=10"),
 ])
 def test_what_a_table_cannot_replay_is_refused_in_one_line(table_path, extra, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -70,6 +70,8 @@ def screen_config(cfg: Any, objectives: list[str]) -> Screen:
     by = values.get("by") or []
     if isinstance(by, str):
         by = [by]
+    if not isinstance(by, list):
+        raise ValueError(f"screen.by={by!r}: give a list of proxies, e.g. screen.by=[nn_mass]")
     bad = [b for b in by if b not in NAMES]
     if bad:
         raise ValueError(f"screen.by: unknown proxy {bad[0]!r}; choose among {', '.join(NAMES)}")

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import search_spaces
 from nas.checks import fraction, number, require, whole
+from nas.runtime import cores
 from nas.scheduling import Scheduler, scheduler_config
 from nas.study.record import check_objectives
 from nas.study.rungs import check_cycles
@@ -139,10 +140,13 @@ def check_settings(cfg: DictConfig) -> None:
     """Top-level settings with the wrong type or range, and a storage that cannot work."""
     check_study_name(cfg.study_name)
     for key, check in (("n_trials", whole(1)), ("seed", whole(0)), ("worker", whole(0)),
-                       ("cpu_threads", whole(1, optional=True)),
+                       ("cpu_threads", whole(1, optional=True, high=cores())),
                        ("max_params", whole(1, optional=True)), ("max_macs", whole(1, optional=True))):
-        require(key, cfg[key], check, show=str,
-                hint=" (the study's total number of trials)" if key == "n_trials" else "")
+        require(key, cfg[key], check, show=str, hint={"n_trials": " (the study's total number of trials)",
+                                                      "cpu_threads": " (at most the cores this worker may use)"
+                                                      }.get(key, ""))
+    if not isinstance(cfg.enqueue_baselines, bool):
+        raise ValueError(f"enqueue_baselines={cfg.enqueue_baselines!r}: give true or false")
     require("gpu_memory_share", cfg.gpu_memory_share, lambda v: "" if v is None else fraction(v), show=str,
             hint=" (the share of its GPU's memory this worker may allocate), or null")
     threshold = cfg.prune_threshold

@@ -129,6 +129,9 @@ def check(settings: SearchSettings, table: Table) -> None:
     workers = settings.evaluator.workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")
+    if workers > settings.n_trials:  # each simulated worker is a thread: beyond n_trials they only cost
+        raise ValueError(f"evaluator.workers={workers}: more simulated workers than n_trials={settings.n_trials} "
+                         "would have trials to run; use at most n_trials")
 
 
 def simulate(settings: SearchSettings, out_dir: Path | None = None, log: Callable[[str], Any] = print) -> dict[str, Any]:
