@@ -106,13 +106,15 @@ def run_app(hydra_main: Callable[[], None], config_name: str, command: str) -> N
     sys.argv[1:] = args
     if all(a in ("-m", "--multirun") for a in args if a.startswith("-")):  # other flags: Hydra's own business
         try:
-            preflight(config_name, [a for a in args if not a.startswith("-")], command)
+            preflight(config_name, [a for a in args if not a.startswith("-")], command,
+                      multirun=any(a in ("-m", "--multirun") for a in args))
         except ValueError as e:
             fail(e)
     quiet_on_broken_pipe(hydra_main)()
 
 
-def preflight(config_name: str, overrides: list[str], command: str = "python -m nas.search") -> None:
+def preflight(config_name: str, overrides: list[str], command: str = "python -m nas.search",
+              multirun: bool = False) -> None:
     """Raise ``ValueError`` with a one-line message for an override Hydra would reject.
 
     Sweeps (``worker=0,1`` or ``range(4)``) are checked with their first value.
@@ -144,6 +146,9 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
         if key in cfg:
             require(key, cfg[key], whole(1), show=str,
                     hint=" (how many workers the launcher starts)" if key == "workers" else " (workers sharing a GPU)")
+    if "workers" in cfg and not multirun:  # without -m Hydra runs the one job: a single worker, launcher unused
+        raise ValueError(f"a launcher starts its workers as a sweep: add -m, e.g. {command} -m +launcher=local "
+                         f"workers={cfg.workers} …")
     if "study_name" in cfg:  # before Hydra makes runs/<study_name>/hydra/
         check_study_name(cfg.study_name)
         check_writable(Path("runs") / cfg.study_name, "run from a folder you can write")

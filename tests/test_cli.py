@@ -99,6 +99,7 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "a GPU the worker does not have": (["gpu=3", "device=auto"], ["gpu=3: this worker sees no GPU", "device=cpu"]),
     "W&B online without credentials": (["logger=wandb", "logger.mode=online"],
                                        ["needs W&B credentials", "wandb login", "logger.mode=offline"]),
+    "a launcher without -m": (["+launcher=local", "workers=2"], ["a launcher starts its workers as a sweep: add -m"]),
     "a launcher with no workers": (["-m", "+launcher=local", "workers=0"],
                                    ["workers=0: must be a whole number ≥ 1 (how many workers the launcher starts)"]),
     "a launcher told a negative count": (["-m", "+launcher=local", "workers=-2"], ["workers=-2: must be a whole number"]),
