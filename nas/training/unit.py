@@ -28,11 +28,11 @@ def resolve_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise ValueError(f"device={spec!r}: use auto, cpu, cuda or cuda:N") from None
+        device = None
+    if device is None or device.type not in ("cuda", "cpu"):  # mps, xpu, …: the trainer is written for these two
+        raise ValueError(f"device={spec!r}: use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={spec!r}: this machine has no CUDA GPU; use device=cpu (or auto)")
-    if device.type not in ("cuda", "cpu"):  # mps, xpu, ...: the trainer's paths are written for these two
-        raise ValueError(f"device={spec!r}: use auto, cpu, cuda or cuda:N")
     return device
 
 
