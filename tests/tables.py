@@ -36,7 +36,7 @@ def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 
         for replica in range(2 if number < replicas else 1):
             final = 0.3 + 0.05 * np.log10(size) + rng.normal(0, 0.03)
             curve = [final * (1 - np.exp(-(e + 1) / 2)) + rng.normal(0, 0.01) for e in range(epochs)]
-            seconds = size / 2e4 + 5
+            seconds = (size / 2e4 + 5) * np.random.default_rng([seed, number, replica]).lognormal(0, 0.05)
             runs.append(Run(genotype.id, genotype.name, params, replica, number, "ok", "", int(size), int(size * 90),
                             float(size / 1e5), 1.0,
                             tuple((float(a), 2.0 - float(a), 2.1 - float(a), seconds, 1.0) for a in curve)))

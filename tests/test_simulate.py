@@ -13,6 +13,7 @@ from nas.study.dominance import best_trials, on_front
 from nas.study.pareto import losses
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import parse_search
+from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.simulate import SimulatedClock, run
 from nas.tabular.table import Table
 
@@ -41,19 +42,24 @@ def _records(study):
     return [TrialRecord.of(t) for t in study.get_trials(deepcopy=False)]
 
 
-def test_a_random_study_finds_the_front_of_the_rows_it_drew(table_path):
-    study, _ = run(_settings(table_path, "sampler=random", "n_trials=40"), log=lambda m: None)
+@pytest.mark.parametrize("noise", [True, False])
+def test_a_random_study_finds_the_front_of_the_runs_it_drew(table_path, noise):
+    study, _ = run(_settings(table_path, "sampler=random", "n_trials=40", "seed=2", f"evaluator.noise={noise}"),
+                   log=lambda m: None)
     table = Table.load(table_path)
-    drawn = {r.genotype_id for r in _records(study) if r.status == Status.OK}
-    assert len(drawn) > 25  # random draws from 192 genotypes: few duplicates
-    rows = [table.runs_of(g)[0] for g in sorted(drawn)]
-    expected = {r.genotype_id for r, keep in zip(rows, on_front(np.array(
-        [losses([r.final[o] for o in OBJECTIVES], OBJECTIVES) for r in rows]))) if keep}
+    model = SeedNoise.fit([(a.epochs, b.epochs) for a, b in table.pairs()]) if noise else None
+    trials = [t for t in study.get_trials(deepcopy=False) if TrialRecord.of(t).status == Status.OK]
+    assert len(trials) > 25  # random draws from 192 genotypes: few duplicates
+    # the run each trial replays: drawn at its seed (the study's seed + its number), or the first
+    runs = {t.number: draw(table.runs_of(TrialRecord.of(t).genotype_id), model, 2 + t.number,
+                           TrialRecord.of(t).genotype_id) for t in trials}
+    for t in trials:  # the values told are the drawn run's full-budget values
+        assert t.values == [runs[t.number].final[o] for o in OBJECTIVES]
+    if noise:
+        assert any(runs[t.number].final != table.runs_of(runs[t.number].genotype_id)[0].final for t in trials)
+    mask = on_front(np.array([losses(t.values, OBJECTIVES) for t in trials]))
     found = best_trials(study.get_trials(deepcopy=False), study.directions)
-    assert {TrialRecord.of(t).genotype_id for t in found} == expected
-    for t in found:  # the values told are the table's full-budget values
-        row = table.runs_of(TrialRecord.of(t).genotype_id)[0]
-        assert t.values == [row.final[o] for o in OBJECTIVES]
+    assert {t.number for t in found} == {t.number for t, keep in zip(trials, mask) if keep}
 
 
 def test_four_grid_workers_draw_every_genotype_once(table_path):
@@ -168,6 +174,7 @@ def test_a_worker_that_fails_ends_the_simulation_with_its_error():
     (["objectives=[val_accuracy,peak_memory_bytes]"], "the table has no peak_memory_bytes"),
     (["prune_threshold=0.5"], "prune_threshold"),
     (["evaluator.workers=0"], "evaluator.workers=0"),
+    (["evaluator.noise=maybe"], "evaluator.noise='maybe': true"),
     (["evaluator.workers=1000", "n_trials=10"], "evaluator.workers=1000: more simulated workers than n_trials=10"),
 ])
 def test_what_a_table_cannot_replay_is_refused_in_one_line(table_path, extra, message):

@@ -72,11 +72,17 @@ def size_adjusted(table: Table) -> dict[str, dict[str, float]]:
     space: the pattern's coefficient in a least-squares fit of accuracy on log10(parameters) and the
     pattern, with its 95% interval."""
     runs = [r for r in table.first() if r.complete]
-    others = sorted({r.params["pattern"] for r in runs} - {"full"})
-    x = np.array([[1.0, np.log10(r.n_params)] + [float(r.params["pattern"] == p) for p in others] for r in runs])
-    y = np.array([r.final["val_accuracy"] for r in runs])
+    return pattern_effects([r.n_params for r in runs], [r.params["pattern"] for r in runs],
+                           [r.final["val_accuracy"] for r in runs])
+
+
+def pattern_effects(params: list[int], patterns: list[str], accuracy: list[float]) -> dict[str, dict[str, float]]:
+    """:func:`size_adjusted` on any runs: each pattern's coefficient against full dense, with its 95% interval."""
+    others = sorted(set(patterns) - {"full"})
+    x = np.array([[1.0, np.log10(n)] + [float(p == o) for o in others] for n, p in zip(params, patterns)])
+    y = np.array(accuracy, float)
     dof = len(y) - x.shape[1]
-    if dof < 1 or len(others) == len({r.params["pattern"] for r in runs}):  # no full-dense runs to compare with
+    if dof < 1 or len(others) == len(set(patterns)):  # no full-dense runs to compare with
         return {}
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = y - x @ coef

@@ -1,5 +1,8 @@
 """The evaluator of ``evaluator=table``: a trial's training replayed from the table, epoch by epoch.
 
+A trial gets the run a real trial at its seed might have given (:func:`nas.tabular.noise.draw`):
+one of the genotype's recorded runs, chosen by the seed, or its one run moved by a deviation drawn
+from the table's seed noise; with ``noise`` off, always the first run.
 Each epoch lets the clock run for the seconds it took when the table was built (training,
 then judging and validating), and then passes the epoch's recorded validation result through
 the same rules a trained run meets: the chance guard and the scheduler's rung judge. A run the
@@ -13,32 +16,38 @@ from nas.scheduling import chance_rule
 from nas.study.clock import Clock
 from nas.study.record import Status, TrialRecord
 from nas.study.rungs import RungJudge
+from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.table import Run, Table
 
 MEASURED = ("val_accuracy", "val_loss", "params", "macs", "images_per_second", "latency_batch1_ms")  # objectives
 
 
 class Replay:
-    def __init__(self, table: Table, clock: Clock) -> None:
+    def __init__(self, table: Table, clock: Clock, noise: bool = True) -> None:
         self.table, self.clock = table, clock
+        self.noise = SeedNoise.fit([(a.epochs, b.epochs) for a, b in table.pairs()]) if noise else None
         setup = table.setup
         batch = setup["train"]["batch_size"]
         self.epoch_images = max(1, setup["train_size"] // batch) * batch  # the trainer drops the last batch
         self.chance = chance_rule(setup["classes"], setup["val_size"]) if setup["train"]["stop_at_chance"] else None
 
-    def run_of(self, genotype: Genotype) -> Run:
+    def runs_of(self, genotype: Genotype) -> list[Run]:
         runs = self.table.runs_of(genotype.id)
         if not runs:
             raise GenotypeError(f"{genotype.name} is not in the table (it has {len(self.table.genotypes)} genotypes "
                                 f"of search_space={self.table.space['name']})")
-        return runs[0]
+        return runs
+
+    def run_of(self, genotype: Genotype, seed: int) -> Run:
+        """The run a trial of ``genotype`` at ``seed`` replays (the same every time it is asked)."""
+        return draw(self.runs_of(genotype), self.noise, seed, genotype.id)
 
     def size(self, genotype: Genotype) -> tuple[int, int]:
-        run = self.run_of(genotype)
+        run = self.runs_of(genotype)[0]  # every run of a genotype has its size
         return run.n_params, run.macs
 
     def latencies(self, genotype: Genotype, seed: int, names: list[str], record: TrialRecord) -> bool:
-        run = self.run_of(genotype)
+        run = self.run_of(genotype, seed)
         record.metrics.update({n: run.latency_batch1_ms for n in names})  # the only latency a table holds
         return True
 
@@ -51,7 +60,7 @@ class Replay:
         return out
 
     def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
-        run = self.run_of(genotype)
+        run = self.run_of(genotype, seed)
         rules = [r for r in (self.chance, judge) if r is not None]
         self.clock.sleep(run.overhead)
         last = self.table.epochs

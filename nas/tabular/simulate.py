@@ -126,6 +126,9 @@ def check(settings: SearchSettings, table: Table) -> None:
     if settings.screen.by and not table.proxies:
         raise ValueError(f"evaluator=table: screen={settings.screen.name} ranks by {', '.join(settings.screen.by)}, and "
                          "this table has no proxy scores; score them (python -m nas.table proxies) or use screen=size")
+    if not isinstance(settings.evaluator.get("noise"), bool):
+        raise ValueError(f"evaluator.noise={settings.evaluator.get('noise')!r}: true (each trial replays a run drawn at "
+                         "its seed) or false (every trial replays the genotype's first run)")
     workers = settings.evaluator.workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")
@@ -154,7 +157,7 @@ def run(settings: SearchSettings, log: Callable[[str], Any] = print,
                                                                                max_epochs=table.epochs))
     n = settings.evaluator.workers
     clock = SimulatedClock()
-    evaluator = Replay(table, clock)
+    evaluator = Replay(table, clock, noise=settings.evaluator.noise)
     storage = optuna.storages.InMemoryStorage()
     setup = {**table.setup, "scheduler": settings.scheduler.setup(), "screen": settings.screen.setup()}
     log(f"evaluator=table: {settings.n_trials} trials replayed from a table of {len(table.genotypes)} genotypes "

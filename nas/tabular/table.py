@@ -12,7 +12,7 @@ One JSON file, compact enough to ship in the package (:data:`TABLES`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +93,37 @@ class Table:
         return self._by_id.get(genotype_id, [])
 
     def first(self) -> list[Run]:
-        """One run per genotype: the first replica's (the one a replay uses)."""
+        """One run per genotype: the first replica's."""
         return [runs[0] for runs in self._by_id.values()]
 
+    def expected(self) -> list[Run]:
+        """One run per genotype, its epochs the mean over its complete runs: what a trial of it gives on
+        average, the seed noise's mean (:mod:`nas.tabular.noise`). A genotype with no complete run keeps
+        its first."""
+        out = []
+        for runs in self._by_id.values():
+            done = [r for r in runs if r.complete and len(r.epochs) == len(runs[0].epochs)]
+            if len(done) < 2:
+                out.append(done[0] if done else runs[0])
+                continue
+            mean = np.mean([r.epochs for r in done], axis=0)
+            out.append(replace(done[0], replica=-1, epochs=tuple(tuple(map(float, e)) for e in mean),
+                               latency_batch1_ms=_mean([r.latency_batch1_ms for r in done]),
+                               overhead=float(np.mean([r.overhead for r in done]))))
+        return out
+
+    def pairs(self) -> list[tuple[Run, Run]]:
+        """The first two complete runs of every genotype trained more than once."""
+        out = []
+        for runs in self._by_id.values():
+            done = [r for r in runs if r.complete]
+            if len(done) > 1 and len(done[0].epochs) == len(done[1].epochs):
+                out.append((done[0], done[1]))
+        return out
+
     def front(self, objectives: list[str]) -> list[Run]:
-        """The true Pareto front of the space on ``objectives`` (first seeds, complete runs)."""
-        runs = [r for r in self.first() if r.complete]
+        """The true Pareto front of the space on ``objectives``: of the expected runs (:meth:`expected`)."""
+        runs = [r for r in self.expected() if r.complete]
         mask = on_front(np.array([losses([r.final[o] for o in objectives], objectives) for r in runs]))
         return [r for r, keep in zip(runs, mask) if keep]
 
@@ -138,6 +163,10 @@ def path_of(spec: str | Path) -> Path:
     """A shipped table's file by name (``dense_grid``), or ``spec`` as a path."""
     shipped = TABLES / f"{spec}.json"
     return shipped if shipped.exists() else Path(spec)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def _round(v: float | None) -> float | None:

@@ -1,0 +1,210 @@
+"""Does the table still say what the product does, and do its rankings hold at 32×32?
+
+Retrains a stratified sample of the tabular benchmark's genotypes through the product's unit of
+work (:func:`nas.training.unit.train_genotype`, what every search trial and ``nas.train`` run),
+on the table's own data, split and training settings, on one CPU thread as the table was built:
+
+- ``--image-size 16`` (the table's resolution) at seeds the table never used: each genotype's
+  shift from the mean of its table runs, overall and per pattern, with 95% intervals, against
+  the seed noise the table's own repeats show;
+- ``--image-size 32`` (what users train at; crop padding 4, the table's 2 scaled with the image):
+  Spearman ρ and Kendall τ of the genotypes' final accuracy against the table's, beside the
+  table's seed-to-seed ceiling, and the size-adjusted pattern effects at both resolutions;
+- ``--exact``: a genotype at the table's own seed (its build trial's), to see whether the
+  product reproduces a table run bit for bit on this machine.
+
+The sample: for each pattern, its genotypes sorted by parameters in ``--per-pattern`` bins of
+equal count, one genotype from each: the most accurate member of the table's true front in the
+bin if there is one, else one drawn with seed 0; then every other member of the true front. Every run is appended to ``--results`` (JSON
+lines) with its settings and the commit it ran at, and a run already there is not trained again.
+
+    python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 16   # ~45 CPU-minutes
+    python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 32   # ~3 CPU-hours
+    python benchmarks/table_check.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+import search_spaces
+from nas.study.settings import Section
+from nas.tabular import card
+from nas.tabular.table import Run, Table
+from nas.training.data import DataConfig, prepare
+from nas.training.trainer import TrainConfig
+from nas.training.unit import train_genotype
+
+REPO = Path(__file__).resolve().parents[1]
+NEW_SEEDS = 7000  # + the genotype's place in the sample; the table's seeds are below 1300
+
+
+def sample(table: Table, per_pattern: int) -> list[Run]:
+    """The expected runs of the stratified sample, pattern by pattern, smallest first."""
+    front = {r.genotype_id for r in table.front(card.OBJECTIVES)}
+    rng = np.random.default_rng(0)
+    out = []
+    runs = [r for r in table.expected() if r.complete]
+    for pattern in sorted({r.params["pattern"] for r in runs}):
+        mine = sorted((r for r in runs if r.params["pattern"] == pattern), key=lambda r: (r.n_params, r.genotype_id))
+        for part in np.array_split(np.arange(len(mine)), per_pattern):
+            members = [mine[i] for i in part if mine[i].genotype_id in front]
+            out.append(max(members, key=lambda r: r.final["val_accuracy"]) if members
+                       else mine[int(rng.choice(part))])
+    chosen = {r.genotype_id for r in out}
+    return out + sorted((r for r in runs if r.genotype_id in front and r.genotype_id not in chosen),
+                        key=lambda r: (r.params["pattern"], r.n_params))
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def settings(table: Table, image_size: int) -> dict:
+    setup = table.setup
+    return {"image_size": image_size, "crop_padding": setup["crop_padding"] * image_size // setup["image_size"][0],
+            "train_size": setup["train_size"], "val_size": setup["val_size"], "split_seed": setup["split_seed"],
+            "train": setup["train"], "threads": 1}
+
+
+def finished(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def train(args: argparse.Namespace, table: Table) -> None:
+    torch.set_num_threads(1)
+    chosen = sample(table, args.per_pattern)
+    extra = len(chosen) - args.per_pattern * len({r.params["pattern"] for r in chosen})  # front members beyond the bins
+    mine = settings(table, args.image_size)
+    done = {(r["genotype_id"], r["seed"]) for r in finished(args.results) if r["settings"] == mine}
+    data = prepare(DataConfig(name="folder", root=str(args.data_root), train_size=mine["train_size"],
+                              val_size=mine["val_size"], split_seed=mine["split_seed"], image_size=args.image_size,
+                              crop_padding=mine["crop_padding"]), torch.device("cpu"), channels_last=True)
+    space = search_spaces.get(table.space["name"])
+    tcfg = TrainConfig(**table.setup["train"], progress=False)
+    at = commit()
+    for i, expected in enumerate(chosen):
+        runs = table.runs_of(expected.genotype_id)
+        seed = ({0: 0, 1: 1000}[runs[0].replica] + runs[0].trial) if args.exact else NEW_SEEDS + i
+        if (expected.genotype_id, seed) in done or (args.exact and (i % args.per_pattern or i >= len(chosen) - extra)):
+            continue  # --exact: the first bin of each pattern only
+        genotype = search_spaces.genotype_from_params(space, Section.of(table.space), expected.params)
+        start = time.process_time()
+        _, result = train_genotype(genotype, data, tcfg, seed=seed)
+        row = {"settings": mine, "commit": at, "machine": platform.processor() or platform.machine(),
+               "cpu": _cpu_model(), "genotype_id": genotype.id, "genotype": genotype.name,
+               "pattern": expected.params["pattern"], "params": result["params"], "seed": seed,
+               "exact": bool(args.exact), "status": str(result["status"]),
+               "val_accuracy": [h["val_accuracy"] for h in result["history"]],
+               "cpu_seconds": time.process_time() - start}
+        with open(args.results, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        recorded = ", ".join(f"{r.final['val_accuracy']:.4f}" for r in runs)
+        print(f"{i + 1}/{len(chosen)} {genotype.name} at {args.image_size}px seed {seed}: "
+              f"{row['val_accuracy'][-1]:.4f} (table {recorded}; {row['cpu_seconds']:.0f} CPU s)", flush=True)
+
+
+def _cpu_model() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+def t_interval(x: np.ndarray) -> tuple[float, float, float]:
+    if len(x) < 2:
+        return float(x.mean()), float("nan"), float("nan")
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def report(args: argparse.Namespace, table: Table) -> list[str]:
+    rows = finished(args.results)
+    expected = {r.genotype_id: r for r in table.expected()}
+    noise = card.noise(table)
+    out = [f"table {args.table}: {len(table.genotypes)} genotypes at {table.setup['image_size'][0]}px; one run's "
+           f"seed SD {noise['run_sd']:.4f}, seed-to-seed Spearman ρ {noise['spearman']:.3f}, "
+           f"Kendall τ {noise['kendall']:.3f} ({noise['pairs']} genotypes trained twice)"]
+    exact = [r for r in rows if r["exact"]]
+    if exact:
+        out += ["", "== the table's own seeds, retrained (one thread) =="]
+        for r in exact:
+            run = next(x for x in table.runs_of(r["genotype_id"]) if x.trial + 1000 * x.replica == r["seed"])
+            same = np.array_equal(np.round(r["val_accuracy"], 4), np.round([e[0] for e in run.epochs], 4))
+            out.append(f"{r['genotype']:24s} seed {r['seed']:4d}: {r['val_accuracy'][-1]:.4f} against the table's "
+                       f"{run.final['val_accuracy']:.4f} ({'identical' if same else 'different'} curve; "
+                       f"{r['cpu']}, commit {r['commit']}; table built on {table.build.get('machine', '?')})")
+    for size in sorted({r["settings"]["image_size"] for r in rows if not r["exact"]}):
+        mine = [r for r in rows if not r["exact"] and r["settings"]["image_size"] == size and r["status"] == "ok"]
+        base = [expected[r["genotype_id"]] for r in mine]
+        new = np.array([r["val_accuracy"][-1] for r in mine])
+        old = np.array([b.final["val_accuracy"] for b in base])
+        out += ["", f"== {len(mine)} genotypes retrained at {size}×{size}, new seeds "
+                    f"(commits {', '.join(sorted({r['commit'] for r in mine}))}) =="]
+        if len(mine) < 3:
+            continue
+        corr = stats.spearmanr(new, old).statistic, stats.kendalltau(new, old).statistic
+        out.append(f"against the table's mean runs: Spearman ρ {corr[0]:.3f}, Kendall τ {corr[1]:.3f} "
+                   f"(the table's seed-to-seed ceiling: ρ {noise['spearman']:.3f}, τ {noise['kendall']:.3f})")
+        params = stats.spearmanr([r["params"] for r in mine], new).statistic
+        out.append(f"parameters alone rank them at ρ {params:.3f} here, at ρ "
+                   f"{stats.spearmanr([b.n_params for b in base], old).statistic:.3f} in the table")
+        if size == table.setup["image_size"][0]:
+            runs = [len(table.runs_of(r["genotype_id"])) for r in mine]
+            sd = np.sqrt(np.mean([noise["run_sd"] ** 2 * (1 + 1 / n) for n in runs]))  # new run minus a mean of n
+            d = new - old
+            m, lo, hi = t_interval(d)
+            out.append(f"shift (retrained − table): {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}); its SD {d.std(ddof=1):.4f} "
+                       f"against the {sd:.4f} seed noise alone would give (χ² p = "
+                       f"{stats.chi2.sf((len(d) - 1) * d.var(ddof=1) / sd ** 2, len(d) - 1):.2f})")
+            for pattern in sorted({r["pattern"] for r in mine}):
+                sel = np.array([r["pattern"] == pattern for r in mine])
+                m, lo, hi = t_interval(d[sel])
+                out.append(f"  {pattern:9s} {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}, n={sel.sum()})")
+        effects_new = card.pattern_effects([r["params"] for r in mine], [r["pattern"] for r in mine], list(new))
+        effects_old = card.pattern_effects([b.n_params for b in base], [b.params["pattern"] for b in base], list(old))
+        everywhere = card.size_adjusted(table)
+        out.append("pattern vs full dense at equal parameters (least squares on log10 parameters), 95% CI:")
+        for pattern in effects_new:
+            e, o, a = effects_new[pattern], effects_old.get(pattern), everywhere.get(pattern)
+            out.append(f"  {pattern:9s} {size}px: {e['effect']:+.4f} ({e['low']:+.4f} to {e['high']:+.4f}); the same "
+                       f"genotypes in the table: {o['effect']:+.4f} ({o['low']:+.4f} to {o['high']:+.4f}); the whole "
+                       f"table: {a['effect']:+.4f} ({a['low']:+.4f} to {a['high']:+.4f})")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", default="dense_grid")
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--per-pattern", type=int, default=6, help="size bins per pattern (genotypes per pattern)")
+    parser.add_argument("--exact", action="store_true", help="the table's own seeds, the smallest of each pattern")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "table_check.jsonl")
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    table = Table.load(args.table)
+    if not args.report:
+        if not args.data_root.is_dir():
+            sys.exit(f"--data-root {args.data_root}: no such folder; give the CIFAR-10 image folder")
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        train(args, table)
+    print("\n".join(report(args, table)))
+
+
+if __name__ == "__main__":
+    main()
