@@ -159,3 +159,11 @@ def test_fit_batch_with_the_estimate():
     cap = estimate(32)
     assert fit_batch(estimate, 256, cap) == 32
     assert fit_batch(estimate, 256, estimate(8) - 1) is None
+
+
+def test_an_averaging_protocol_counts_the_averages_copy_of_the_weights():
+    model = build_model(small_genotype(layers=6, growth=8))
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    plain = estimate_training_bytes(model, batch_size=64, **CIFAR)
+    averaged = estimate_training_bytes(model, batch_size=64, averaged=True, **CIFAR)
+    assert averaged - plain >= weights

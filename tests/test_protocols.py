@@ -69,6 +69,19 @@ def test_judging_the_average_never_changes_how_training_goes_on():
     assert [h["val_loss"] for h in runs["ema"].history] != [h["val_loss"] for h in runs["onecycle"].history]
 
 
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_a_finished_ema_run_is_judged_exactly_as_onecycle(epochs):
+    """The average's half-life follows the learning rate to zero at the end of the schedule: the
+    judged weights are then the trained ones, with their own BN statistics, so the final result is
+    onecycle's, while the epochs before it are judged on an average."""
+    runs = {s: _fit(TrainConfig(epochs=epochs, batch_size=16, lr=0.1, progress=False, stop_at_chance=False,
+                                schedule=s))[1] for s in ("onecycle", "ema")}
+    assert runs["ema"].val_accuracy == runs["onecycle"].val_accuracy
+    assert runs["ema"].val_loss == runs["onecycle"].val_loss
+    if epochs > 1:
+        assert runs["ema"].history[0]["val_loss"] != runs["onecycle"].history[0]["val_loss"]
+
+
 def test_schedule_free_needs_momentum():
     with pytest.raises(ValueError, match="train.momentum=0 with train.schedule=schedule_free"):
         TrainConfig(schedule="schedule_free", momentum=0.0, nesterov=False)
@@ -173,13 +186,13 @@ def test_schedule_free_judges_the_averaged_iterate_with_its_own_bn_statistics():
 
 def test_ema_judges_the_moving_average_computed_by_hand_and_resumes_the_live_weights():
     model, protocol, train = _protocol("ema", ema_half_life=0.5)
-    decay = 0.5 ** (1 / (0.5 * STEPS))
-    assert protocol.decay == pytest.approx(decay)
-    # the average by hand, from the weights after every step
+    total = 4 * STEPS
+    # the average by hand, from the weights after every step: a half-life of 0.5 epochs at the peak
+    # learning rate, scaled by the rate of the step that follows
     average = {n: p.detach().clone() for n, p in model.named_parameters()}
     for step in range(1, 8):
         _steps(model, protocol, train, 1, seed=step)
-        d = min(decay, (1 + step) / (10 + step))
+        d = min(0.5 ** (1 / (0.5 * STEPS * lr_factor(step, total, 0.15, "onecycle"))), (1 + step) / (10 + step))
         for n, p in model.named_parameters():
             average[n] = d * average[n] + (1 - d) * p.detach()
     live = {n: t.clone() for n, t in model.state_dict().items()}

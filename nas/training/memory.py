@@ -79,10 +79,12 @@ def overhead(device: torch.device | str) -> tuple[float, int]:
 
 def estimate_training_bytes(model: nn.Module, *, batch_size: int, image_size: tuple[int, int] | int,
                             in_channels: int, num_classes: int, device: torch.device | str, bf16: bool,
-                            channels_last: bool) -> int:
+                            channels_last: bool, averaged: bool = False) -> int:
     """Peak memory one training step of ``model`` at ``batch_size`` on ``device`` needs beyond
     what is already allocated (the dataset): forward, backward and an SGD step with momentum,
-    with the allocator's overhead (:data:`CPU_OVERHEAD`, :data:`CUDA_OVERHEAD`).
+    with the allocator's overhead (:data:`CPU_OVERHEAD`, :data:`CUDA_OVERHEAD`). ``averaged``:
+    the protocol keeps an average of the weights beside them (``ema``, ``schedule_free``'s second
+    sequence), one more copy of the trainable parameters.
 
     ``model`` is left untouched and may live anywhere; build giant candidates under
     ``with torch.device("meta"):`` so that not even their parameters are allocated.
@@ -90,6 +92,8 @@ def estimate_training_bytes(model: nn.Module, *, batch_size: int, image_size: tu
     factor, allowance = overhead(device)
     live = live_tensor_peak(model, batch_size=batch_size, image_size=image_size, in_channels=in_channels,
                             num_classes=num_classes, device=device, bf16=bf16, channels_last=channels_last)
+    if averaged:
+        live += _state_bytes(model)[1]
     return math.ceil(factor * live) + allowance
 
 
