@@ -67,7 +67,7 @@ from nas.study.record import Status, TrialRecord
 from nas.study.settings import parse_search
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.simulate import run
-from nas.tabular.table import Table
+from nas.tabular.table import Run, Table
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(Path(nas.__file__).parent / "conf")
@@ -122,16 +122,21 @@ def order(names) -> list[str]:
     return sorted(set(names), key=lambda m: (m in PEERS, known.index(m) if m in known else len(METHODS), m))
 
 
-def horizon(table: Table, workers: int) -> float:
-    """Simulated seconds to train every genotype once on ``workers`` workers (at their mean pace)."""
-    return sum(r.overhead + sum(e[3] + e[4] for e in r.epochs) for r in table.expected()) / workers
+def reference(table: Table, noise: bool) -> list[Run]:
+    """Every genotype as the studies are measured: at the mean of its runs (the seed noise's mean,
+    which no single noisy study sees), or without noise its first run, the only one replayed."""
+    return table.expected() if noise else table.first()
 
 
-def true_hypervolume(table: Table) -> float:
-    """The hypervolume of the expected front: every genotype at the mean of its runs (the seed noise's
-    mean), which no single noisy study sees; regret and the targets are measured against it."""
+def horizon(table: Table, workers: int, noise: bool) -> float:
+    """Simulated seconds to train every genotype once on ``workers`` workers (at their reference pace)."""
+    return sum(r.overhead + sum(e[3] + e[4] for e in r.epochs) for r in reference(table, noise)) / workers
+
+
+def true_hypervolume(table: Table, noise: bool) -> float:
+    """The hypervolume of the reference front; regret and the targets are measured against it."""
     front = Front(OBJECTIVES)
-    for r in table.expected():
+    for r in reference(table, noise):
         if r.complete:
             front.add(0, [r.final[o] for o in OBJECTIVES])
     return front.value
@@ -161,12 +166,12 @@ def screen_of(method: str, args: argparse.Namespace) -> dict:
     return {"name": "none"} if method in PEERS else study_settings(method, 1, 0, args, 1.0).screen.setup()
 
 
-def curves(events: list[tuple[float, str, list[float]]], table: Table) -> tuple[list, list]:
+def curves(events: list[tuple[float, str, list[float]]], table: Table, noise: bool) -> tuple[list, list]:
     """From a study's completed trials (when, genotype id, values told) in time order: the hypervolume
     after each, of its front as the study sees it (``observed``: noisy values, biased upwards by the
     luck that put them there) and of the same front's genotypes at their expected values
     (``points``: what the study found, measured against the expected front)."""
-    expected = {r.genotype_id: r for r in table.expected()}
+    expected = {r.genotype_id: r for r in reference(table, noise)}
     front, ids = Front(OBJECTIVES), {}
     points, observed = [(0.0, 0.0)], [(0.0, 0.0)]
     for n, (when, genotype_id, values) in enumerate(events):
@@ -186,7 +191,7 @@ def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget:
     records = {t.number: TrialRecord.of(t) for t in trials}
     done = sorted((t for t in trials if records[t.number].status == Status.OK), key=lambda t: records[t.number].ended)
     points, observed = curves([(records[t.number].ended, records[t.number].genotype_id, list(t.values)) for t in done],
-                              table_of(args.table))
+                              table_of(args.table), args.noise)
     numbers = sorted(t.number for t in counted(trials))
     ends = sorted(records[n].ended for n in numbers if records[n].ended is not None)
     at200 = ends[199] if len(ends) >= 200 else None  # when the study had counted 200 trials
@@ -263,7 +268,7 @@ def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table
                       results_update_interval=1e9, print_update_interval=1e9, save_tuner=False,
                       metadata={"seed": seed})
         tuner.run()
-    points, observed = curves([e for e in sorted(seen, key=lambda e: e[0]) if e[0] <= budget], table)
+    points, observed = curves([e for e in sorted(seen, key=lambda e: e[0]) if e[0] <= budget], table, args.noise)
     return {"points": points, "observed": observed, "at200": None, "trials": len(set(results)), "trained": len(set(results)),
             "epochs": len(results), "end": budget}
 
@@ -273,7 +278,7 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
     startup()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = table_of(args.table)
-    budget = horizon(table, workers)
+    budget = horizon(table, workers, args.noise)
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # Syne Tune's tuner prints its progress
         result = (peer(workers, seed, args, budget, table, method == PEER_RANKED) if method in PEERS
@@ -285,7 +290,7 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
 def settings(args: argparse.Namespace) -> dict:
     """What a study's result depends on besides its method, workers and seed."""
     table = table_of(args.table)
-    digest = hashlib.sha256(json.dumps([r.genotype_id for r in table.runs] + [table.build], default=str).encode())
+    digest = hashlib.sha256(json.dumps([[r.genotype_id, r.replica, r.epochs] for r in table.runs]).encode())  # its runs
     return {"table": args.table, "table_digest": digest.hexdigest()[:12], "max_trials": args.max_trials,
             "objectives": OBJECTIVES, **({"noise": True} if args.noise else {})}
 
@@ -328,12 +333,12 @@ def fmt(mean: float, half: float, scale: float = 1.0, digits: int = 3) -> str:
 
 def report(runs: dict[tuple[str, int, int], dict], args: argparse.Namespace) -> list[str]:
     table = table_of(args.table)
-    best = true_hypervolume(table)
+    best = true_hypervolume(table, args.noise)
     out = [f"table {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; true hypervolume "
            f"{best:.4f} on {', '.join(OBJECTIVES)}; mean ± 95% CI over seeds; times in simulated hours"]
     methods = order(k[0] for k in runs)
     for workers in sorted({k[1] for k in runs}):
-        budget = horizon(table, workers)
+        budget = horizon(table, workers, args.noise)
         out += ["", f"== {workers} worker(s): horizon {budget / 3600:.2f} h (every genotype trained once) =="]
         head = f"{'method':24s} {'seeds':>5s} " + " ".join(f"{'HV@' + format(f, '.2g') + 'H':>15s}" for f in FRACTIONS)
         out.append(head)
@@ -439,11 +444,11 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = table_of(args.table)
-    best = true_hypervolume(table)
+    best = true_hypervolume(table, args.noise)
     counts = sorted({k[1] for k in runs})
     fig, axes = plt.subplots(1, len(counts), figsize=(6.5 * len(counts), 4.5), squeeze=False)
     for ax, workers in zip(axes[0], counts):
-        budget = horizon(table, workers)
+        budget = horizon(table, workers, args.noise)
         grid = np.linspace(0, budget, 200)
         for m in order(k[0] for k in runs):
             rs = [r for k, r in runs.items() if k[0] == m and k[1] == workers]

@@ -74,11 +74,21 @@ def commit() -> str:
         return "unknown"
 
 
-def settings(table: Table, image_size: int) -> dict:
+def settings(table: Table, args: argparse.Namespace) -> dict:
+    """The table's setup at ``--image-size``, with what the flags change (more data, epochs, a GPU)."""
     setup = table.setup
-    return {"image_size": image_size, "crop_padding": setup["crop_padding"] * image_size // setup["image_size"][0],
-            "train_size": setup["train_size"], "val_size": setup["val_size"], "split_seed": setup["split_seed"],
-            "train": setup["train"], "threads": 1}
+    train = {**setup["train"], **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                                     ("lr", args.lr)) if v is not None}}
+    out = {"image_size": args.image_size, "crop_padding": setup["crop_padding"] * args.image_size // setup["image_size"][0],
+           "train_size": setup["train_size"] if args.train_size == 0 else args.train_size,
+           "val_size": args.val_size or setup["val_size"], "split_seed": setup["split_seed"], "train": train,
+           "threads": args.threads}
+    return out if args.device == "cpu" else {**out, "device": args.device}
+
+
+def label(s: dict) -> str:
+    return (f"{s['image_size']}×{s['image_size']}, {s['train_size'] or 'all the'} / {s['val_size']} images, "
+            f"{s['train']['epochs']} epochs, batch {s['train']['batch_size']}, {s.get('device', 'cpu')}")
 
 
 def finished(path: Path) -> list[dict]:
@@ -86,18 +96,24 @@ def finished(path: Path) -> list[dict]:
 
 
 def train(args: argparse.Namespace, table: Table) -> None:
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     chosen = sample(table, args.per_pattern)
     extra = len(chosen) - args.per_pattern * len({r.params["pattern"] for r in chosen})  # front members beyond the bins
-    mine = settings(table, args.image_size)
+    mine = settings(table, args)
     done = {(r["genotype_id"], r["seed"]) for r in finished(args.results) if r["settings"] == mine}
+    device = torch.device(args.device)
     data = prepare(DataConfig(name="folder", root=str(args.data_root), train_size=mine["train_size"],
                               val_size=mine["val_size"], split_seed=mine["split_seed"], image_size=args.image_size,
-                              crop_padding=mine["crop_padding"]), torch.device("cpu"), channels_last=True)
+                              crop_padding=mine["crop_padding"], cache_dir=args.cache_dir), device,
+                   channels_last=TrainConfig().on(device).channels_last)
     space = search_spaces.get(table.space["name"])
-    tcfg = TrainConfig(**table.setup["train"], progress=False)
+    tcfg = TrainConfig(**mine["train"], progress=False)
     at = commit()
-    for i, expected in enumerate(chosen):
+    binned = len(chosen) - extra
+    # the bins round-robin over the patterns, smallest bins first: a run stopped early stays stratified
+    order = sorted(range(len(chosen)), key=lambda i: (i % args.per_pattern if i < binned else args.per_pattern, i))
+    for i in order[:args.genotypes]:
+        expected = chosen[i]
         runs = table.runs_of(expected.genotype_id)
         seed = ({0: 0, 1: 1000}[runs[0].replica] + runs[0].trial) if args.exact else NEW_SEEDS + i
         if (expected.genotype_id, seed) in done or (args.exact and (i % args.per_pattern or i >= len(chosen) - extra)):
@@ -105,6 +121,7 @@ def train(args: argparse.Namespace, table: Table) -> None:
         genotype = search_spaces.genotype_from_params(space, Section.of(table.space), expected.params)
         start = time.process_time()
         _, result = train_genotype(genotype, data, tcfg, seed=seed)
+        start -= 0 if args.device == "cpu" else result["train_seconds"]  # on a GPU: the run's seconds, not the CPU's
         row = {"settings": mine, "commit": at, "machine": platform.processor() or platform.machine(),
                "cpu": _cpu_model(), "genotype_id": genotype.id, "genotype": genotype.name,
                "pattern": expected.params["pattern"], "params": result["params"], "seed": seed,
@@ -114,7 +131,7 @@ def train(args: argparse.Namespace, table: Table) -> None:
         with open(args.results, "a") as f:
             f.write(json.dumps(row) + "\n")
         recorded = ", ".join(f"{r.final['val_accuracy']:.4f}" for r in runs)
-        print(f"{i + 1}/{len(chosen)} {genotype.name} at {args.image_size}px seed {seed}: "
+        print(f"{genotype.name} at {args.image_size}px seed {seed}: "
               f"{row['val_accuracy'][-1]:.4f} (table {recorded}; {row['cpu_seconds']:.0f} CPU s)", flush=True)
 
 
@@ -148,12 +165,15 @@ def report(args: argparse.Namespace, table: Table) -> list[str]:
             out.append(f"{r['genotype']:24s} seed {r['seed']:4d}: {r['val_accuracy'][-1]:.4f} against the table's "
                        f"{run.final['val_accuracy']:.4f} ({'identical' if same else 'different'} curve; "
                        f"{r['cpu']}, commit {r['commit']}; table built on {table.build.get('machine', '?')})")
-    for size in sorted({r["settings"]["image_size"] for r in rows if not r["exact"]}):
-        mine = [r for r in rows if not r["exact"] and r["settings"]["image_size"] == size and r["status"] == "ok"]
+    fidelities = {json.dumps(r["settings"], sort_keys=True): r["settings"] for r in rows if not r["exact"]}
+    for key, fidelity in sorted(fidelities.items(), key=lambda kv: (kv[1]["image_size"], kv[0])):
+        size = fidelity["image_size"]
+        mine = [r for r in rows if not r["exact"] and json.dumps(r["settings"], sort_keys=True) == key
+                and r["status"] == "ok"]
         base = [expected[r["genotype_id"]] for r in mine]
         new = np.array([r["val_accuracy"][-1] for r in mine])
         old = np.array([b.final["val_accuracy"] for b in base])
-        out += ["", f"== {len(mine)} genotypes retrained at {size}×{size}, new seeds "
+        out += ["", f"== {len(mine)} genotypes retrained at {label(fidelity)}, new seeds "
                     f"(commits {', '.join(sorted({r['commit'] for r in mine}))}) =="]
         if len(mine) < 3:
             continue
@@ -163,7 +183,9 @@ def report(args: argparse.Namespace, table: Table) -> list[str]:
         params = stats.spearmanr([r["params"] for r in mine], new).statistic
         out.append(f"parameters alone rank them at ρ {params:.3f} here, at ρ "
                    f"{stats.spearmanr([b.n_params for b in base], old).statistic:.3f} in the table")
-        if size == table.setup["image_size"][0]:
+        if fidelity == settings(table, argparse.Namespace(image_size=table.setup["image_size"][0], epochs=None,
+                                                          batch_size=None, lr=None, train_size=0, val_size=None,
+                                                          threads=1, device="cpu")):
             runs = [len(table.runs_of(r["genotype_id"])) for r in mine]
             sd = np.sqrt(np.mean([noise["run_sd"] ** 2 * (1 + 1 / n) for n in runs]))  # new run minus a mean of n
             d = new - old
@@ -193,10 +215,22 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--per-pattern", type=int, default=6, help="size bins per pattern (genotypes per pattern)")
-    parser.add_argument("--exact", action="store_true", help="the table's own seeds, the smallest of each pattern")
+    parser.add_argument("--exact", action="store_true", help="the table's own seeds, the first bin of each pattern")
+    parser.add_argument("--train-size", type=int, default=0, help="training images (default: the table's; "
+                                                                  "-1: all that remain after validation)")
+    parser.add_argument("--val-size", type=int, default=None, help="default: the table's")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the table's")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the table's")
+    parser.add_argument("--lr", type=float, default=None, help="default: the table's")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache-dir", default=None, help="the data cache (default: the product's)")
+    parser.add_argument("--genotypes", type=int, default=None, help="train only the first N of the sample "
+                                                                    "(taken a size bin at a time over the patterns)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "table_check.jsonl")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
+    args.train_size = None if args.train_size == -1 else args.train_size
     table = Table.load(args.table)
     if not args.report:
         if not args.data_root.is_dir():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         result = {"trial": trial.number, "name": genotype.name, "genotype_id": genotype.id, "path": str(out),
                   **{k: trial.metrics[k] for k in ("val_accuracy", "params", "macs")},
                   "weights": None, "input": shape}
+        if trial.seed is not None:
+            result["seed"] = trial.seed
+            result["reproduce"] = reproduce(out, trial, study.user_attrs.get(STUDY_SETUP))
         if trained is not None:
             result["weights"] = str(shutil.copyfile(args.checkpoint or kept, out.with_suffix(".pt")))
         if args.onnx:
@@ -94,6 +98,36 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['params']:,} params) → {out}" + (f", weights {result['weights']}" if trained else ""))
     print(json.dumps(result))
     return 0
+
+
+def reproduce(genotype_file: Path, trial: TrialRecord, setup: dict[str, Any] | None) -> str | None:
+    """The ``nas.train`` command that trains the trial again: its genotype at its seed, on the study's
+    data, split and budget, with the threads it had on a CPU (another thread count, CPU or PyTorch
+    build orders floating-point sums otherwise and ends elsewhere: nas.training.environment). None
+    when the study did not record its setup."""
+    if not setup or "root" not in setup:
+        return None
+    data = {"root": setup["root"], "train_size": setup["train_size"], "val_size": setup["val_size"],
+            "split_seed": setup["split_seed"], "image_size": setup["image_size"][0],
+            "crop_padding": setup["crop_padding"], "flip": setup["flip"]}
+    env = trial.environment or {}
+    words = [*([f"OMP_NUM_THREADS={env['threads']}"] if "threads" in env and "gpu" not in env else []),
+             "python", "-m", "nas.train", f"genotype={genotype_file}", f"seed={trial.seed}", f"data={setup['data']}",
+             *(f"data.{k}={_override(v)}" for k, v in data.items()),
+             *(f"train.{k}={_override(v)}" for k, v in setup["train"].items()),
+             f"device={'cuda' if 'gpu' in env else 'cpu'}"]
+    return " ".join(map(shlex.quote, words))
+
+
+def _override(value: Any) -> str:
+    """A value as a Hydra command-line override writes it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override(v) for v in value) + "]"
+    return str(value)
 
 
 def input_of(args: argparse.Namespace, setup: dict[str, Any] | None, trained: checkpoint.Checkpoint | None,

@@ -5,8 +5,10 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from optuna.distributions import IntDistribution
 
+import nas
 from nas import build_model
 from nas.export import main
 from nas.study.record import RECORD, Status, TrialRecord
@@ -243,3 +245,27 @@ def test_a_study_folder_that_cannot_be_written_is_one_line(tmp_path, capsys):
     assert main([str(folder), "--out", str(blocked / "m.yaml")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(blocked) in err
+
+
+def test_nas_train_of_an_exported_trial_at_its_seed_reproduces_its_accuracy(tmp_path, capsys):
+    """The export says the trial's seed and the nas.train command that trains it again; run as the
+    command says (its threads included), it ends at the trial's own validation accuracy and loss."""
+    import shlex
+
+    from nas.train import run as train_run
+
+    out, result = _search(tmp_path)
+    assert main([str(out), "--pick", "best-accuracy", "--out", str(tmp_path / "m.yaml")]) == 0
+    exported = _last_json(capsys.readouterr().out)
+    trial = next(TrialRecord.of(t) for t in optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
+                 .get_trials() if t.number == exported["trial"])
+    assert exported["seed"] == trial.seed == trial.number  # the study's seed is 0
+    words = shlex.split(exported["reproduce"])
+    threads, command = words[0], words[1:]
+    assert threads == f"OMP_NUM_THREADS={trial.environment['threads']}" and command[:3] == ["python", "-m", "nas.train"]
+    with initialize_config_dir(config_dir=str(Path(nas.__file__).parent / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=command[3:] + ["train.progress=false"])
+    again = train_run(cfg)
+    assert again["val_accuracy"] == trial.metrics["val_accuracy"] == exported["val_accuracy"]
+    assert [h["val_loss"] for h in again["history"]] == [h["val_loss"] for h in trial.history]
+    assert again["environment"] == trial.environment

@@ -77,3 +77,14 @@ def test_the_second_calls_stages_in_their_dry_run_mode(tmp_path):
     assert e["tpe"]["full_budget"] >= 1 and e["tpe+asha"]["architectures"] >= e["tpe+asha"]["full_budget"] >= 1
     assert e["tpe"]["final_hypervolume"] > 0 and len(e["tpe+asha"]["hypervolume_at_quarters"]) == 4
     assert "asha_reached_tpe_final_at_fraction" in e
+
+
+def test_the_third_calls_stage_in_its_dry_run_mode(tmp_path):
+    """g: the tabular benchmark's sample retrained at 32×32, ranked against the table."""
+    proc = _run_sh(tmp_path, "--dry-run", str(tmp_path / "out"), "g")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = [json.loads(line) for line in (tmp_path / "out" / "g-runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 3 and len({r["pattern"] for r in runs}) == 3  # the first size bin of three patterns
+    assert all(r["settings"]["image_size"] == 32 and len(r["val_accuracy"]) == 1 for r in runs)
+    g = json.loads((tmp_path / "out" / "g.json").read_text())
+    assert any("3 genotypes retrained at 32×32" in line for line in g["table"])

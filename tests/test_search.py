@@ -419,3 +419,18 @@ def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on
     assert f"train.memory_limit_gb={limit:g}" in oom.reason and "needs an estimated" in oom.reason
     assert oom.metrics["memory_estimate_bytes"] == need[32]
     assert small[0].status == Status.OK and result["n_complete"] == 1
+
+
+def test_scoring_proxies_before_training_does_not_change_training(folder, tmp_path):
+    """A trial's result depends only on its genotype, data, settings and seed: the zero-cost proxies
+    scored on its initial weights and first batches leave training's random streams alone."""
+    histories = {}
+    for proxies in ("[synflow,naswot,grad_norm,snip,zico,meco,nn_mass]", "[]"):
+        where = tmp_path / proxies.strip("[]")[:6]
+        search(_cfg(folder, where, f"proxies={proxies}", "enqueue_baselines=false"), where / "out", log=lambda m: None)
+        records = [TrialRecord.of(t) for t in _study(where).get_trials()]
+        assert all(bool(r.proxies) == (proxies != "[]") for r in records if r.status == Status.OK)
+        histories[proxies] = {r.genotype_id: [(h["val_accuracy"], h["val_loss"], h["train_loss"]) for h in r.history]
+                              for r in records if r.status == Status.OK}
+    scored, plain = histories.values()
+    assert scored and scored == plain

@@ -72,6 +72,27 @@ def test_the_table_holds_every_trained_run_as_its_study_recorded_it(studies):
     assert table.build["command"] == "bash benchmarks/table/build.sh"
 
 
+def test_the_table_names_its_data_by_content_and_its_runs_environment_not_by_path(studies):
+    """A table holds no path of the machine that built it: the folder is named by a digest of its
+    files (the same for a copy anywhere), and the build records where its runs trained."""
+    import shutil
+
+    from nas.training.data import folder_digest
+
+    tmp, first, replica, _, space = studies
+    out = tmp / "portable.json"
+    assert main(["build", first, replica, "--space", space, "--out", str(out)]) == 0
+    table = Table.load(out)
+    assert "root" not in table.setup and str(tmp) not in out.read_text()
+    assert table.setup["split"] == "train" and table.setup["files"] == folder_digest(tmp / "ds")
+    copy = shutil.copytree(tmp / "ds", tmp / "elsewhere" / "ds")
+    assert folder_digest(copy) == table.setup["files"]
+    (copy / "train" / "class_0" / "extra.png").write_bytes(next((copy / "train" / "class_1").iterdir()).read_bytes())
+    assert folder_digest(copy) != table.setup["files"]
+    environments = table.build["environments"]
+    assert len(environments) == 1 and {"cpu", "threads", "torch"} <= set(environments[0])
+
+
 def test_a_replica_of_a_genotype_the_first_study_lacks_is_refused(studies, capsys):
     tmp, first, replica, _, space = studies
     assert main(["build", replica, first, "--space", space, "--out", str(tmp / "x.json")]) == 2
@@ -142,3 +163,4 @@ def test_proxy_scores_are_added_to_a_table_and_kept_through_its_file(tmp_path, c
     again = Table.load(tmp_path / "t.json")
     assert again.runs == table.runs and again.proxies_build["scoring"] == "A"
     assert [again.proxies[g]["nn_mass"]["value"] for g in table.genotypes] == list(map(float, range(192)))
+

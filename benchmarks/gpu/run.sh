@@ -9,7 +9,8 @@
 # On the project's lent device machine (15 minutes in all): one call, the bundle carried along —
 #   command "bash benchmarks/gpu/run.sh $OUT/gpu", carry ["benchmarks/gpu/bundle"], timeout_s 600
 # then commit OUT/gpu/results.md as benchmarks/results/gpu-<date>-<card>.md. With device time left, a second
-# call runs the multi-fidelity and protocol stages: command "bash benchmarks/gpu/run.sh $OUT/gpu-ef ef" (under 9 minutes).
+# call runs the multi-fidelity and protocol stages: command "bash benchmarks/gpu/run.sh $OUT/gpu-ef ef" (under 9 minutes),
+# and a third the tabular benchmark at 32×32: "bash benchmarks/gpu/run.sh $OUT/gpu-g g" (under 8 minutes).
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -17,6 +17,9 @@ f  Training protocols (benchmarks/protocols.py at 32×32 on the GPU): 12 genotyp
    protocol for 9 epochs; per protocol and rung the rank correlation with the end and the
    share of the end's top third kept, and the final accuracy against one-cycle's. With e,
    the second call.
+g  The tabular benchmark at 32×32 (benchmarks/table_check.py on the GPU): its stratified sample of
+   33 genotypes retrained on all the data for 10 epochs, a size bin at a time over the patterns;
+   their ranking against the table's and the pattern effects at both resolutions. A third call.
 
 Each stage writes OUT_DIR/<stage>.json (and what it trained) when it ends; its studies, caches
 and runs go to the working folder. ``--dry-run``:
@@ -287,6 +290,30 @@ def stage_f(out: Path, data: Path, dry: bool) -> dict:
     return {"settings": {k: str(v) for k, v in vars(args).items()}, "table": protocols.report(args)}
 
 
+def stage_g(out: Path, data: Path, dry: bool) -> dict:
+    """The tabular benchmark's verdicts at 32×32 with all the data and more epochs
+    (benchmarks/table_check.py on the GPU): its stratified sample of genotypes retrained, a size bin
+    at a time over the patterns; their ranking against the table's (16×16, 8,000 images, 6 epochs)
+    beside the table's seed-to-seed ceiling, and the size-adjusted pattern effects at both."""
+    import argparse
+
+    import table_check
+    from nas.tabular.table import Table
+
+    table = Table.load("dense_grid")
+    args = argparse.Namespace(table="dense_grid", data_root=data, image_size=32, per_pattern=6, exact=False,
+                              train_size=None, val_size=10 if dry else 5000, epochs=1 if dry else 10,
+                              batch_size=16 if dry else 256, lr=0.05 if dry else 0.4, device="cpu" if dry else "cuda",
+                              threads=torch.get_num_threads(), cache_dir=None, genotypes=3 if dry else None,
+                              results=out / "g-runs.jsonl")
+    try:
+        table_check.train(args, table)  # each run appended to g-runs.jsonl as it ends: a stage stopped at its limit keeps them
+    finally:
+        _write(out, "g", {"settings": {k: str(v) for k, v in vars(args).items()},
+                          "table": table_check.report(args, table)})
+    return {"settings": {k: str(v) for k, v in vars(args).items()}, "table": table_check.report(args, table)}
+
+
 def _command(argv: list[str], cwd: Path, limit: float) -> dict:
     """Run ``python -m argv`` with a time limit — at the limit, SIGTERM, which the commands treat
     as Ctrl-C (a search stops and keeps its trials) — and return its last JSON line and timing."""
@@ -308,7 +335,7 @@ def _write(out: Path, stage: str, result: dict) -> None:
     (out / f"{stage}.json").write_text(json.dumps(result, indent=1, default=str))
 
 
-STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d, "e": stage_e, "f": stage_f}
+STAGES = {"a": stage_a, "b": stage_b, "c": stage_c, "d": stage_d, "e": stage_e, "f": stage_f, "g": stage_g}
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, sett
         if earlier is not None:
             record.status, record.reason = Status.DUPLICATE, f"same genotype as trial {earlier}; not trained again"
             return None
-        seed = settings.seed + trial.number
+        seed = record.seed = settings.seed + trial.number
         params, macs = evaluator.size(genotype)
         record.metrics.update(params=params, macs=macs)
         reason = violation(params, macs, settings)

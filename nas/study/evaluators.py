@@ -98,6 +98,7 @@ class Training:
         model, result = train_genotype(genotype, data, tcfg, seed=seed, measured=measured,
                                        rules=[judge] if judge is not None else [])
         record.status, record.reason, record.history = Status(result["status"]), result["reason"], result["history"]
+        record.environment = result["environment"]
         ran_out = record.status == Status.OOM and result["memory_estimate_bytes"] <= result["memory_cap_bytes"]
         share = self.gpu_memory_share
         if ran_out and share is not None and neighbour_may_hold(data.train.device, share):

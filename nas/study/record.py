@@ -144,6 +144,8 @@ class TrialRecord:
     rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.study.rungs)
     proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # zero-cost proxy → value, seconds, reason
     screen: dict[str, Any] | None = None  # the screen's choice among candidates (nas.study.screen)
+    seed: int | None = None  # the seed it trained with: nas.train at this seed, on its environment, reproduces it
+    environment: dict[str, Any] | None = None  # where it trained (nas.training.environment)
     trial_seconds: float | None = None
     ended: float | None = None  # the evaluator's clock when it ended: Unix time, or simulated seconds
     # From the queue (see BASELINE, PRUNED_FROM) and from Optuna:
@@ -155,7 +157,7 @@ class TrialRecord:
     values: list[float] | None = None
 
     _STORED = ("status", "reason", "worker", "genotype", "genotype_id", "genotype_name", "metrics", "history",
-               "heatmaps", "rungs", "proxies", "screen", "trial_seconds", "ended")
+               "heatmaps", "rungs", "proxies", "screen", "seed", "environment", "trial_seconds", "ended")
 
     @classmethod
     def of(cls, t: FrozenTrial) -> TrialRecord:

@@ -6,6 +6,7 @@ every study to have been trained under one setup, so a table never mixes budgets
 
 from __future__ import annotations
 
+import json
 import platform
 from typing import Any
 
@@ -15,6 +16,7 @@ import search_spaces
 from nas.study.record import STUDY_SETUP, Status, TrialRecord
 from nas.study.settings import Section
 from nas.tabular.table import Run, Table
+from nas.training.data import DataError, folder_digest
 
 
 def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict[str, Any]) -> Table:
@@ -60,8 +62,26 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
     stray = [r.name for r in runs if r.genotype_id not in first]
     if stray:
         raise ValueError(f"{stray[0]} has a replica but no run in the first study; finish the first study first")
-    return Table(dict(space), setups[0], {**build, "cpu_seconds": round(seconds, 1),
-                                          "machine": platform.processor() or platform.machine()}, tuple(runs))
+    environments = sorted({json.dumps(TrialRecord.of(t).environment, sort_keys=True) for s in studies
+                           for t in s.get_trials(deepcopy=False) if TrialRecord.of(t).environment})
+    return Table(dict(space), portable(setups[0]),
+                 {**build, "cpu_seconds": round(seconds, 1), "machine": platform.processor() or platform.machine(),
+                  "environments": [json.loads(e) for e in environments]}, tuple(runs))
+
+
+def portable(setup: dict[str, Any]) -> dict[str, Any]:
+    """A study's setup with its data named by what it holds, not where it lay on the machine that
+    built the table: the folder's path is replaced by its split and a digest of its files."""
+    out = {k: v for k, v in setup.items() if k != "root"}
+    if setup.get("data") == "folder" and "root" in setup:
+        try:
+            out.update(split="train", files=folder_digest(setup["root"]))
+        except DataError as e:
+            raise ValueError(f"the studies' data folder is not readable here ({e}); build the table where they "
+                             "were trained") from None
+    elif "root" in setup:
+        out["split"] = "train"
+    return out
 
 
 def _one_core(entry: dict[str, float]) -> tuple[float, float]:

@@ -138,6 +138,17 @@ def _listing_key(folder: Path, files: list[tuple[Path, int]]) -> str:
     return h.hexdigest()[:16]
 
 
+def folder_digest(root: str | Path, split: str = "train") -> str:
+    """What identifies an image folder's split wherever it lies: a digest of its files' class, name and
+    size (not its path or times, so a copy elsewhere has the same digest)."""
+    folder = _folder_split_dir(Path(root).expanduser(), split)
+    files, _ = _list_folder(folder)
+    h = hashlib.sha256()
+    for p, label in files:
+        h.update(f"{p.relative_to(folder).as_posix()}|{label}|{p.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
+
 GREY_MODES = ("L", "1", "I;16", "I")  # PIL modes read as one channel
 
 

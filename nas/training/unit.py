@@ -17,6 +17,7 @@ from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
 from nas.scheduling.rules import Rule
 from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
+from nas.training.environment import environment
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
 from nas.training.protocols import AVERAGED
@@ -103,7 +104,8 @@ def train_genotype(genotype: Genotype, data: PreparedData, cfg: TrainConfig, *, 
                          "the memory cap (train.shrink_batch=true)")
     out = {"genotype": genotype.name, "genotype_id": genotype.id, **result.to_dict(), "params": params, "macs": macs,
            "memory_estimate_bytes": estimate, "memory_cap_bytes": cap, "batch_size": cfg.batch_size, "device": str(data.train.device),
-           "train_images": len(data.train), "val_images": len(data.val)}
+           "train_images": len(data.train), "val_images": len(data.val), "seed": seed,
+           "environment": environment(data.train.device)}
     if test is not None and result.status in (Outcome.OK, Outcome.CHANCE):  # a model that ran to the end
         out["test_accuracy"], out["test_loss"] = evaluate(model, test, cfg.on(data.train.device))
     return model, out
