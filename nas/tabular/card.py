@@ -46,7 +46,7 @@ def composition(table: Table, objectives: list[str] = OBJECTIVES) -> dict[str, l
 def against_full(table: Table, seed: int = 0) -> dict[str, dict[str, float]]:
     """Per pattern: its genotypes' final accuracy minus that of the best full-dense genotype with no
     more parameters (mean, bootstrap 95% interval, share above), over those that have one."""
-    runs = [r for r in table.first() if r.complete]
+    runs = [r for r in table.expected() if r.complete]
     full = sorted((r for r in runs if r.params["pattern"] == "full"), key=lambda r: r.n_params)
     sizes = np.array([r.n_params for r in full])
     best = np.maximum.accumulate([r.final["val_accuracy"] for r in full]) if full else np.array([])
@@ -71,7 +71,7 @@ def size_adjusted(table: Table) -> dict[str, dict[str, float]]:
     """Per pattern: its final accuracy minus full dense's at equal parameters, on average over the
     space: the pattern's coefficient in a least-squares fit of accuracy on log10(parameters) and the
     pattern, with its 95% interval."""
-    runs = [r for r in table.first() if r.complete]
+    runs = [r for r in table.expected() if r.complete]
     return pattern_effects([r.n_params for r in runs], [r.params["pattern"] for r in runs],
                            [r.final["val_accuracy"] for r in runs])
 
