@@ -62,12 +62,12 @@ from scipy import stats
 import nas
 from nas.runtime import startup
 from nas.study.bookkeeping import counted
-from nas.study.pareto import Front
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import parse_search
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.simulate import run
-from nas.tabular.table import Run, Table
+from nas.tabular.quality import found, reference, true_hypervolume
+from nas.tabular.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(Path(nas.__file__).parent / "conf")
@@ -122,24 +122,9 @@ def order(names) -> list[str]:
     return sorted(set(names), key=lambda m: (m in PEERS, known.index(m) if m in known else len(METHODS), m))
 
 
-def reference(table: Table, noise: bool) -> list[Run]:
-    """Every genotype as the studies are measured: at the mean of its runs (the seed noise's mean,
-    which no single noisy study sees), or without noise its first run, the only one replayed."""
-    return table.expected() if noise else table.first()
-
-
 def horizon(table: Table, workers: int, noise: bool) -> float:
     """Simulated seconds to train every genotype once on ``workers`` workers (at their reference pace)."""
     return sum(r.overhead + sum(e[3] + e[4] for e in r.epochs) for r in reference(table, noise)) / workers
-
-
-def true_hypervolume(table: Table, noise: bool) -> float:
-    """The hypervolume of the reference front; regret and the targets are measured against it."""
-    front = Front(OBJECTIVES)
-    for r in reference(table, noise):
-        if r.complete:
-            front.add(0, [r.final[o] for o in OBJECTIVES])
-    return front.value
 
 
 def study_settings(method: str, workers: int, seed: int, args: argparse.Namespace, budget: float):
@@ -166,32 +151,13 @@ def screen_of(method: str, args: argparse.Namespace) -> dict:
     return {"name": "none"} if method in PEERS else study_settings(method, 1, 0, args, 1.0).screen.setup()
 
 
-def curves(events: list[tuple[float, str, list[float]]], table: Table, noise: bool) -> tuple[list, list]:
-    """From a study's completed trials (when, genotype id, values told) in time order: the hypervolume
-    after each, of its front as the study sees it (``observed``: noisy values, biased upwards by the
-    luck that put them there) and of the same front's genotypes at their expected values
-    (``points``: what the study found, measured against the expected front)."""
-    expected = {r.genotype_id: r for r in reference(table, noise)}
-    front, ids = Front(OBJECTIVES), {}
-    points, observed = [(0.0, 0.0)], [(0.0, 0.0)]
-    for n, (when, genotype_id, values) in enumerate(events):
-        ids[n] = genotype_id
-        if front.add(n, values):
-            truth = Front(OBJECTIVES)
-            for m in front.members:
-                truth.add(m, [expected[ids[m]].final[o] for o in OBJECTIVES])
-            points.append((when, truth.value))
-        observed.append((when, front.value))
-    return points, observed
-
-
 def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget: float) -> dict:
     study, clock = run(study_settings(method, workers, seed, args, budget), log=lambda m: None)
     trials = study.get_trials(deepcopy=False)
     records = {t.number: TrialRecord.of(t) for t in trials}
     done = sorted((t for t in trials if records[t.number].status == Status.OK), key=lambda t: records[t.number].ended)
-    points, observed = curves([(records[t.number].ended, records[t.number].genotype_id, list(t.values)) for t in done],
-                              table_of(args.table), args.noise)
+    points, observed = found([(records[t.number].ended, records[t.number].genotype_id, list(t.values)) for t in done],
+                              table_of(args.table), OBJECTIVES, args.noise)
     numbers = sorted(t.number for t in counted(trials))
     ends = sorted(records[n].ended for n in numbers if records[n].ended is not None)
     at200 = ends[199] if len(ends) >= 200 else None  # when the study had counted 200 trials
@@ -268,7 +234,7 @@ def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table
                       results_update_interval=1e9, print_update_interval=1e9, save_tuner=False,
                       metadata={"seed": seed})
         tuner.run()
-    points, observed = curves([e for e in sorted(seen, key=lambda e: e[0]) if e[0] <= budget], table, args.noise)
+    points, observed = found([e for e in sorted(seen, key=lambda e: e[0]) if e[0] <= budget], table, OBJECTIVES, args.noise)
     return {"points": points, "observed": observed, "at200": None, "trials": len(set(results)), "trained": len(set(results)),
             "epochs": len(results), "end": budget}
 
@@ -333,7 +299,7 @@ def fmt(mean: float, half: float, scale: float = 1.0, digits: int = 3) -> str:
 
 def report(runs: dict[tuple[str, int, int], dict], args: argparse.Namespace) -> list[str]:
     table = table_of(args.table)
-    best = true_hypervolume(table, args.noise)
+    best = true_hypervolume(table, OBJECTIVES, args.noise)
     out = [f"table {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; true hypervolume "
            f"{best:.4f} on {', '.join(OBJECTIVES)}; mean ± 95% CI over seeds; times in simulated hours"]
     methods = order(k[0] for k in runs)
@@ -444,7 +410,7 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = table_of(args.table)
-    best = true_hypervolume(table, args.noise)
+    best = true_hypervolume(table, OBJECTIVES, args.noise)
     counts = sorted({k[1] for k in runs})
     fig, axes = plt.subplots(1, len(counts), figsize=(6.5 * len(counts), 4.5), squeeze=False)
     for ax, workers in zip(axes[0], counts):
@@ -511,6 +477,8 @@ def main() -> None:
                 print(f"[{i}/{len(jobs)}] {row['method']} × {row['workers']} seed {row['seed']}: final HV "
                       f"{row['points'][-1][1]:.4f} ({row['real_seconds']:.1f} s)", file=sys.stderr)
     runs = {k: r for k, r in done.items() if k[0] in args.methods and k[1] in args.workers and k[2] < args.seeds}
+    if not runs:
+        sys.exit(f"{args.results}: no studies of these methods, workers and settings yet")
     print("\n".join(report(runs, args)))
     picture = args.plot or args.results.with_suffix(".png")
     plot(runs, args, picture)
