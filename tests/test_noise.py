@@ -12,17 +12,7 @@ from nas.tabular.table import Table
 from search_spaces import genotype_from_params, get
 
 from tables import synthetic_table
-
-
-class _Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def now(self):
-        return self.t
-
-    def sleep(self, seconds):
-        self.t += seconds
+from test_evaluators import _Clock
 
 
 @pytest.fixture(scope="module")
