@@ -163,7 +163,9 @@ def run(settings: SearchSettings, log: Callable[[str], Any] = print,
     log(f"evaluator=table: {settings.n_trials} trials replayed from a table of {len(table.genotypes)} genotypes "
         f"({table.epochs} epochs of {table.setup['train_size']:,} images at "
         f"{'×'.join(map(str, table.setup['image_size']))}, train.schedule={table.setup['train']['schedule']}) by "
-        f"{n} simulated worker(s); the data and train settings are the table's"
+        f"{n} simulated worker(s), each trial "
+        + ("a run drawn at its seed (evaluator.noise)" if settings.evaluator.noise else "its genotype's first run")
+        + "; the data and train settings are the table's"
         + (f"; logger={settings.logger.name} is not used (no W&B runs for a simulation)"
            if settings.logger.name != "none" else ""))
     studies = [open_worker_study(storage, dataclasses.replace(settings, worker=i), setup, log) for i in range(n)]
