@@ -5,7 +5,8 @@ separate one-cycle run per budget, as a search with that ``train.epochs`` would)
 (``--seeds``), through the product's unit of work, on CIFAR-10's training split at the tabular
 benchmark's fidelity by default (8,000 / 2,000 images at 16×16, batch 128, lr 0.2, one thread).
 Both protocols train the same weights (``ema`` only changes what is judged), so the paired
-difference of their final accuracies is the average's cost or gain. Reports, per budget, each
+difference of their final accuracies is the average's cost or gain. Runs of an earlier version's protocol
+(its code on ``PYTHONPATH``) are told apart with ``--label``. Reports, per budget, each
 protocol's mean final accuracy, the paired difference with its 95% t-interval, and the peak
 memory each run measured. Runs are appended to ``--results`` and not trained again.
 
@@ -68,14 +69,14 @@ def train(args: argparse.Namespace) -> None:
     for seed in range(args.seeds):
         for epochs in args.epochs:
             for protocol in args.protocols:
-                if (protocol, epochs, seed) in done:
+                if (name(protocol, args.label), epochs, seed) in done:
                     continue
                 cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule=protocol,
                                   stop_at_chance=False, progress=False)
                 start = time.perf_counter()
                 _, result = train_genotype(genotype, data, cfg, seed=seed)
                 row = {"settings": settings(args), "commit": at, "genotype": genotype.name,
-                       "genotype_id": genotype.id, "protocol": protocol, "epochs": epochs, "seed": seed,
+                       "genotype_id": genotype.id, "protocol": name(protocol, args.label), "epochs": epochs, "seed": seed,
                        "val_accuracy": [h["val_accuracy"] for h in result["history"]],
                        "train_loss": [h["train_loss"] for h in result["history"]],
                        "peak_memory_bytes": result["peak_memory_bytes"],
@@ -87,19 +88,25 @@ def train(args: argparse.Namespace) -> None:
                       f"({row['seconds']:.0f} s)", flush=True)
 
 
+def name(protocol: str, label: str) -> str:
+    """A protocol as the results name it: ``ema@fixed-half-life`` for a run of an earlier version's ema."""
+    return f"{protocol}@{label}" if label and protocol != "onecycle" else protocol
+
+
 def report(args: argparse.Namespace) -> list[str]:
     genotype = resolve(args.genotype)
     mine = [r for r in rows(args.results) if r["settings"] == settings(args) and r["genotype_id"] == genotype.id]
+    names = sorted({r["protocol"] for r in mine}, key=lambda p: (p != "onecycle", p))
     out = [f"{genotype.name}: {args.train_size} / {args.val_size} images at {args.image_size}×{args.image_size}, "
            f"batch {args.batch_size}, lr {args.lr}; final validation accuracy, mean over seeds"]
-    reference = args.protocols[0]
+    reference = "onecycle"
     for epochs in args.epochs:
-        by = {p: {r["seed"]: r for r in mine if r["protocol"] == p and r["epochs"] == epochs} for p in args.protocols}
+        by = {p: {r["seed"]: r for r in mine if r["protocol"] == p and r["epochs"] == epochs} for p in names}
         seeds = sorted(set.intersection(*(set(v) for v in by.values())))
         if not seeds:
             continue
         cells = []
-        for p in args.protocols:
+        for p in names:
             finals = [by[p][s]["val_accuracy"][-1] for s in seeds]
             cell = f"{p} {statistics.mean(finals):.4f}"
             if p != reference:
@@ -127,6 +134,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 3, 9])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--protocols", nargs="+", default=["onecycle", "ema"])
+    parser.add_argument("--label", default="", help="names the runs' protocols PROTOCOL@LABEL (onecycle excepted): "
+                                                     "an earlier version's protocol, run with its code on PYTHONPATH")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ema_budget.jsonl")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
