@@ -5,8 +5,8 @@ separate one-cycle run per budget, as a search with that ``train.epochs`` would)
 (``--seeds``), through the product's unit of work, on CIFAR-10's training split at the tabular
 benchmark's fidelity by default (8,000 / 2,000 images at 16×16, batch 128, lr 0.2, one thread).
 Both protocols train the same weights (``ema`` only changes what is judged), so the paired
-difference of their final accuracies is the average's cost or gain. Runs of an earlier version's protocol
-(its code on ``PYTHONPATH``) are told apart with ``--label``. Reports, per budget, each
+difference of their final accuracies is the average's cost or gain. ``--fixed-half-life``
+runs ``ema`` as it was before its half-life followed the learning rate. Reports, per budget, each
 protocol's mean final accuracy, the paired difference with its 95% t-interval, and the peak
 memory each run measured. Runs are appended to ``--results`` and not trained again.
 
@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from scipy import stats
 
 from nas.genotype.presets import resolve
 from nas.training.data import DataConfig, prepare
+from nas.training.environment import code_commit
 from nas.training.trainer import TrainConfig
 from nas.training.unit import train_genotype
 
@@ -65,18 +65,18 @@ def train(args: argparse.Namespace) -> None:
     data = prepare(DataConfig(name="folder", root=str(args.data_root), train_size=args.train_size,
                               val_size=args.val_size, image_size=args.image_size,
                               crop_padding=max(1, args.image_size // 8)), torch.device("cpu"), channels_last=True)
-    at = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    at = code_commit() or "unknown"
     for seed in range(args.seeds):
         for epochs in args.epochs:
             for protocol in args.protocols:
-                if (name(protocol, args.label), epochs, seed) in done:
+                if (name(protocol, args), epochs, seed) in done:
                     continue
                 cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule=protocol,
-                                  stop_at_chance=False, progress=False)
+                                  stop_at_chance=False, progress=False, ema_follows_lr=not args.fixed_half_life)
                 start = time.perf_counter()
                 _, result = train_genotype(genotype, data, cfg, seed=seed)
                 row = {"settings": settings(args), "commit": at, "genotype": genotype.name,
-                       "genotype_id": genotype.id, "protocol": name(protocol, args.label), "epochs": epochs, "seed": seed,
+                       "genotype_id": genotype.id, "protocol": name(protocol, args), "epochs": epochs, "seed": seed,
                        "val_accuracy": [h["val_accuracy"] for h in result["history"]],
                        "train_loss": [h["train_loss"] for h in result["history"]],
                        "peak_memory_bytes": result["peak_memory_bytes"],
@@ -88,9 +88,9 @@ def train(args: argparse.Namespace) -> None:
                       f"({row['seconds']:.0f} s)", flush=True)
 
 
-def name(protocol: str, label: str) -> str:
-    """A protocol as the results name it: ``ema@fixed-half-life`` for a run of an earlier version's ema."""
-    return f"{protocol}@{label}" if label and protocol != "onecycle" else protocol
+def name(protocol: str, args: argparse.Namespace) -> str:
+    """A protocol as the results name it: ``ema@fixed-half-life`` for ema with train.ema_follows_lr=false."""
+    return f"{protocol}@fixed-half-life" if args.fixed_half_life and protocol == "ema" else protocol
 
 
 def report(args: argparse.Namespace) -> list[str]:
@@ -102,7 +102,7 @@ def report(args: argparse.Namespace) -> list[str]:
     reference = "onecycle"
     for epochs in args.epochs:
         by = {p: {r["seed"]: r for r in mine if r["protocol"] == p and r["epochs"] == epochs} for p in names}
-        seeds = sorted(set.intersection(*(set(v) for v in by.values())))
+        seeds = sorted(set.intersection(*(set(v) for v in by.values()))) if reference in by else []
         if not seeds:
             continue
         cells = []
@@ -134,8 +134,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 3, 9])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--protocols", nargs="+", default=["onecycle", "ema"])
-    parser.add_argument("--label", default="", help="names the runs' protocols PROTOCOL@LABEL (onecycle excepted): "
-                                                     "an earlier version's protocol, run with its code on PYTHONPATH")
+    parser.add_argument("--fixed-half-life", action="store_true",
+                        help="ema as it was before issue 28 (train.ema_follows_lr=false), named ema@fixed-half-life")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ema_budget.jsonl")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()

@@ -194,7 +194,7 @@ def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table
             return np.argsort(super().priority_unsafe(objectives))  # each result's position in the order
 
     logging.getLogger("syne_tune").setLevel(logging.WARNING)
-    noise = SeedNoise.fit([(a.epochs, b.epochs) for a, b in table.pairs()]) if args.noise else None
+    noise = SeedNoise.of(table) if args.noise else None
     runs = [draw(table.runs_of(g), noise, seed, g) for g in table.genotypes]
     names = list(runs[0].params)
     rows = pd.DataFrame([{k: str(r.params[k]) for k in names} for r in runs])

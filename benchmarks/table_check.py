@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,8 @@ import search_spaces
 from nas.study.settings import Section
 from nas.tabular import card
 from nas.tabular.table import Run, Table
-from nas.training.data import DataConfig, prepare
+from nas.training.data import DataConfig, folder_digest, prepare
+from nas.training.environment import code_commit, cpu_model
 from nas.training.trainer import TrainConfig
 from nas.training.unit import train_genotype
 
@@ -66,14 +66,6 @@ def sample(table: Table, per_pattern: int) -> list[Run]:
                         key=lambda r: (r.params["pattern"], r.n_params))
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def settings(table: Table, args: argparse.Namespace) -> dict:
     """The table's setup at ``--image-size``, with what the flags change (more data, epochs, a GPU)."""
     setup = table.setup
@@ -92,7 +84,11 @@ def label(s: dict) -> str:
 
 
 def finished(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    for r in rows:  # runs from before train.ema_follows_lr existed trained ema with its fixed half-life
+        if r["settings"]["train"]["schedule"] == "ema":
+            r["settings"]["train"].setdefault("ema_follows_lr", False)
+    return rows
 
 
 def train(args: argparse.Namespace, table: Table) -> None:
@@ -101,18 +97,24 @@ def train(args: argparse.Namespace, table: Table) -> None:
     extra = len(chosen) - args.per_pattern * len({r.params["pattern"] for r in chosen})  # front members beyond the bins
     mine = settings(table, args)
     done = {(r["genotype_id"], r["seed"]) for r in finished(args.results) if r["settings"] == mine}
+    if args.check_data and "files" in table.setup and folder_digest(args.data_root) != table.setup["files"]:
+        sys.exit(f"--data-root {args.data_root}: not the images the table was trained on (digest "
+                 f"{folder_digest(args.data_root)}, the table's {table.setup['files']})")
     device = torch.device(args.device)
     data = prepare(DataConfig(name="folder", root=str(args.data_root), train_size=mine["train_size"],
                               val_size=mine["val_size"], split_seed=mine["split_seed"], image_size=args.image_size,
-                              crop_padding=mine["crop_padding"], cache_dir=args.cache_dir), device,
-                   channels_last=TrainConfig().on(device).channels_last)
+                              crop_padding=mine["crop_padding"], flip=table.setup["flip"], cache_dir=args.cache_dir),
+                   device, channels_last=TrainConfig().on(device).channels_last)
     space = search_spaces.get(table.space["name"])
     tcfg = TrainConfig(**mine["train"], progress=False)
-    at = commit()
+    at = code_commit() or "unknown"
     binned = len(chosen) - extra
     # the bins round-robin over the patterns, smallest bins first: a run stopped early stays stratified
     order = sorted(range(len(chosen)), key=lambda i: (i % args.per_pattern if i < binned else args.per_pattern, i))
+    stop = None if args.minutes is None else time.monotonic() + 60 * args.minutes
     for i in order[:args.genotypes]:
+        if stop is not None and time.monotonic() > stop:
+            break
         expected = chosen[i]
         runs = table.runs_of(expected.genotype_id)
         seed = ({0: 0, 1: 1000}[runs[0].replica] + runs[0].trial) if args.exact else NEW_SEEDS + i
@@ -121,25 +123,18 @@ def train(args: argparse.Namespace, table: Table) -> None:
         genotype = search_spaces.genotype_from_params(space, Section.of(table.space), expected.params)
         start = time.process_time()
         _, result = train_genotype(genotype, data, tcfg, seed=seed)
-        start -= 0 if args.device == "cpu" else result["train_seconds"]  # on a GPU: the run's seconds, not the CPU's
+        seconds = time.process_time() - start if args.device == "cpu" else result["wall_seconds"]  # a GPU's: the run's
         row = {"settings": mine, "commit": at, "machine": platform.processor() or platform.machine(),
-               "cpu": _cpu_model(), "genotype_id": genotype.id, "genotype": genotype.name,
+               "cpu": cpu_model(), "genotype_id": genotype.id, "genotype": genotype.name,
                "pattern": expected.params["pattern"], "params": result["params"], "seed": seed,
                "exact": bool(args.exact), "status": str(result["status"]),
                "val_accuracy": [h["val_accuracy"] for h in result["history"]],
-               "cpu_seconds": time.process_time() - start}
+               "cpu_seconds": seconds}
         with open(args.results, "a") as f:
             f.write(json.dumps(row) + "\n")
         recorded = ", ".join(f"{r.final['val_accuracy']:.4f}" for r in runs)
         print(f"{genotype.name} at {args.image_size}px seed {seed}: "
               f"{row['val_accuracy'][-1]:.4f} (table {recorded}; {row['cpu_seconds']:.0f} CPU s)", flush=True)
-
-
-def _cpu_model() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def t_interval(x: np.ndarray) -> tuple[float, float, float]:
@@ -186,17 +181,7 @@ def report(args: argparse.Namespace, table: Table) -> list[str]:
         if fidelity == settings(table, argparse.Namespace(image_size=table.setup["image_size"][0], epochs=None,
                                                           batch_size=None, lr=None, train_size=0, val_size=None,
                                                           threads=1, device="cpu")):
-            runs = [len(table.runs_of(r["genotype_id"])) for r in mine]
-            sd = np.sqrt(np.mean([noise["run_sd"] ** 2 * (1 + 1 / n) for n in runs]))  # new run minus a mean of n
-            d = new - old
-            m, lo, hi = t_interval(d)
-            out.append(f"shift (retrained − table): {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}); its SD {d.std(ddof=1):.4f} "
-                       f"against the {sd:.4f} seed noise alone would give (χ² p = "
-                       f"{stats.chi2.sf((len(d) - 1) * d.var(ddof=1) / sd ** 2, len(d) - 1):.2f})")
-            for pattern in sorted({r["pattern"] for r in mine}):
-                sel = np.array([r["pattern"] == pattern for r in mine])
-                m, lo, hi = t_interval(d[sel])
-                out.append(f"  {pattern:9s} {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}, n={sel.sum()})")
+            out += shift(table, mine, new - old, noise)
         effects_new = card.pattern_effects([r["params"] for r in mine], [r["pattern"] for r in mine], list(new))
         effects_old = card.pattern_effects([b.n_params for b in base], [b.params["pattern"] for b in base], list(old))
         everywhere = card.size_adjusted(table)
@@ -206,6 +191,34 @@ def report(args: argparse.Namespace, table: Table) -> list[str]:
             out.append(f"  {pattern:9s} {size}px: {e['effect']:+.4f} ({e['low']:+.4f} to {e['high']:+.4f}); the same "
                        f"genotypes in the table: {o['effect']:+.4f} ({o['low']:+.4f} to {o['high']:+.4f}); the whole "
                        f"table: {a['effect']:+.4f} ({a['low']:+.4f} to {a['high']:+.4f})")
+    return out
+
+
+def shift(table: Table, rows: list[dict], d: np.ndarray, noise: dict) -> list[str]:
+    """The retrained runs minus the table's means, overall and per pattern, with 95% t-intervals. The
+    genotypes drawn at random in their bins are apart from those chosen for being on the true front:
+    chosen by their table values, they should come out lower again (the winner's curse)."""
+    front = {r.genotype_id for r in table.front(card.OBJECTIVES)}
+    out = []
+    for what, keep in (("drawn at random", lambda r: r["genotype_id"] not in front),
+                       ("on the true front (chosen by their table values)", lambda r: r["genotype_id"] in front),
+                       ("all", lambda r: True)):
+        sel = np.array([keep(r) for r in rows])
+        if sel.sum() < 2:
+            continue
+        x = d[sel]
+        n_runs = [len(table.runs_of(r["genotype_id"])) for r, s in zip(rows, sel) if s]
+        sd = np.sqrt(np.mean([noise["run_sd"] ** 2 * (1 + 1 / n) for n in n_runs]))  # a new run minus a mean of n
+        m, lo, hi = t_interval(x)
+        ratio = x.var(ddof=1) / sd ** 2  # against the noise estimated from the table's pairs (F, not χ²: it is estimated)
+        out.append(f"shift (retrained − table), {what}, n={len(x)}: {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}); SD "
+                   f"{x.std(ddof=1):.4f} against the seed noise's {sd:.4f} (F test p = "
+                   f"{stats.f.sf(ratio, len(x) - 1, noise['pairs']):.2f})")
+    for pattern in sorted({r["pattern"] for r in rows}):
+        sel = np.array([r["pattern"] == pattern and r["genotype_id"] not in front for r in rows])
+        if sel.sum() >= 2:
+            m, lo, hi = t_interval(d[sel])
+            out.append(f"  {pattern:9s} drawn at random: {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}, n={sel.sum()})")
     return out
 
 
@@ -225,6 +238,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache-dir", default=None, help="the data cache (default: the product's)")
+    parser.add_argument("--minutes", type=float, default=None, help="start no genotype after this many minutes")
+    parser.add_argument("--any-data", dest="check_data", action="store_false",
+                        help="train on images other than the table's (a subset of them, say) without refusing")
     parser.add_argument("--genotypes", type=int, default=None, help="train only the first N of the sample "
                                                                     "(taken a size bin at a time over the patterns)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "table_check.jsonl")

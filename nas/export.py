@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -104,30 +105,38 @@ def reproduce(genotype_file: Path, trial: TrialRecord, setup: dict[str, Any] | N
     """The ``nas.train`` command that trains the trial again: its genotype at its seed, on the study's
     data, split and budget, with the threads it had on a CPU (another thread count, CPU or PyTorch
     build orders floating-point sums otherwise and ends elsewhere: nas.training.environment). None
-    when the study did not record its setup."""
+    when the study did not record its setup, or when its trials' budgets were their own (rung_cycles
+    under a scheduler ends its cycles at each trial's rungs)."""
     if not setup or "root" not in setup:
         return None
+    if setup["train"]["schedule"] == "rung_cycles" and setup.get("scheduler", {}).get("name", "none") != "none":
+        return None
+    height, width = setup["image_size"]
     data = {"root": setup["root"], "train_size": setup["train_size"], "val_size": setup["val_size"],
-            "split_seed": setup["split_seed"], "image_size": setup["image_size"][0],
+            "split_seed": setup["split_seed"], **({"image_size": height} if height == width else {}),
             "crop_padding": setup["crop_padding"], "flip": setup["flip"]}
     env = trial.environment or {}
     words = [*([f"OMP_NUM_THREADS={env['threads']}"] if "threads" in env and "gpu" not in env else []),
-             "python", "-m", "nas.train", f"genotype={genotype_file}", f"seed={trial.seed}", f"data={setup['data']}",
-             *(f"data.{k}={_override(v)}" for k, v in data.items()),
+             "python", "-m", "nas.train", f"genotype={_override(str(genotype_file.resolve()))}", f"seed={trial.seed}",
+             f"data={setup['data']}", *(f"data.{k}={_override(v)}" for k, v in data.items()),
              *(f"train.{k}={_override(v)}" for k, v in setup["train"].items()),
              f"device={'cuda' if 'gpu' in env else 'cpu'}"]
     return " ".join(map(shlex.quote, words))
 
 
 def _override(value: Any) -> str:
-    """A value as a Hydra command-line override writes it."""
+    """A value as a Hydra command-line override writes it (a string with characters Hydra's grammar
+    reads, such as a path with a space or a comma, in single quotes)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_override(v) for v in value) + "]"
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and not re.fullmatch(r"[\w./-]+", text):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text
 
 
 def input_of(args: argparse.Namespace, setup: dict[str, Any] | None, trained: checkpoint.Checkpoint | None,

@@ -255,7 +255,8 @@ def test_nas_train_of_an_exported_trial_at_its_seed_reproduces_its_accuracy(tmp_
     from nas.train import run as train_run
 
     out, result = _search(tmp_path)
-    assert main([str(out), "--pick", "best-accuracy", "--out", str(tmp_path / "m.yaml")]) == 0
+    odd = tmp_path / "my models, v1 (it's=1)"  # characters both the shell and Hydra's grammar read
+    assert main([str(out), "--pick", "best-accuracy", "--out", str(odd / "m.yaml")]) == 0
     exported = _last_json(capsys.readouterr().out)
     trial = next(TrialRecord.of(t) for t in optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
                  .get_trials() if t.number == exported["trial"])
@@ -269,3 +270,4 @@ def test_nas_train_of_an_exported_trial_at_its_seed_reproduces_its_accuracy(tmp_
     assert again["val_accuracy"] == trial.metrics["val_accuracy"] == exported["val_accuracy"]
     assert [h["val_loss"] for h in again["history"]] == [h["val_loss"] for h in trial.history]
     assert again["environment"] == trial.environment
+    assert again["genotype_id"] == exported["genotype_id"]

@@ -63,6 +63,8 @@ def test_the_noise_models_variance_matches_the_pairs_it_was_fitted_on():
     noise = SeedNoise.fit([(a.epochs, b.epochs) for a, b in pairs])
     n = len(pairs)
     assert n == noise.pairs >= 40
+    from nas.tabular.card import noise as card_noise
+    assert noise.final_sd() == pytest.approx(card_noise(table)["run_sd"], rel=0.02)  # the card's stated SD
     rng = np.random.default_rng(0)
     mean = table.expected()[0].epochs
     drawn = np.array([[noise.apply(mean, rng) for _ in range(2)] for _ in range(4000)])  # (draws, 2, epochs, fields)
@@ -92,7 +94,7 @@ def test_a_run_stopped_early_replays_as_recorded(table):
     import dataclasses
     run = table.first()[100]
     stopped = dataclasses.replace(run, status="chance", epochs=run.epochs[:2])
-    noise = SeedNoise.fit([(a.epochs, b.epochs) for a, b in table.pairs()])
+    noise = SeedNoise.of(table)
     assert draw([stopped], noise, 3, run.genotype_id) is stopped
 
 
@@ -110,3 +112,12 @@ def test_the_reference_front_is_the_expected_one(table):
 def test_too_few_repeats_are_refused():
     with pytest.raises(ValueError, match="at least 3 genotypes trained twice"):
         SeedNoise.fit([])
+
+
+def test_a_genotype_whose_first_run_stopped_early_is_expected_at_its_complete_run(table):
+    import dataclasses
+    runs = table.runs_of(table.pairs()[0][0].genotype_id)
+    stopped = dataclasses.replace(runs[0], status="chance", epochs=runs[0].epochs[:1])
+    other = Table(table.space, table.setup, table.build, (stopped, runs[1]))
+    (expected,) = other.expected()
+    assert expected == runs[1] and expected.complete

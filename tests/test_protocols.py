@@ -228,3 +228,21 @@ def test_a_stopped_run_leaves_the_judged_weights_in_the_model():
     model, r = _fit(cfg, data=(train, val), rules=[lambda epoch, entry: Stop("rung") if epoch == 2 else None])
     assert r.status == "stopped" and r.epochs == 2
     assert evaluate(model, val, cfg.on(CPU)) == (r.val_accuracy, r.val_loss)
+
+
+def test_ema_with_a_fixed_half_life_is_kept_for_older_studies():
+    """train.ema_follows_lr=false: the earlier rule (the tabular benchmark's), whose last epoch is judged
+    on the average and so differs from onecycle's."""
+    runs = {s: _fit(TrainConfig(epochs=2, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, schedule=s,
+                                ema_follows_lr=f))[1] for s, f in (("onecycle", True), ("ema", False))}
+    assert runs["ema"].val_loss != runs["onecycle"].val_loss
+    model, protocol, train = _protocol("ema", ema_half_life=0.5, ema_follows_lr=False)
+    average = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for step in range(1, 5):
+        _steps(model, protocol, train, 1, seed=step)
+        d = min(0.5 ** (1 / (0.5 * STEPS)), (1 + step) / (10 + step))
+        for n, p in model.named_parameters():
+            average[n] = d * average[n] + (1 - d) * p.detach()
+    protocol.judge()
+    for n, p in model.named_parameters():
+        assert torch.allclose(p, average[n], atol=1e-6), n

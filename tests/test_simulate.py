@@ -47,7 +47,7 @@ def test_a_random_study_finds_the_front_of_the_runs_it_drew(table_path, noise):
     study, _ = run(_settings(table_path, "sampler=random", "n_trials=40", "seed=2", f"evaluator.noise={noise}"),
                    log=lambda m: None)
     table = Table.load(table_path)
-    model = SeedNoise.fit([(a.epochs, b.epochs) for a, b in table.pairs()]) if noise else None
+    model = SeedNoise.of(table) if noise else None
     trials = [t for t in study.get_trials(deepcopy=False) if TrialRecord.of(t).status == Status.OK]
     assert len(trials) > 25  # random draws from 192 genotypes: few duplicates
     # the run each trial replays: drawn at its seed (the study's seed + its number), or the first
@@ -198,3 +198,12 @@ def test_the_command_runs_a_200_trial_study_on_the_table(table_path, tmp_path):
     assert result["simulated_seconds"] > 0 and result["pareto"]
     rows = (tmp_path / "runs" / "sim200" / "trials.csv").read_text().splitlines()
     assert len(rows) >= 201
+
+
+def test_a_table_without_repeats_replays_noise_free_only(tmp_path):
+    path = tmp_path / "once.json"
+    synthetic_table(path, replicas=0)
+    with pytest.raises(ValueError, match="0 genotypes trained twice.*set evaluator.noise=false"):
+        run(_settings(path, "n_trials=5"), log=lambda m: None)
+    study, _ = run(_settings(path, "n_trials=5", "evaluator.noise=false"), log=lambda m: None)
+    assert len(study.trials) == 5

@@ -125,3 +125,28 @@ def test_a_study_run_under_the_old_first_rung_names_the_setting_that_resumes_it(
         open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=now)
     again = {"data": "folder", "scheduler": Scheduler("asha", min_epochs=1, max_epochs=10).setup()}
     assert open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=again).study_name == "s"
+
+
+def test_an_ema_study_from_before_ema_followed_the_learning_rate_resumes_only_with_the_old_rule():
+    """Its setup recorded no train.ema_follows_lr: its runs were judged on a fixed half-life."""
+
+    from nas.study.bookkeeping import open_study
+    from nas.study.worker import setup_of
+    from nas.training.trainer import TrainConfig
+    from types import SimpleNamespace
+
+    def setup(**train):
+        data = SimpleNamespace(config=SimpleNamespace(name="folder", root=".", split_seed=0, crop_padding=4, flip=True),
+                               image_size=(8, 8), in_channels=3, classes=("a", "b"), val=[0], train=[0, 1],
+                               mean=[0.5] * 3, std=[0.2] * 3)
+        return setup_of(data, TrainConfig(**train))
+
+    storage = optuna.storages.InMemoryStorage()
+    old = setup(schedule="ema")
+    del old["train"]["ema_follows_lr"]  # as a study made before issue 28 recorded it
+    open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=old)
+    with pytest.raises(ValueError, match=r"train.ema_follows_lr=False, not True.*resume it with train.ema_follows_lr=False"):
+        open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=setup(schedule="ema"))
+    again = setup(schedule="ema", ema_follows_lr=False)
+    assert open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=again).study_name == "s"
+    assert "ema_follows_lr" not in setup(schedule="onecycle")["train"]  # recorded only where it matters

@@ -305,12 +305,10 @@ def stage_g(out: Path, data: Path, dry: bool) -> dict:
                               train_size=None, val_size=10 if dry else 5000, epochs=1 if dry else 10,
                               batch_size=16 if dry else 256, lr=0.05 if dry else 0.4, device="cpu" if dry else "cuda",
                               threads=torch.get_num_threads(), cache_dir=None, genotypes=3 if dry else None,
+                              check_data=False,  # the packed subset of the table's images (or the dry run's)
+                              minutes=None if dry else 5.5,  # within the stage's limit, reporting included
                               results=out / "g-runs.jsonl")
-    try:
-        table_check.train(args, table)  # each run appended to g-runs.jsonl as it ends: a stage stopped at its limit keeps them
-    finally:
-        _write(out, "g", {"settings": {k: str(v) for k, v in vars(args).items()},
-                          "table": table_check.report(args, table)})
+    table_check.train(args, table)  # each run appended to g-runs.jsonl as it ends: a stage stopped at its limit keeps them
     return {"settings": {k: str(v) for k, v in vars(args).items()}, "table": table_check.report(args, table)}
 
 

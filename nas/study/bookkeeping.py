@@ -26,7 +26,8 @@ from nas.study.storage import retry_callback
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # What a study's setup meant when a version did not record it (other missing keys take the new run's value).
 UNRECORDED = {"scheduler": {"name": "none"},  # before schedulers, every trial trained fully
-              "screen": {"name": "none"}}  # before screens, every trial trained the sampler's draw
+              "screen": {"name": "none"},  # before screens, every trial trained the sampler's draw
+              "train": {"ema_follows_lr": False}}  # before issue 28, ema's half-life was fixed
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],

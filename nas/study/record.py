@@ -144,7 +144,7 @@ class TrialRecord:
     rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.study.rungs)
     proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # zero-cost proxy → value, seconds, reason
     screen: dict[str, Any] | None = None  # the screen's choice among candidates (nas.study.screen)
-    seed: int | None = None  # the seed it trained with: nas.train at this seed, on its environment, reproduces it
+    seed: int | None = None  # the seed it trained with: nas.train at this seed, on its CPU environment, reproduces it
     environment: dict[str, Any] | None = None  # where it trained (nas.training.environment)
     trial_seconds: float | None = None
     ended: float | None = None  # the evaluator's clock when it ended: Unix time, or simulated seconds

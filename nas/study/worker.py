@@ -233,7 +233,8 @@ def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Sched
     It also says what an exported model takes: its input shape, classes and normalisation."""
     d = data.config
     budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
-              if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
+              if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")
+              and (k != "ema_follows_lr" or tcfg.schedule == "ema")}  # recorded where it changes what is judged
     return {"data": d.name, "root": str(Path(d.root).expanduser().resolve()), "image_size": list(data.image_size),
             "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
             "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from nas.tabular.noise import SeedNoise
 from nas.tabular.table import Table
 
 OBJECTIVES = ["val_accuracy", "params", "macs"]
@@ -21,8 +22,7 @@ OBJECTIVES = ["val_accuracy", "params", "macs"]
 def noise(table: Table) -> dict[str, float]:
     """Between the two replicas of the genotypes trained twice (both complete): how far apart their
     final accuracies are, and how well one ranks the other."""
-    pairs = [(runs[0].final["val_accuracy"], runs[1].final["val_accuracy"])
-             for runs in map(table.runs_of, table.genotypes) if len(runs) > 1 and runs[0].complete and runs[1].complete]
+    pairs = [(a.final["val_accuracy"], b.final["val_accuracy"]) for a, b in table.pairs()]
     if len(pairs) < 3:
         return {"pairs": len(pairs)}
     a, b = np.array(pairs).T
@@ -109,8 +109,13 @@ def lines(table: Table) -> list[str]:
         out.append(f"noise ({n['pairs']} genotypes trained twice): final accuracy differs by {n['mean_abs_difference']:.4f} "
                    f"on average (one run's SD {n['run_sd']:.4f}); Spearman ρ {n['spearman']:.3f}, "
                    f"Kendall τ {n['kendall']:.3f} between the two seeds")
+        model = SeedNoise.of(table)
+        out.append(f"seed-noise model of the replays ({model.pairs} pairs): one run's final-accuracy SD "
+                   f"{model.final_sd():.4f}, its last two epochs' deviations correlated at "
+                   f"{model.last_epochs_correlation():.2f}, epoch seconds varying by a factor of "
+                   f"e^±{float(np.sqrt(model.seconds_cov[-1, -1])):.3f} (one SD)")
     front = table.front(OBJECTIVES)
-    out.append(f"true front on {', '.join(OBJECTIVES)}: {len(front)} genotypes")
+    out.append(f"expected front on {', '.join(OBJECTIVES)}: {len(front)} genotypes")
     for name, rows in composition(table).items():
         out.append(f"  {name:12s} " + "   ".join(f"{v}: {f}/{n}" for v, n, f in rows) + "   (on the front / in the space)")
     for pattern, d in against_full(table).items():

@@ -62,8 +62,8 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
     stray = [r.name for r in runs if r.genotype_id not in first]
     if stray:
         raise ValueError(f"{stray[0]} has a replica but no run in the first study; finish the first study first")
-    environments = sorted({json.dumps(TrialRecord.of(t).environment, sort_keys=True) for s in studies
-                           for t in s.get_trials(deepcopy=False) if TrialRecord.of(t).environment})
+    recorded = (TrialRecord.of(t).environment for s in studies for t in s.get_trials(deepcopy=False))
+    environments = sorted({json.dumps(e, sort_keys=True) for e in recorded if e})
     return Table(dict(space), portable(setups[0]),
                  {**build, "cpu_seconds": round(seconds, 1), "machine": platform.processor() or platform.machine(),
                   "environments": [json.loads(e) for e in environments]}, tuple(runs))
@@ -79,8 +79,6 @@ def portable(setup: dict[str, Any]) -> dict[str, Any]:
         except DataError as e:
             raise ValueError(f"the studies' data folder is not readable here ({e}); build the table where they "
                              "were trained") from None
-    elif "root" in setup:
-        out["split"] = "train"
     return out
 
 

@@ -9,8 +9,9 @@ genotype's mean has half that covariance (the two runs' deviations are independe
 so a drawn deviation keeps the run's epochs correlated, as a run that starts well tends to end well.
 
 A trial then gets, by :func:`draw`, what a real one would: one of the genotype's recorded runs,
-chosen by the trial's seed, where the table has several; else its one run with a deviation drawn
-from the model. The reference a replay is measured against is the noise model's mean
+chosen by the trial's seed, where the table has several (each a real draw of the noise about the
+genotype's true mean, though they lie closer to their own mean, the reference, than a new draw
+would); else its one run with a deviation drawn from the model. The reference a replay is measured against is the noise model's mean
 (:meth:`nas.tabular.table.Table.expected`): the mean of a genotype's runs.
 """
 
@@ -33,6 +34,11 @@ class SeedNoise:
     curve_cov: np.ndarray  # (3·epochs)²: the curves, metric after metric, epoch after epoch
     seconds_cov: np.ndarray  # epochs²: log epoch seconds
     pairs: int  # genotypes trained twice that it was fitted on
+
+    @classmethod
+    def of(cls, table) -> SeedNoise:
+        """Fitted on ``table``'s genotypes trained twice (:meth:`nas.tabular.table.Table.pairs`)."""
+        return cls.fit([(a.epochs, b.epochs) for a, b in table.pairs()])
 
     @classmethod
     def fit(cls, pairs: list[tuple[tuple[tuple[float, ...], ...], tuple[tuple[float, ...], ...]]]) -> SeedNoise:
@@ -70,6 +76,11 @@ class SeedNoise:
     def final_sd(self) -> float:
         """One run's SD of final validation accuracy."""
         return float(np.sqrt(self.curve_cov[self.epochs - 1, self.epochs - 1]))
+
+    def last_epochs_correlation(self) -> float:
+        """How closely a run's deviation at its last epoch follows the one before it."""
+        e = self.epochs - 1
+        return float(self.curve_cov[e - 1, e] / np.sqrt(self.curve_cov[e - 1, e - 1] * self.curve_cov[e, e]))
 
 
 def _curves(epochs: tuple[tuple[float, ...], ...]) -> np.ndarray:

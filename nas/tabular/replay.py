@@ -25,7 +25,7 @@ MEASURED = ("val_accuracy", "val_loss", "params", "macs", "images_per_second", "
 class Replay:
     def __init__(self, table: Table, clock: Clock, noise: bool = True) -> None:
         self.table, self.clock = table, clock
-        self.noise = SeedNoise.fit([(a.epochs, b.epochs) for a, b in table.pairs()]) if noise else None
+        self.noise = SeedNoise.of(table) if noise else None
         setup = table.setup
         batch = setup["train"]["batch_size"]
         self.epoch_images = max(1, setup["train_size"] // batch) * batch  # the trainer drops the last batch

@@ -129,6 +129,10 @@ def check(settings: SearchSettings, table: Table) -> None:
     if not isinstance(settings.evaluator.get("noise"), bool):
         raise ValueError(f"evaluator.noise={settings.evaluator.get('noise')!r}: true (each trial replays a run drawn at "
                          "its seed) or false (every trial replays the genotype's first run)")
+    if settings.evaluator.noise and len(table.pairs()) < 3:
+        raise ValueError(f"evaluator.noise=true: the table has {len(table.pairs())} genotypes trained twice, and its seed "
+                         "noise is fitted on at least 3; set evaluator.noise=false, or train a replica study "
+                         "(benchmarks/table/build.sh)")
     workers = settings.evaluator.workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")

@@ -102,7 +102,7 @@ class Table:
         its first."""
         out = []
         for runs in self._by_id.values():
-            done = [r for r in runs if r.complete and len(r.epochs) == len(runs[0].epochs)]
+            done = [r for r in runs if r.complete and len(r.epochs) == self.epochs]
             if len(done) < 2:
                 out.append(done[0] if done else runs[0])
                 continue

@@ -1,6 +1,8 @@
 """Where a run trained: what its result depends on besides its genotype, data, settings and seed.
 
-Training is deterministic for one machine, thread count and PyTorch build, and only for those:
+Training on a CPU is deterministic for one machine, thread count and PyTorch build, and only for those
+(on a GPU not even then: some of its kernels, such as average pooling's backward pass, add in whatever
+order their threads finish):
 another CPU's kernels or another number of threads order the floating-point sums differently,
 and a few epochs of SGD amplify that into another result. The tabular benchmark's trial 0,
 retrained at its own seed on one AMD EPYC core, ended at 0.557 validation accuracy; on two
@@ -25,7 +27,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     """The CPU (or GPU), threads, PyTorch and code version of a run on ``device``."""
     out = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}
     if device.type == "cuda":
-        out["gpu"] = torch.cuda.get_device_name(device)
+        out.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
     commit = code_commit()
     if commit:
         out["commit"] = commit

@@ -82,9 +82,9 @@ def estimate_training_bytes(model: nn.Module, *, batch_size: int, image_size: tu
                             channels_last: bool, averaged: bool = False) -> int:
     """Peak memory one training step of ``model`` at ``batch_size`` on ``device`` needs beyond
     what is already allocated (the dataset): forward, backward and an SGD step with momentum,
-    with the allocator's overhead (:data:`CPU_OVERHEAD`, :data:`CUDA_OVERHEAD`). ``averaged``:
-    the protocol keeps an average of the weights beside them (``ema``, ``schedule_free``'s second
-    sequence), one more copy of the trainable parameters.
+    with the allocator's overhead (:data:`CPU_OVERHEAD`, :data:`CUDA_OVERHEAD`). ``averaged``: the
+    protocol keeps an average of the weights beside them, one more copy of the trainable parameters
+    (``ema``; ``schedule_free``'s second sequence takes the place of the momentum buffer, already counted).
 
     ``model`` is left untouched and may live anywhere; build giant candidates under
     ``with torch.device("meta"):`` so that not even their parameters are allocated.

@@ -45,7 +45,8 @@ class TrainConfig:
     warmup: float = 0.15
     schedule: str = "ema"
     cycle_ends: list[int] | None = None  # rung_cycles: epochs where a cycle ends (null: 1, 3, 9, …)
-    ema_half_life: float = 0.25  # ema: the average's half-life, in epochs
+    ema_half_life: float = 0.25  # ema: the average's half-life, in epochs (at the peak learning rate)
+    ema_follows_lr: bool = True  # ema: the half-life follows the learning rate to none at the end; false: fixed
     eval_batch_size: int = 512
     bf16: bool | None = None
     channels_last: bool | None = None
@@ -72,7 +73,7 @@ class TrainConfig:
                   "memory_limit_gb": number(lambda v: v > 0, "must be > 0, or null to use train.memory_fraction "
                                                              "of the available memory", optional=True),
                   **{name: boolean for name in ("nesterov", "compile", "memory_efficient", "stop_at_chance",
-                                                "shrink_batch")},
+                                                "shrink_batch", "ema_follows_lr")},
                   **{name: lambda v: "" if v is None else boolean(v) for name in auto}}
         for name, check in checks.items():
             require(f"train.{name}", getattr(self, name), check)

@@ -20,7 +20,6 @@ from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
 from nas.training.environment import environment
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
-from nas.training.protocols import AVERAGED
 from nas.training.trainer import Outcome, TrainConfig, TrainResult, evaluate, fit
 
 
@@ -127,7 +126,7 @@ def fit_in_memory(model: torch.nn.Module, data: PreparedData,
     def estimate(batch: int) -> int:
         return estimate_training_bytes(model, batch_size=batch, image_size=data.image_size,
                                        in_channels=data.in_channels, num_classes=data.num_classes, device=device,
-                                       bf16=on.bf16, channels_last=on.channels_last, averaged=cfg.schedule in AVERAGED)
+                                       bf16=on.bf16, channels_last=on.channels_last, averaged=cfg.schedule == "ema")
 
     need = estimate(cfg.batch_size)
     if need <= cap:
