@@ -302,7 +302,8 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):  # what fit() reports for a CUDA OOM
         return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",
                       "history": [], "params": measured[1], "macs": measured[2],
-                      "memory_estimate_bytes": 2**30, "memory_cap_bytes": 2**31}  # it fit the estimate, then ran out
+                      "memory_estimate_bytes": 2**30, "memory_cap_bytes": 2**31,  # it fit the estimate, then ran out
+                      "environment": {"cpu": "test", "threads": 1, "torch": "test", "gpu": "test"}}
 
     monkeypatch.setattr(evaluators, "train_genotype", out_of_memory)
     # This worker had reserved well under its share when memory ran out (what CUDA's counters tell).
@@ -323,7 +324,8 @@ def test_out_of_memory_within_its_own_share_is_an_oom_result(folder, tmp_path, m
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):
         return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",
                       "history": [], "params": measured[1], "macs": measured[2],
-                      "memory_estimate_bytes": 2**30, "memory_cap_bytes": 2**31}  # it fit the estimate, then ran out
+                      "memory_estimate_bytes": 2**30, "memory_cap_bytes": 2**31,  # it fit the estimate, then ran out
+                      "environment": {"cpu": "test", "threads": 1, "torch": "test", "gpu": "test"}}
 
     monkeypatch.setattr(evaluators, "train_genotype", out_of_memory)
     monkeypatch.setattr(evaluators, "neighbour_may_hold", lambda device, share: False)
