@@ -389,9 +389,10 @@ def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
 
 
 def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on(folder, tmp_path):
+    import dataclasses
+
     from nas.training.data import prepare
-    from nas.training.trainer import TrainConfig
-    from nas.training.unit import measure, data_config, fit_in_memory
+    from nas.training.unit import measure, data_config, fit_in_memory, train_config
 
     two = ["search_space.layers=[2,2]", "search_space.growth=[4,32]", "search_space.growth_schedule=[constant]",
            "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",
@@ -407,7 +408,7 @@ def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on
                                                                        ("bottleneck", None), ("conv", "standard"))}}),
                                  cfg.search_space)
         model, _, _ = measure(genotype, data)
-        need[growth] = fit_in_memory(model, data, TrainConfig(batch_size=16, memory_limit_gb=1e6))[1]
+        need[growth] = fit_in_memory(model, data, dataclasses.replace(train_config(cfg.train), memory_limit_gb=1e6))[1]
     assert need[4] < need[32]
     limit = (need[4] + need[32]) / 2 / 2**30
     result = search(_cfg(folder, tmp_path, *two, f"train.memory_limit_gb={limit}", "n_trials=6"), tmp_path / "out",
