@@ -215,10 +215,13 @@ def shift(table: Table, rows: list[dict], d: np.ndarray, noise: dict) -> list[st
                    f"{x.std(ddof=1):.4f} against the seed noise's {sd:.4f} (F test p = "
                    f"{stats.f.sf(ratio, len(x) - 1, noise['pairs']):.2f})")
     for pattern in sorted({r["pattern"] for r in rows}):
-        sel = np.array([r["pattern"] == pattern and r["genotype_id"] not in front for r in rows])
-        if sel.sum() >= 2:
-            m, lo, hi = t_interval(d[sel])
-            out.append(f"  {pattern:9s} drawn at random: {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}, n={sel.sum()})")
+        cells = []
+        for what, keep in (("all", lambda r: True), ("drawn at random", lambda r: r["genotype_id"] not in front)):
+            sel = np.array([r["pattern"] == pattern and keep(r) for r in rows])
+            if sel.sum() >= 2:
+                m, lo, hi = t_interval(d[sel])
+                cells.append(f"{what} {m:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}, n={sel.sum()})")
+        out.append(f"  {pattern:9s} " + "; ".join(cells))
     return out
 
 
