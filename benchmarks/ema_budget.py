@@ -102,22 +102,24 @@ def report(args: argparse.Namespace) -> list[str]:
     reference = "onecycle"
     for epochs in args.epochs:
         by = {p: {r["seed"]: r for r in mine if r["protocol"] == p and r["epochs"] == epochs} for p in names}
-        seeds = sorted(set.intersection(*(set(v) for v in by.values()))) if reference in by else []
-        if not seeds:
+        if not by.get(reference):
             continue
         cells = []
-        for p in names:
+        for p in names:  # each protocol on the seeds it shares with onecycle
+            seeds = sorted(set(by[p]) & set(by[reference]))
+            if not seeds:
+                continue
             finals = [by[p][s]["val_accuracy"][-1] for s in seeds]
             cell = f"{p} {statistics.mean(finals):.4f}"
             if p != reference:
                 d = [a - by[reference][s]["val_accuracy"][-1] for a, s in zip(finals, seeds)]
                 half = (stats.t.ppf(0.975, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
-                same = sum(x == 0 for x in d)
-                cell += f" ({statistics.mean(d):+.4f} ± {half:.4f} vs {reference}, equal in {same}/{len(d)})"
+                cell += (f" ({statistics.mean(d):+.4f} ± {half:.4f} vs {reference} over {len(d)} seeds, "
+                         f"equal in {sum(x == 0 for x in d)})")
             memory = statistics.median(by[p][s]["peak_memory_bytes"] for s in seeds) / 2**20
             estimate = statistics.median(by[p][s]["memory_estimate_bytes"] for s in seeds) / 2**20
             cells.append(cell + f", peak {memory:.0f} MiB (estimate {estimate:.0f})")
-        out.append(f"{epochs:2d} epoch(s), {len(seeds)} seeds: " + "; ".join(cells))
+        out.append(f"{epochs:2d} epoch(s): " + "; ".join(cells))
     return out
 
 
