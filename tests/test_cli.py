@@ -357,3 +357,28 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(folder, study, tmp_
     assert proc.returncode == 141, proc.stderr  # 128 + SIGPIPE, as a shell reports a Unix tool whose reader left
     for noise in ("Traceback", "BrokenPipeError", "Broken pipe", "Exception ignored"):
         assert noise not in proc.stderr, proc.stderr
+
+
+def test_an_ema_study_from_before_its_half_life_followed_the_learning_rate_says_how_to_resume(folder, tmp_path):
+    import optuna
+
+    args = [*_search_args(folder, tmp_path), "train.schedule=ema", "train.epochs=2", "train.stop_at_chance=false"]
+    first = _run("nas.search", args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    study = optuna.load_study(study_name="bad", storage=f"sqlite:///{tmp_path / 'runs' / 'bad' / 'study.db'}")
+    setup = study.user_attrs["setup"]
+    del setup["train"]["ema_follows_lr"]  # as such a study recorded it
+    study.set_user_attr("setup", setup)
+    _assert_one_line_error(_run("nas.search", [*args, "n_trials=2"], tmp_path),
+                           "train.ema_follows_lr=False, not True", "resume it with train.ema_follows_lr=False")
+    again = _run("nas.search", [*args, "n_trials=2", "train.ema_follows_lr=False"], tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
+def test_seed_noise_from_a_table_without_repeats_is_refused_in_one_line(tmp_path):
+    from tables import synthetic_table
+
+    synthetic_table(tmp_path / "once.json", replicas=0)
+    _assert_one_line_error(_run("nas.search", ["search_space=dense_grid", "evaluator=table",
+                                               f"evaluator.table={tmp_path / 'once.json'}", "logger=none"], tmp_path),
+                           "evaluator.noise=true: the table has 0 genotypes trained twice", "evaluator.noise=false")
