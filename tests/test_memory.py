@@ -1,6 +1,5 @@
 import itertools
 import math
-import time
 
 import pytest
 import torch
@@ -102,24 +101,25 @@ def test_bf16_estimate_is_smaller():
     assert 0.4 * fp32 < bf16 < 0.75 * fp32
 
 
-def test_small_model_estimate_is_cheap():
-    model = build_model(small_genotype())
-    live_tensor_peak(model, batch_size=8, **CIFAR)  # first use loads the meta kernels
-    start = time.perf_counter()
-    estimate_training_bytes(model, batch_size=256, **CIFAR)
-    assert time.perf_counter() - start < 0.5  # ~0.05 s; loose for a busy machine
+def test_the_estimate_runs_no_real_step_where_the_meta_device_can(monkeypatch):
+    """Cheap because nothing is allocated or computed: the step runs on the meta device (its speed is
+    benchmarks/memory_estimate.py's to measure)."""
+    from nas.training import memory
+
+    def real_step(*args, **kwargs):
+        raise AssertionError("a real training step was run")
+
+    monkeypatch.setattr(memory, "_real_step", real_step)
+    assert estimate_training_bytes(build_model(small_genotype()), batch_size=256, **CIFAR) > 0
 
 
 def test_giant_genotype_is_estimated_without_allocating():
     g = Genotype(Stem("cifar", 16), (Block(40, 4096),) * 3, (Transition(0.5),) * 2)
     rss = _rss()
-    start = time.perf_counter()
     with torch.device("meta"):
         model = build_model(g)
     estimate = estimate_training_bytes(model, batch_size=256, **CIFAR)
-    seconds = time.perf_counter() - start
     assert _rss() - rss < 300 * 2**20
-    assert seconds < 15
     with open("/proc/meminfo") as f:
         total = int(next(line for line in f if line.startswith("MemTotal:")).split()[1]) * 1024
     assert estimate > 100 * total

@@ -189,6 +189,7 @@ def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tup
 
     needs = {name: _gradient_batches(name, len(batches)) for name in names}
     readers = Counter(i for name in names for i in needs[name])
+    shares = dict(readers)  # a pass's seconds are split among all its readers (readers counts down as they finish)
     gradients: dict[int, list[Tensor]] = {}
     backward: dict[int, float] = {}
     for i in sorted(readers):
@@ -213,7 +214,7 @@ def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tup
         except NotApplicable as e:
             value, reason = None, str(e)
         synchronize()
-        seconds = time.perf_counter() - start + sum(backward[i] / readers[i] for i in needs[name])
+        seconds = time.perf_counter() - start + sum(backward[i] / shares[i] for i in needs[name])
         out[name] = {"value": value, "seconds": seconds, "reason": reason}
         for i in needs[name]:  # the last reader of a batch's gradients lets them go (GPU memory)
             readers[i] -= 1
