@@ -35,6 +35,10 @@ class SeedNoise:
     seconds_cov: np.ndarray  # epochs²: log epoch seconds
     pairs: int  # genotypes trained twice that it was fitted on
 
+    def __post_init__(self) -> None:  # the square roots a draw multiplies, taken once per model
+        object.__setattr__(self, "_curve_root", _root(self.curve_cov))
+        object.__setattr__(self, "_seconds_root", _root(self.seconds_cov))
+
     @classmethod
     def of(cls, table) -> SeedNoise:
         """Fitted on ``table``'s genotypes trained twice (:meth:`nas.tabular.table.Table.pairs`)."""
@@ -52,9 +56,10 @@ class SeedNoise:
         return cls(epochs, curves.T @ curves / (2 * len(pairs)), seconds.T @ seconds / (2 * len(pairs)), len(pairs))
 
     def deviation(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One run's deviations: curves (3 × epochs) and log seconds (epochs)."""
-        curves = rng.multivariate_normal(np.zeros(len(self.curve_cov)), self.curve_cov, method="eigh")
-        seconds = rng.multivariate_normal(np.zeros(self.epochs), self.seconds_cov, method="eigh")
+        """One run's deviations: curves (3 × epochs) and log seconds (epochs), the values numpy's
+        ``multivariate_normal(method="eigh")`` draws, without its decomposition per trial."""
+        curves = rng.standard_normal(len(self.curve_cov)) @ self._curve_root.T
+        seconds = rng.standard_normal(self.epochs) @ self._seconds_root.T
         return curves.reshape(len(CURVES), self.epochs), seconds
 
     def apply(self, epochs: tuple[tuple[float, ...], ...], rng: np.random.Generator) -> tuple[tuple[float, ...], ...]:
@@ -81,6 +86,12 @@ class SeedNoise:
         """How closely a run's deviation at its last epoch follows the one before it."""
         e = self.epochs - 1
         return float(self.curve_cov[e - 1, e] / np.sqrt(self.curve_cov[e - 1, e - 1] * self.curve_cov[e, e]))
+
+
+def _root(cov: np.ndarray) -> np.ndarray:
+    """A square root of a covariance, as numpy's ``multivariate_normal(method="eigh")`` takes it."""
+    values, vectors = np.linalg.eigh(cov)
+    return vectors * np.sqrt(np.abs(values))
 
 
 def _curves(epochs: tuple[tuple[float, ...], ...]) -> np.ndarray:
