@@ -20,6 +20,7 @@ lines) with its settings and the commit it ran at, and a run already there is no
 
     python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 16   # ~45 CPU-minutes
     python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 32   # ~3 CPU-hours
+    python benchmarks/table_check.py --image-size 32 --shard 0/2 & python benchmarks/table_check.py --image-size 32 --shard 1/2
     python benchmarks/table_check.py --report
 """
 
@@ -112,7 +113,8 @@ def train(args: argparse.Namespace, table: Table) -> None:
     # the bins round-robin over the patterns, smallest bins first: a run stopped early stays stratified
     order = sorted(range(len(chosen)), key=lambda i: (i % args.per_pattern if i < binned else args.per_pattern, i))
     stop = None if args.minutes is None else time.monotonic() + 60 * args.minutes
-    for i in order[:args.genotypes]:
+    index, count = map(int, args.shard.split("/"))
+    for i in order[:args.genotypes][index::count]:
         if stop is not None and time.monotonic() > stop:
             break
         expected = chosen[i]
@@ -130,7 +132,7 @@ def train(args: argparse.Namespace, table: Table) -> None:
                "exact": bool(args.exact), "status": str(result["status"]),
                "val_accuracy": [h["val_accuracy"] for h in result["history"]],
                "cpu_seconds": seconds}
-        with open(args.results, "a") as f:
+        with open(args.results, "a") as f:  # one write per line: shards append to one file
             f.write(json.dumps(row) + "\n")
         recorded = ", ".join(f"{r.final['val_accuracy']:.4f}" for r in runs)
         print(f"{genotype.name} at {args.image_size}px seed {seed}: "
@@ -246,6 +248,8 @@ def main() -> None:
                         help="train on images other than the table's (a subset of them, say) without refusing")
     parser.add_argument("--genotypes", type=int, default=None, help="train only the first N of the sample "
                                                                     "(taken a size bin at a time over the patterns)")
+    parser.add_argument("--shard", default="0/1", help="i/n: train every n-th genotype of the sample's order from "
+                                                       "the i-th (run n at once, one per core)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "table_check.jsonl")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
