@@ -18,7 +18,9 @@ Every run is appended to ``--results`` (JSON lines) with its settings as it ends
 already there with the same settings are not trained again: stop it, start it again, and it goes on. ``--shard i/n`` splits the runs
 between processes (one per core) that append to the same file. The first pass trains
 every genotype under every protocol with seed 0; the second a second seed (of the protocols
-named by ``--ceiling``, by default all).
+named by ``--ceiling``, by default all). ``ema`` is today's rule (the half-life follows the learning
+rate); ``ema_fixed`` the fixed half-life it had before, and the rule of every ``ema`` run recorded
+without ``ema_follows_lr``.
 
     python benchmarks/protocols.py                                  # 24 genotypes, CPU, about 3 CPU-hours
     python benchmarks/protocols.py --shard 0/2 & python benchmarks/protocols.py --shard 1/2
@@ -55,6 +57,8 @@ from multifidelity import SPACE, cifar_options  # noqa: E402 - the same data, bu
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = "onecycle"
 PROTOCOLS = ["onecycle", "rung_cycles", "schedule_free", "ema"]  # compared by default
+EMA_FIXED = "ema_fixed"  # ema with train.ema_follows_lr=false: the fixed half-life it had before issue 28
+CHOICES = [*SCHEDULES, EMA_FIXED]
 
 
 def space_config() -> Any:
@@ -71,9 +75,16 @@ def runs(args: argparse.Namespace) -> list[tuple[int, int, str]]:
 
 
 def train_config(args: argparse.Namespace, protocol: str) -> TrainConfig:
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=protocol,
-                      stop_at_chance=False, progress=False)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      schedule="ema" if protocol == EMA_FIXED else protocol,
+                      ema_follows_lr=protocol != EMA_FIXED, stop_at_chance=False, progress=False)
     return cfg.for_rungs(args.rungs)
+
+
+def protocol_of(row: dict) -> str:
+    """A run's protocol; an ``ema`` run from before the half-life followed the learning rate (it recorded
+    no ``ema_follows_lr``) is :data:`EMA_FIXED`."""
+    return EMA_FIXED if row["protocol"] == "ema" and not row.get("ema_follows_lr", False) else row["protocol"]
 
 
 def settings(args: argparse.Namespace) -> dict[str, str]:
@@ -90,7 +101,7 @@ def done(path: Path, args: argparse.Namespace) -> dict[tuple[int, str, str], dic
             if line.strip():
                 r = json.loads(line)
                 if r.get("settings") == settings(args):
-                    rows[(r["seed_index"], r["genotype_id"], r["protocol"])] = r
+                    rows[(r["seed_index"], r["genotype_id"], protocol_of(r))] = r
     return rows
 
 
@@ -113,7 +124,9 @@ def train(args: argparse.Namespace) -> None:
         _, result = train_genotype(genotype, data, train_config(args, protocol), seed=1000 * s + g)
         row = {"settings": settings(args), "seed_index": s, "genotype_index": g, "genotype_id": genotype.id,
                "genotype": genotype.name,
-               "protocol": protocol, "params": result["params"], "status": result["status"],
+               "protocol": "ema" if protocol == EMA_FIXED else protocol,
+               **({"ema_follows_lr": protocol == "ema"} if protocol in ("ema", EMA_FIXED) else {}),
+               "params": result["params"], "status": result["status"],
                "val_accuracy": [h["val_accuracy"] for h in result["history"]],
                "lr": [h["lr"] for h in result["history"]], "seconds": time.perf_counter() - start}
         with open(args.results, "a") as f:  # one write per line: shards append to one file
@@ -199,8 +212,9 @@ def main() -> None:
     cifar_options(parser, epochs=9)
     parser.add_argument("--rungs", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--genotypes", type=int, default=24)
-    parser.add_argument("--protocols", nargs="+", default=PROTOCOLS, choices=SCHEDULES)
-    parser.add_argument("--ceiling", nargs="*", default=None, choices=SCHEDULES, metavar="PROTOCOL",
+    parser.add_argument("--protocols", nargs="+", default=PROTOCOLS, choices=CHOICES,
+                        help=f"{EMA_FIXED}: ema with the fixed half-life it had before (train.ema_follows_lr=false)")
+    parser.add_argument("--ceiling", nargs="*", default=None, choices=CHOICES, metavar="PROTOCOL",
                         help="the protocols whose runs a second seed repeats after the first pass (default: all; "
                              "none after a bare --ceiling)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "protocols-cpu.jsonl")
