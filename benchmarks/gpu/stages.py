@@ -307,7 +307,7 @@ def stage_g(out: Path, data: Path, dry: bool) -> dict:
                               threads=torch.get_num_threads(), cache_dir=None, genotypes=3 if dry else None,
                               check_data=False,  # the packed subset of the table's images (or the dry run's)
                               minutes=None if dry else 5.5,  # within the stage's limit, reporting included
-                              results=out / "g-runs.jsonl")
+                              shard="0/1", results=out / "g-runs.jsonl")
     table_check.train(args, table)  # each run appended to g-runs.jsonl as it ends: a stage stopped at its limit keeps them
     return {"settings": {k: str(v) for k, v in vars(args).items()}, "table": table_check.report(args, table)}
 
