@@ -114,7 +114,7 @@ def train(args: argparse.Namespace) -> None:
     genotypes = sample_genotypes(search_spaces.get("dense_connectivity"), space_config(), args.genotypes, 0,
                                  data.num_classes, data.in_channels)
     index, count = map(int, args.shard.split("/"))
-    todo = runs(args)[index::count]
+    todo = [run for run in runs(args) if run[1] % count == index]  # by genotype: each shard gets every protocol
     finished = done(args.results, args)
     for n, (s, g, protocol) in enumerate(todo):
         genotype = genotypes[g]
@@ -218,7 +218,7 @@ def main() -> None:
                         help="the protocols whose runs a second seed repeats after the first pass (default: all; "
                              "none after a bare --ceiling)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "protocols-cpu.jsonl")
-    parser.add_argument("--shard", default="0/1", help="i/n: train every n-th run from the i-th")
+    parser.add_argument("--shard", default="0/1", help="i/n: train the runs of every n-th genotype from the i-th")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--report", action="store_true", help="only print the tables from --results")

@@ -215,7 +215,13 @@ def beside_own(rows: list[dict], own: dict, mine: list[dict], expected: dict) ->
     return [f"the {len(both)} of them also retrained at the table's fidelity (new seeds) rank against the table at "
             f"Spearman ρ {stats.spearmanr(there, table).statistic:.3f}, Kendall τ {stats.kendalltau(there, table).statistic:.3f}; "
             f"here against the table ρ {stats.spearmanr(here, table).statistic:.3f}, τ {stats.kendalltau(here, table).statistic:.3f}; "
-            f"here against those retrained runs ρ {stats.spearmanr(here, there).statistic:.3f}"]
+            f"here against those retrained runs ρ {stats.spearmanr(here, there).statistic:.3f} (at the same seeds: "
+            f"one initialisation and data order, so their noise is partly shared)"] + \
+        ["each pattern's change in effect from those retrained runs to here, paired (the resolution alone: both new "
+         "seeds, on one machine):"] + \
+        [f"  {pattern:9s} {e['effect']:+.4f} ({e['low']:+.4f} to {e['high']:+.4f})" for pattern, e in
+         card.pattern_effects([r["params"] for r in both], [r["pattern"] for r in both],
+                              [a - b for a, b in zip(here, there)]).items()]
 
 
 def shift(table: Table, rows: list[dict], d: np.ndarray, noise: dict) -> list[str]:
