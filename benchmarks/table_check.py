@@ -19,7 +19,7 @@ bin if there is one, else one drawn with seed 0; then every other member of the 
 lines) with its settings and the commit it ran at, and a run already there is not trained again.
 
     python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 16   # ~45 CPU-minutes
-    python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 32   # ~3 CPU-hours
+    python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 32   # ~3.3 CPU-hours for 24
     python benchmarks/table_check.py --image-size 32 --shard 0/2 & python benchmarks/table_check.py --image-size 32 --shard 1/2
     python benchmarks/table_check.py --report
 """
