@@ -47,12 +47,14 @@ from scipy import stats
 import search_spaces
 from nas.analysis.proxy import rank_correlations, sample_genotypes, top_kept
 from nas.training.data import DataConfig, prepare
+from nas.training.environment import code_commit, cpu_model
 from nas.training.protocols import SCHEDULES
 from nas.training.trainer import TrainConfig
 from nas.training.unit import train_genotype
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from multifidelity import SPACE, cifar_options  # noqa: E402 - the same data, budget and space
+from table_check import shard  # noqa: E402 - one reading of --shard
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = "onecycle"
@@ -113,7 +115,7 @@ def train(args: argparse.Namespace) -> None:
                               crop_padding=args.image_size // 8), device, channels_last=True)
     genotypes = sample_genotypes(search_spaces.get("dense_connectivity"), space_config(), args.genotypes, 0,
                                  data.num_classes, data.in_channels)
-    index, count = map(int, args.shard.split("/"))
+    index, count = shard(args.shard)
     todo = [run for run in runs(args) if run[1] % count == index]  # by genotype: each shard gets every protocol
     finished = done(args.results, args)
     for n, (s, g, protocol) in enumerate(todo):
@@ -128,7 +130,8 @@ def train(args: argparse.Namespace) -> None:
                **({"ema_follows_lr": protocol == "ema"} if protocol in ("ema", EMA_FIXED) else {}),
                "params": result["params"], "status": result["status"],
                "val_accuracy": [h["val_accuracy"] for h in result["history"]],
-               "lr": [h["lr"] for h in result["history"]], "seconds": time.perf_counter() - start}
+               "lr": [h["lr"] for h in result["history"]], "seconds": time.perf_counter() - start,
+               "commit": code_commit() or "unknown", "cpu": cpu_model()}
         with open(args.results, "a") as f:  # one write per line: shards append to one file
             f.write(json.dumps(row) + "\n")
         print(f"[{index}/{count}] {n + 1}/{len(todo)} seed {s} {protocol:13s} {genotype.name}: "

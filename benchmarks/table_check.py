@@ -19,8 +19,8 @@ bin if there is one, else one drawn with seed 0; then every other member of the 
 lines) with its settings and the commit it ran at, and a run already there is not trained again.
 
     python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 16   # ~45 CPU-minutes
-    python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 32   # ~3.3 CPU-hours for 24
-    python benchmarks/table_check.py --image-size 32 --shard 0/2 & python benchmarks/table_check.py --image-size 32 --shard 1/2
+    python benchmarks/table_check.py --data-root ../shared/data/cifar10 --image-size 32 --genotypes 24  # ~3.3 CPU-hours
+    python benchmarks/table_check.py --image-size 32 --genotypes 24 --shard 0/2 & python benchmarks/table_check.py --image-size 32 --genotypes 24 --shard 1/2
     python benchmarks/table_check.py --report
 """
 
@@ -113,7 +113,7 @@ def train(args: argparse.Namespace, table: Table) -> None:
     # the bins round-robin over the patterns, smallest bins first: a run stopped early stays stratified
     order = sorted(range(len(chosen)), key=lambda i: (i % args.per_pattern if i < binned else args.per_pattern, i))
     stop = None if args.minutes is None else time.monotonic() + 60 * args.minutes
-    index, count = map(int, args.shard.split("/"))
+    index, count = shard(args.shard)
     for i in order[:args.genotypes][index::count]:
         if stop is not None and time.monotonic() > stop:
             break
@@ -137,6 +137,17 @@ def train(args: argparse.Namespace, table: Table) -> None:
         recorded = ", ".join(f"{r.final['val_accuracy']:.4f}" for r in runs)
         print(f"{genotype.name} at {args.image_size}px seed {seed}: "
               f"{row['val_accuracy'][-1]:.4f} (table {recorded}; {row['cpu_seconds']:.0f} CPU s)", flush=True)
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``--shard i/n`` as (i, n), refused in one line unless 0 ≤ i < n."""
+    try:
+        index, count = map(int, text.split("/"))
+    except ValueError:
+        sys.exit(f"--shard {text}: give i/n, e.g. 0/2")
+    if not 0 <= index < count:
+        sys.exit(f"--shard {text}: i must be at least 0 and below n, e.g. 0/2 and 1/2")
+    return index, count
 
 
 def t_interval(x: np.ndarray) -> tuple[float, float, float]:
