@@ -4,7 +4,6 @@
 import signal
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
