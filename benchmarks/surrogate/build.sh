@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the surrogate benchmark's data: genotypes of search_space=dense_connectivity (the main
+# command's space) of at most 1M parameters, trained through python -m nas.search at the table's
+# fidelity (benchmarks/table/README.md): random, TPE and TPE+ASHA studies, and a second seed for
+# 48 of the random study's genotypes. Resumable: run it again and each study goes on where it
+# stopped. Each worker runs at low priority on one thread (the epoch seconds it records are one
+# core's); about 15 CPU-hours.
+#   bash benchmarks/surrogate/build.sh [path to the CIFAR-10 image folder]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=${1:-../shared/data/cifar10}
+BUILD=benchmarks/surrogate/build
+COMMON=(search_space=dense_connectivity data=folder "data.root=$DATA" data.train_size=8000 data.val_size=2000
+        data.image_size=16 data.crop_padding=2 train.epochs=6 train.batch_size=128 train.lr=0.2 train.progress=false
+        device=cpu cpu_threads=1 logger=none plot_every=1e9 storage=journal max_params=1000000
+        'proxies=[nn_mass]')
+export OMP_NUM_THREADS=1
+# nice alone does not lower a background job's share on Linux with autogroups (each session is its own group)
+echo 19 > /proc/self/autogroup 2>/dev/null || true
+mkdir -p "$BUILD"
+study() {  # name seed n_trials overrides...
+    local name=$1 seed=$2 n=$3
+    shift 3
+    nice -n 19 python -m nas.search "${COMMON[@]}" study_name="surrogate-$name" seed="$seed" n_trials="$n" \
+        storage.path="$BUILD/$name.journal" "$@"
+}
+study random 0 100 sampler=random
+study tpe 2000 60 sampler=tpe enqueue_baselines=false
+study asha 3000 80 sampler=tpe scheduler=asha enqueue_baselines=false
+nice -n 19 python benchmarks/surrogate/replicate.py "$BUILD/random.journal" surrogate-random \
+    "$BUILD/replica.journal" surrogate-replica --n 24
+study replica 1000 24 sampler=random enqueue_baselines=false
+# the second round: the same studies, longer
+study random 0 300 sampler=random
+study tpe 2000 160 sampler=tpe enqueue_baselines=false
+study asha 3000 200 sampler=tpe scheduler=asha enqueue_baselines=false
+nice -n 19 python benchmarks/surrogate/replicate.py "$BUILD/random.journal" surrogate-random \
+    "$BUILD/replica.journal" surrogate-replica --n 48
+study replica 1000 48 sampler=random enqueue_baselines=false
