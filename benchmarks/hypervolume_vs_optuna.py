@@ -1,4 +1,4 @@
-"""Exact hypervolume: ``nas.study.hypervolume`` next to Optuna's ``compute_hypervolume``.
+"""Exact hypervolume: ``nas.pareto.hypervolume`` next to Optuna's ``compute_hypervolume``.
 
     python benchmarks/hypervolume_vs_optuna.py [--rounds 5] [--history-points 300] [--stride 10]
 
@@ -23,7 +23,7 @@ import time
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
 
-from nas.study.hypervolume import HypervolumeHistory, hypervolume
+from nas.pareto.hypervolume import HypervolumeHistory, hypervolume
 
 CASES = [(200, 3), (100, 4), (100, 5), (200, 5)]
 HISTORY_DIMS = [3, 5]

@@ -44,7 +44,7 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from nas.study.pareto import Front
+from nas.pareto.front import Front
 from nas.study.record import Status, TrialRecord
 
 REPO = Path(__file__).resolve().parents[1]

@@ -30,7 +30,6 @@ without ``ema_follows_lr``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import statistics

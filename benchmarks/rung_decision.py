@@ -13,8 +13,8 @@ import time
 import numpy as np
 from optuna.study._multi_objective import _fast_non_domination_rank
 
+from nas.pareto.dominance import front_ranks
 from nas.scheduling import decide
-from nas.study.dominance import front_ranks
 
 
 def best_of(fn, repeats: int) -> float:

@@ -65,8 +65,8 @@ from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import parse_search
 from nas.tabular.noise import SeedNoise, draw
-from nas.tabular.simulate import run
 from nas.tabular.quality import found, reference, true_hypervolume
+from nas.tabular.simulate import run
 from nas.tabular.table import Table
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,12 +28,12 @@ from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from nas.training.heatmap import connection_strengths
-from nas.models import build_model
 from nas.genotype.presets import PRESETS
+from nas.models import build_model
 from nas.study.bookkeeping import claimed, counted, fits
 from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.storage import Heartbeat, fail_stale_trials, open_storage
+from nas.training.heatmap import connection_strengths
 
 DIST = {"x": IntDistribution(0, 10**6)}
 GENOTYPE = PRESETS["densenet_bc100_k12"]

@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backend_bases import FigureCanvasBase
 
-from nas.training import heatmap
 from nas.cli import run_command
 from nas.files import check_writable
 from nas.genotype.presets import resolve
 from nas.runtime import startup
-from nas.training import checkpoint
+from nas.training import checkpoint, heatmap
 
 
 def _load(model_spec: str, weights: Path | None) -> tuple[checkpoint.Checkpoint, Path]:

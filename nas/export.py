@@ -35,9 +35,9 @@ from nas.files import check_writable
 from nas.genotype import Genotype
 from nas.models import build_model, min_input_size
 from nas.models.onnx import export_onnx
+from nas.pareto.dominance import best_trials
 from nas.runtime import startup
 from nas.study import weights
-from nas.study.dominance import best_trials
 from nas.study.record import STUDY_SETUP, TrialRecord
 from nas.study.storage import load_study
 from nas.training import checkpoint

@@ -28,8 +28,8 @@ from omegaconf import DictConfig
 
 from nas.analysis.proxy import proxy_check
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app
-from nas.training.unit import strict_json
 from nas.runtime import startup
+from nas.training.unit import strict_json
 
 
 @hydra.main(config_path="conf", config_name="proxy_check", version_base="1.3")

@@ -18,11 +18,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nas.training import heatmap
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app
-from nas.runtime import startup
 from nas.genotype.presets import resolve
-from nas.training import checkpoint
+from nas.runtime import startup
+from nas.training import checkpoint, heatmap
 from nas.training.data import prepare, prepare_test
 from nas.training.trainer import Outcome
 from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype

@@ -7,6 +7,7 @@ from typing import Any
 
 from nas.checks import Check
 
+
 def check_choices(cfg: Any, name: str, check: Check) -> None:
     """``search_space.<name>``: a non-empty list whose every value passes ``check``."""
     values = cfg[name]

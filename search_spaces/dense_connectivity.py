@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.genotype import CONV_TYPES, STEMS, Block, Genotype, Head, Stem, Transition, patterns
 from nas.checks import fraction, one_of, whole
+from nas.genotype import CONV_TYPES, STEMS, Block, Genotype, Head, Stem, Transition, patterns
 from nas.genotype.genotype import MAX_BLOCKS, MAX_LAYERS, MAX_WIDTH
 from search_spaces.choices import check_choices, check_range, check_value, check_width
 

@@ -1,9 +1,8 @@
 import os
 
+import postgres
 import pytest
 import torch
-
-import postgres
 
 from nas.genotype import Block, Genotype, Head, Stem, Transition
 from nas.runtime import startup

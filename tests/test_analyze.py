@@ -1,14 +1,13 @@
 import json
 
 import torch
+from conftest import small_genotype
 
 from nas import build_model
 from nas.analyze import main
 from nas.genotype.presets import PRESETS
 from nas.training import checkpoint
 from nas.training.heatmap import connection_strengths
-
-from conftest import small_genotype
 
 
 def _checkpoint(tmp_path, genotype, with_genotype=True):

@@ -10,13 +10,12 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from conftest import POSTGRES_PASSWORD
+from datasets import write_folder
 
 from nas.genotype.presets import PRESETS
 from nas.study.bookkeeping import counted
 from nas.study.record import STUDY_OBJECTIVES
-
-from conftest import POSTGRES_PASSWORD
-from datasets import write_folder
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,18 @@ import os
 
 import pytest
 import torch
-
-from nas.training.data import (DataConfig, DataError, DeviceData, channel_stats, load_split, prepare, prepare_test,
-                      stratified_split)
-
 from datasets import class_images, write_cifar, write_folder, write_mnist, write_svhn
+
+from nas.training.data import (
+    DataConfig,
+    DataError,
+    DeviceData,
+    channel_stats,
+    load_split,
+    prepare,
+    prepare_test,
+    stratified_split,
+)
 
 CPU = torch.device("cpu")
 

@@ -1,11 +1,12 @@
 """The training evaluator's zero-cost proxies: the trial's initial weights and training batches, nothing else."""
 
-from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import small_genotype
+from datasets import class_images
+from tables import synthetic_table
+
 from nas.study.evaluators import Training
 from nas.tabular.replay import Replay
 from nas.tabular.table import Table
@@ -13,9 +14,6 @@ from nas.training import zero_cost
 from nas.training.data import DataConfig, DeviceData, ImageSet, PreparedData, channel_stats
 from nas.training.trainer import TrainConfig
 from nas.training.unit import build
-
-from datasets import class_images
-from tables import synthetic_table
 
 CPU = torch.device("cpu")
 
@@ -71,8 +69,8 @@ def test_a_replayed_trial_reads_its_proxies_from_the_table_and_waits_their_secon
     clock = _Clock()
     replay = Replay(table, clock)
     run = table.first()[7]
-    from search_spaces import genotype_from_params, get
     from nas.study.settings import Section
+    from search_spaces import genotype_from_params, get
     genotype = genotype_from_params(get("dense_grid"), Section.of(table.space), run.params)
     out = replay.proxies(genotype, 0, ("nn_mass", "synflow", "zico"))
     assert out["nn_mass"] == table.proxies[run.genotype_id]["nn_mass"]

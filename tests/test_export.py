@@ -11,12 +11,12 @@ from optuna.distributions import IntDistribution
 import nas
 from nas import build_model
 from nas.export import main
-from nas.study.record import RECORD, Status, TrialRecord
 from nas.genotype import Block, Genotype, Head, Stem, Transition
 from nas.inspect import main as inspect_main
-from nas.training.metrics import count_params
+from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.storage import JournalFileBackend
 from nas.training import checkpoint
+from nas.training.metrics import count_params
 
 
 def _genotype(k: int, pattern: str = "full") -> Genotype:
@@ -127,11 +127,11 @@ def test_a_damaged_study_file_is_named_as_damaged(tmp_path, capsys):
 # ---- a real (tiny) search: the input it recorded and the weights it kept ------------------
 
 def _search(tmp_path, grey=False, size=8, n_trials=4):
+    from datasets import write_folder
     from hydra import compose, initialize_config_dir
+    from searching import search
 
     import nas
-    from datasets import write_folder
-    from searching import search
 
     data = write_folder(tmp_path / "ds", n_per_class=12, classes=4, size=size, grey=grey)
     out = tmp_path / "runs" / "s"

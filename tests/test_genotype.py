@@ -2,11 +2,10 @@ import dataclasses
 import json
 
 import pytest
+from conftest import small_genotype
 
 from nas.genotype import Block, Genotype, GenotypeError, Head, Stem, Transition
 from nas.genotype.presets import PRESETS
-
-from conftest import small_genotype
 
 
 def test_yaml_and_json_round_trips_keep_equality_and_id():

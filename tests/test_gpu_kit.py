@@ -10,9 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
 
-from pack import pack, unpack  # noqa: E402
-
 from datasets import write_folder  # noqa: E402
+from pack import pack, unpack  # noqa: E402
 
 
 def test_packing_keeps_every_image_byte_for_byte(tmp_path):

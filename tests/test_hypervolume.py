@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from nas.study.dominance import weakly_nondominated as nondominated
-from nas.study.hypervolume import HypervolumeHistory, contribution, hypervolume
+from nas.pareto.dominance import weakly_nondominated as nondominated
+from nas.pareto.hypervolume import HypervolumeHistory, contribution, hypervolume
 
 
 def optuna_hv(points: np.ndarray, reference: np.ndarray) -> float:

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from nas.inspect import main
 from nas.genotype.presets import PRESETS
+from nas.inspect import main
 
 
 def test_cli_last_line_is_json(capsys):

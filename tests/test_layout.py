@@ -91,7 +91,7 @@ def test_the_evaluator_is_one_small_interface_with_two_implementations():
 
 
 def test_dominance_has_one_home():
-    """Fronts, rung orders and hypervolumes all rank by nas.study.dominance; Optuna's best_trials is not used."""
+    """Fronts, rung orders and hypervolumes all rank by nas.pareto.dominance; Optuna's best_trials is not used."""
     names = {"dominates", "front_ranks", "nondominated", "weakly_nondominated", "on_front", "best_trials"}
     found = []
     for path in MODULES:

@@ -55,9 +55,8 @@ def test_macs_on_the_meta_device_equal_fvcores_count_of_the_real_model(kind):
     """fvcore traces the real model (allocated weights); ours runs on shapes alone. Same convention, same number."""
     import logging
 
-    from fvcore.nn import FlopCountAnalysis
-
     from conftest import small_genotype
+    from fvcore.nn import FlopCountAnalysis
 
     genotype = {"full": small_genotype("full", bottleneck=4), "separable": small_genotype("full", conv="separable"),
                 "clique": small_genotype("clique"), "nearest": small_genotype("nearest", layers=5),

@@ -4,15 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from conftest import small_genotype
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.training.metrics import PeakMemory, count_params
 from nas.models import min_input_size
 from nas.models.clique import CliqueBlock
 from nas.models.dense import DenseBlock
-
-from conftest import small_genotype
+from nas.training.metrics import PeakMemory, count_params
 
 PATTERNS = ("full", "nearest", "odd_even", "clique", "explicit")
 

@@ -1,18 +1,17 @@
 import numpy as np
 import pytest
 from scipy import stats
+from tables import synthetic_table
+from test_evaluators import _Clock
 
-from nas.study.dominance import on_front
-from nas.study.pareto import losses
+from nas.pareto.dominance import on_front
+from nas.pareto.objectives import losses
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import Section
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.replay import Replay
 from nas.tabular.table import Table
 from search_spaces import genotype_from_params, get
-
-from tables import synthetic_table
-from test_evaluators import _Clock
 
 
 @pytest.fixture(scope="module")

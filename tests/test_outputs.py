@@ -7,11 +7,11 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
-from nas.study.hypervolume import hypervolume
-from nas.study.pareto import normalised
 from nas.genotype import Block, Genotype, Stem
+from nas.pareto.hypervolume import hypervolume
+from nas.pareto.objectives import directions, normalised
 from nas.study.outputs import Outputs
-from nas.study.record import BASELINE, Status, TrialRecord, directions
+from nas.study.record import BASELINE, Status, TrialRecord
 
 OBJECTIVES = ["val_accuracy", "params", "macs"]
 FILES = ("trials.csv", "hypervolume.csv", "pareto.csv")

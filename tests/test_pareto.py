@@ -1,44 +1,7 @@
-import math
 
-import numpy as np
-import optuna
 import pytest
 
-from nas.study.hypervolume import hypervolume
-from nas.study.pareto import STOPPED_LABEL, Front, figure, hypervolume_picture, normalised, picture, plot, plot_hypervolume
-from nas.study.record import directions
-
-
-def test_normalised_maps_fixed_ranges_to_unit_losses():
-    objectives = ["val_accuracy", "params", "images_per_second", "val_loss"]
-    x = normalised([0.75, 1e6, 1e3, 3.5], objectives)
-    assert x == pytest.approx([0.25, 0.5, 1 - 3 / 7, 0.5])  # error; log 1e3..1e9; maximised log 1..1e7; 0..7 nats
-
-
-def test_front_matches_optunas_pareto_set_and_hypervolume_on_random_trials():
-    objectives = ["val_accuracy", "params", "macs"]
-    rng = np.random.default_rng(0)
-    study = optuna.create_study(directions=directions(objectives))
-    front = Front(objectives)
-    history = []
-    for i in range(60):
-        values = [float(rng.uniform(0.1, 0.95)), int(10 ** rng.uniform(4, 7)), int(10 ** rng.uniform(6, 9))]
-        values[1] = values[1] if i % 7 else 10_000  # ties on one objective
-        study.add_trial(optuna.create_trial(values=values))
-        front.add(i, values)
-        history.append(front.value)
-    assert set(front.members) == {t.number for t in study.best_trials}
-    points = np.array([normalised(t.values, objectives) for t in study.trials])
-    assert history[-1] == pytest.approx(hypervolume(points, np.ones(3)), rel=1e-12)
-    assert all(b >= a for a, b in zip(history, history[1:]))
-
-
-def test_front_keeps_ties_and_drops_dominated_members():
-    front = Front(["val_accuracy", "params"])
-    assert front.add(0, [0.5, 50_000]) and front.add(1, [0.5, 50_000])  # equal values: both on the front
-    assert not front.add(2, [0.4, 80_000])
-    assert front.add(3, [0.6, 10_000]) and set(front.members) == {3}
-    assert front.value == pytest.approx(0.6 * (1 - math.log10(1e4 / 1e3) / 6))  # params on 1e3..1e9, log
+from nas.study.pareto import STOPPED_LABEL, figure, hypervolume_picture, picture, plot, plot_hypervolume
 
 
 def test_plots_are_written(tmp_path):

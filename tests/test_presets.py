@@ -4,9 +4,9 @@ import torchvision
 
 from nas import build_model
 from nas.genotype import GenotypeError
-from nas.training.metrics import count_macs, count_params
-from nas.models import min_input_size
 from nas.genotype.presets import PRESETS, cifar_densenet, cifar_densenet_bc, resolve
+from nas.models import min_input_size
+from nas.training.metrics import count_macs, count_params
 
 # Huang et al. 2017, Table 2 (CIFAR, 10 classes), in millions as printed.
 PAPER_PARAMS_M = {

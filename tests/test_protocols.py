@@ -4,12 +4,11 @@ import dataclasses
 
 import pytest
 import torch
+from test_trainer import CPU, TINY, _data, _fit
 
 from nas import build_model
 from nas.training.protocols import Protocol, cycle_factor, cycle_steps, lr_factor, recompute_bn
-from nas.training.trainer import TrainConfig, evaluate, fit, param_groups
-
-from test_trainer import CPU, TINY, _data, _fit
+from nas.training.trainer import TrainConfig, evaluate, param_groups
 
 STEPS = 3  # steps per epoch of _data(): 60 training images in batches of 16 (the last partial one dropped)
 

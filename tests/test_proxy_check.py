@@ -2,13 +2,12 @@ import json
 from pathlib import Path
 
 import pytest
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
 
 import nas
 import search_spaces
 from nas.analysis.proxy import budgets, per_epoch, proxy_check, rank_correlations, sample_genotypes, top_kept
-
-from datasets import write_folder
 
 CONF = str(Path(nas.__file__).parent / "conf")
 

@@ -3,12 +3,13 @@
 import numpy as np
 import optuna
 import pytest
+from conftest import small_genotype
 from scipy import stats
 
-from conftest import small_genotype
 from nas.analysis.report import build
 from nas.analysis.zero_cost import partial_spearman, proxy_ranking
-from nas.study.record import STUDY_OBJECTIVES, Status, TrialRecord, directions
+from nas.pareto.objectives import directions
+from nas.study.record import STUDY_OBJECTIVES, Status, TrialRecord
 
 OBJECTIVES = ["val_accuracy", "params"]
 

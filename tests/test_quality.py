@@ -1,18 +1,18 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from pathlib import Path
+from tables import synthetic_table
 
 import nas
-from nas.study.dominance import best_trials
-from nas.study.pareto import Front
+from nas.pareto.dominance import best_trials
+from nas.pareto.front import Front
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import parse_search
 from nas.tabular.quality import found, reference, true_hypervolume
 from nas.tabular.simulate import run
 from nas.tabular.table import Table
-
-from tables import synthetic_table
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVES = ["val_accuracy", "params", "macs"]

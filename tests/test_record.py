@@ -8,8 +8,8 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from nas.study.record import (BASELINE, OBJECTIVES, RECORD, Status, TrialRecord, check_objectives, directions,
-                              plain)
+from nas.pareto.objectives import directions
+from nas.study.record import BASELINE, RECORD, Status, TrialRecord
 
 
 def test_a_record_round_trips_through_a_real_storage(tmp_path):
@@ -82,16 +82,6 @@ def test_the_row_has_fixed_columns_then_the_parameters():
                              "worker"]
     assert row["status"] == "infeasible" and row["params"] == 10 and row["val_accuracy"] == ""
     assert list(row)[-2:] == ["param:a", "param:b"]
-
-
-def test_objectives_have_directions_and_are_checked():
-    assert directions(["val_accuracy", "params"]) == ["maximize", "minimize"]
-    assert plain("params", 12.0) == 12 and isinstance(plain("params", 12.0), int) and plain("val_loss", 0.5) == 0.5
-    assert all(o.scale in ("accuracy", "linear", "log") and o.bounds[0] < o.bounds[1] for o in OBJECTIVES.values())
-    with pytest.raises(ValueError, match="unknown objective 'latency'"):
-        check_objectives(["val_accuracy", "latency"])
-    with pytest.raises(ValueError, match="objectives is empty"):
-        check_objectives([])
 
 
 def test_a_trial_stored_before_the_record_existed_reads_the_same():

@@ -1,13 +1,12 @@
 import json
 from pathlib import Path
 
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
+from searching import search
 
 import nas
 from nas.report import main
-from searching import search
-
-from datasets import write_folder
 
 CONF = str(Path(nas.__file__).parent / "conf")
 
@@ -43,8 +42,8 @@ def test_report_of_a_missing_study(tmp_path, capsys):
 
 def test_what_sits_on_the_front_counts_trials_not_blocks():
     import optuna
-
     from conftest import small_genotype
+
     from nas.analysis.report import composition
     from nas.study.record import RECORD, Status, TrialRecord
 

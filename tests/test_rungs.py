@@ -6,21 +6,20 @@ from pathlib import Path
 
 import optuna
 import pytest
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
+from processes import CONF, finish, load, overrides, start, storage
+from searching import search
 
+from nas.genotype import Genotype
+from nas.pareto.objectives import losses
 from nas.scheduling import Scheduler, Stop, decide
 from nas.study.bookkeeping import counted
-from nas.study.pareto import losses
 from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.rungs import SHORTFALL, RungJudge, population, shortfall
-from searching import search
 from nas.training.data import prepare
 from nas.training.unit import data_config, train_config, train_genotype
-from nas.genotype import Genotype
-
-from datasets import write_folder
-from processes import CONF, finish, load, overrides, start, storage
 
 OBJ = ["val_accuracy", "params"]
 ASHA = ["scheduler=asha", "scheduler.eta=2", "train.epochs=4", "train.stop_at_chance=false"]

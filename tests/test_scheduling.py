@@ -5,10 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nas.scheduling import Scheduler, chance_rule, decide, pareto_order, scheduler_config
-from nas.scheduling.ranking import crowding
-from nas.study.dominance import front_ranks
-from nas.study.pareto import losses
+from nas.pareto.objectives import losses
+from nas.scheduling import Scheduler, chance_rule, decide, scheduler_config
 
 OBJ = ["val_accuracy", "params"]
 
@@ -19,21 +17,6 @@ def _l(acc: float, params: float) -> np.ndarray:
 
 # (accuracy, parameters): A and B trade off; C is dominated by A and B; D by A, B and C.
 A, B, C, D = _l(0.9, 100), _l(0.8, 50), _l(0.7, 200), _l(0.6, 300)
-
-
-def test_front_ranks_follow_dominance():
-    assert front_ranks(np.array([A, B, C, D])).tolist() == [0, 0, 1, 2]
-    assert front_ranks(np.array([D, C, B, A])).tolist() == [2, 1, 0, 0]
-
-
-@pytest.mark.parametrize("n, decimals", [(1, 1), (40, 1), (300, 1), (300, 3)])
-def test_front_ranks_equal_the_definition_on_random_sets_with_ties(n, decimals):
-    points = np.random.default_rng(n).random((n, 3)).round(decimals)
-    ranks = front_ranks(points)
-    for i in range(n):  # rank r: dominated by some trial of rank r − 1 and by none of rank ≥ r
-        dominators = [j for j in range(n) if (points[j] <= points[i]).all() and (points[j] < points[i]).any()]
-        assert all(ranks[j] < ranks[i] for j in dominators)
-        assert ranks[i] == 0 or any(ranks[j] == ranks[i] - 1 for j in dominators)
 
 
 def test_a_trial_alone_at_its_rung_goes_on():
@@ -58,29 +41,6 @@ def test_ties_go_to_the_trial_that_reached_the_rung_first():
     assert (d.go, d.position) == (True, 2)
     assert decide(same, [same.copy(), D], eta=3).go is False  # kept = 1: only the copy
     assert decide(same, [D, D.copy()], eta=2).go is True  # better than both copies of D
-
-
-def test_an_identical_later_result_never_takes_the_far_end_of_a_front():
-    e0, e1, c = np.array([0, 2, 1.0]), np.array([2, 0, 1.0]), np.array([1, 1, 2.0])
-    order = pareto_order(np.array([e0, e1, c, c.copy()]))
-    assert order.tolist() == [0, 1, 2, 3]  # the twin that arrived first keeps the infinite distance
-    assert decide(c.copy(), [e0, e1, c], eta=2).position == 4
-
-
-def test_crowding_breaks_ties_within_a_front():
-    # One front of four: P1 and P4 are its ends (infinite distance). By hand:
-    # P2: (0.9 - 0.6)/0.4 + (400 - 100)/350 = 0.75 + 0.857 = 1.607
-    # P3: (0.89 - 0.5)/0.4 + (390 - 50)/350 = 0.975 + 0.971 = 1.946  — P3 sits where the front is sparse
-    p1, p2, p3, p4 = _l(0.9, 400), _l(0.89, 390), _l(0.6, 100), _l(0.5, 50)
-    front = np.array([p1, p2, p3, p4])
-    assert front_ranks(front).tolist() == [0, 0, 0, 0]
-    distance = crowding(front)
-    assert np.isinf(distance[[0, 3]]).all()
-    assert distance[1] == pytest.approx(0.3 / 0.4 + 300 / 350) and distance[2] == pytest.approx(0.39 / 0.4 + 340 / 350)
-    assert pareto_order(front).tolist() == [0, 3, 2, 1]
-    # n = 5 with a dominated trial: three go on — the two ends and P3, not P2
-    assert decide(p3, [p1, p2, p4, D], eta=2).go is True
-    assert decide(p2, [p1, p3, p4, D], eta=2).go is False
 
 
 def test_rung_levels_and_brackets():

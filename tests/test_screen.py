@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
+from tables import synthetic_table
 
 import nas
 from nas.study.bookkeeping import counted
@@ -14,8 +15,6 @@ from nas.study.screen import Candidate, Screen, choose, features
 from nas.study.settings import parse_search
 from nas.tabular.simulate import run
 from nas.tabular.table import Table
-
-from tables import synthetic_table
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVES = ["val_accuracy", "params", "macs"]

@@ -6,18 +6,17 @@ import time
 from pathlib import Path
 
 import optuna
-import torch
 import pytest
+import torch
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
+from searching import search
 
 import nas
 from nas.genotype import Genotype
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
-from searching import search
-
-from datasets import write_folder
 
 CONF = str(Path(nas.__file__).parent / "conf")
 
@@ -392,7 +391,7 @@ def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on
     import dataclasses
 
     from nas.training.data import prepare
-    from nas.training.unit import measure, data_config, fit_in_memory, train_config
+    from nas.training.unit import data_config, fit_in_memory, measure, train_config
 
     two = ["search_space.layers=[2,2]", "search_space.growth=[4,32]", "search_space.growth_schedule=[constant]",
            "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",

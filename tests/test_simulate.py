@@ -6,18 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from tables import synthetic_table
 
 import nas
+from nas.pareto.dominance import best_trials, on_front
+from nas.pareto.objectives import losses
 from nas.scheduling import decide
-from nas.study.dominance import best_trials, on_front
-from nas.study.pareto import losses
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import parse_search
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.simulate import SimulatedClock, run
 from nas.tabular.table import Table
-
-from tables import synthetic_table
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVES = ["val_accuracy", "params", "macs"]

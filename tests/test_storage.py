@@ -8,8 +8,18 @@ from optuna.trial import TrialState
 
 from nas.study.record import Status, TrialRecord
 from nas.study.settings import Section
-from nas.study.storage import (PASSWORD_ENV, HeartbeatJournalStorage, StorageError, fail_stale_trials,
-                               hide_password, mask_url, open_storage, read_storage, redact, retry_callback)
+from nas.study.storage import (
+    PASSWORD_ENV,
+    HeartbeatJournalStorage,
+    StorageError,
+    fail_stale_trials,
+    hide_password,
+    mask_url,
+    open_storage,
+    read_storage,
+    redact,
+    retry_callback,
+)
 
 
 def _cfg(**kw):

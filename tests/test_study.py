@@ -1,7 +1,7 @@
 """The shared bookkeeping, on hand-made trials: what counts, who gets a slot, who trains."""
 
-import pytest
 import optuna
+import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -130,10 +130,11 @@ def test_a_study_run_under_the_old_first_rung_names_the_setting_that_resumes_it(
 def test_an_ema_study_from_before_ema_followed_the_learning_rate_resumes_only_with_the_old_rule():
     """Its setup recorded no train.ema_follows_lr: its runs were judged on a fixed half-life."""
 
+    from types import SimpleNamespace
+
     from nas.study.bookkeeping import open_study
     from nas.study.worker import setup_of
     from nas.training.trainer import TrainConfig
-    from types import SimpleNamespace
 
     def setup(**train):
         data = SimpleNamespace(config=SimpleNamespace(name="folder", root=".", split_seed=0, crop_padding=4, flip=True),

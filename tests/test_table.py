@@ -4,17 +4,16 @@ from pathlib import Path
 
 import optuna
 import pytest
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from searching import search
 
 import nas
 from nas.study.record import TrialRecord
 from nas.study.storage import read_storage
 from nas.table import main
 from nas.tabular.table import Table
-from searching import search
-
-from datasets import write_folder
 
 CONF = f"{nas.__path__[0]}/conf"
 TINY = ["search_space.layers=[2]", "search_space.patterns=[full,clique]", "search_space.bottleneck=[false]",

@@ -5,12 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
 
 import nas
 from nas.train import run
-
-from datasets import write_folder
 
 CONF = str(Path(nas.__file__).parent / "conf")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"

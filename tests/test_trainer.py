@@ -3,14 +3,13 @@ import math
 
 import pytest
 import torch
+from datasets import class_images
 
 from nas import build_model
-from nas.training.data import DeviceData, ImageSet, channel_stats
 from nas.genotype import Block, Genotype, Stem, Transition
 from nas.scheduling import Stop
+from nas.training.data import DeviceData, ImageSet, channel_stats
 from nas.training.trainer import TrainConfig, evaluate, fit, param_groups
-
-from datasets import class_images
 
 CPU = torch.device("cpu")
 TINY = Genotype(Stem("cifar", 8), (Block(2, 4, bottleneck=2), Block(2, 4)), (Transition(0.5),))
@@ -170,10 +169,10 @@ def test_compile_is_still_active_at_a_workers_twelfth_trial(monkeypatch):
 
 
 def test_compile_time_is_kept_out_of_the_training_throughput(monkeypatch):
-    from nas.training import trainer
-
     import time
     import types
+
+    from nas.training import trainer
 
     calls, clock = [], [0.0]  # a clock on which compiling takes a second and anything else a microsecond a reading
 

@@ -4,13 +4,12 @@ import dataclasses
 
 import pytest
 import torch
+from datasets import write_folder
 
 from nas.genotype.presets import PRESETS
 from nas.training.data import DataConfig, prepare
 from nas.training.trainer import TrainConfig
-from nas.training.unit import measure, fit_in_memory, train_genotype
-
-from datasets import write_folder
+from nas.training.unit import fit_in_memory, measure, train_genotype
 
 
 @pytest.fixture(scope="module")

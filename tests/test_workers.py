@@ -7,15 +7,14 @@ import sys
 
 import optuna
 import pytest
+from datasets import write_folder
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
+from processes import CONF, N_TRIALS, finish, load, overrides, start, storage, wait_until_training
 
 from nas.runtime import startup, threads_per_worker
 from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
-
-from datasets import write_folder
-from processes import CONF, N_TRIALS, finish, load, overrides, start, storage, wait_until_training
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import types
 import numpy as np
 import pytest
 import torch
+from conftest import small_genotype
 from torch import nn
 
-from conftest import small_genotype
 from nas.models import build_model
 from nas.training import zero_cost
 

@@ -112,6 +112,7 @@ def stage_a(out: Path, data: Path, dry: bool) -> dict:
 
 def stage_b(out: Path, data: Path, dry: bool) -> dict:
     from builder_vs_torchvision import TorchvisionCifarDenseNet
+
     from nas.training.data import DataConfig, prepare
     from nas.training.trainer import TrainConfig, fit
 
@@ -298,6 +299,7 @@ def stage_g(out: Path, data: Path, dry: bool) -> dict:
     import argparse
 
     import table_check
+
     from nas.tabular.table import Table
 
     table = Table.load("dense_grid")

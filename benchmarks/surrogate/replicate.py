@@ -17,7 +17,8 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from nas.study.record import RECORD, directions
+from nas.pareto.objectives import directions
+from nas.study.record import RECORD
 
 SOURCE = "replica_of"  # the user attribute naming the source trial
 

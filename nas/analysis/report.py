@@ -19,14 +19,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study import pareto
-from nas.training import heatmap
-from nas.genotype import Genotype
-from nas.study.bookkeeping import counted, retries
-from nas.study.dominance import best_trials
-from nas.study.outputs import finish_order
 from nas.analysis.zero_cost import proxy_ranking
-from nas.study.record import OBJECTIVES, STUDY_OBJECTIVES, Status, TrialRecord
+from nas.genotype import Genotype
+from nas.pareto.dominance import best_trials
+from nas.pareto.front import Front
+from nas.pareto.objectives import OBJECTIVES
+from nas.study import pareto
+from nas.study.bookkeeping import counted, retries
+from nas.study.outputs import finish_order
+from nas.study.record import STUDY_OBJECTIVES, Status, TrialRecord
+from nas.training import heatmap
 
 TOP = 6  # genotypes shown with their heat maps
 
@@ -182,7 +184,7 @@ def stopped_section(stopped: list[TrialRecord]) -> str:
 
 def hypervolume_history(complete: list[FrozenTrial], objectives: list[str]) -> list[float]:
     """The hypervolume after each completed trial, in the order they completed (as hypervolume.csv has it)."""
-    front = pareto.Front(objectives)
+    front = Front(objectives)
     history = []
     for t in sorted(complete, key=finish_order):
         front.add(t.number, t.values)

@@ -8,7 +8,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas.study.dominance import on_front, signed
+from nas.pareto.dominance import on_front, signed
 from nas.study.record import TrialRecord
 
 PICKS = ("best-accuracy", "smallest", "knee", "trial=N")

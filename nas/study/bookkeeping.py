@@ -20,7 +20,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, directions, stored_field
+from nas.pareto.objectives import directions
+from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, stored_field
 from nas.study.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

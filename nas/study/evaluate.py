@@ -22,8 +22,8 @@ from nas.genotype import Genotype
 from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
 from nas.study.evaluators import Evaluator
 from nas.study.record import CHILD_GENOTYPE, Status, TrialRecord, stored_field
-from nas.study.screen import Candidate, choose
 from nas.study.rungs import SHORTFALL, RungJudge, before_training, shortfall
+from nas.study.screen import Candidate, choose
 from nas.study.settings import SearchSettings
 from nas.study.storage import Heartbeat
 

@@ -15,9 +15,10 @@ from typing import Protocol
 import torch
 
 from nas.genotype import Genotype
-from nas.study.clock import Clock, WallClock
+from nas.pareto.objectives import LATENCIES
 from nas.study import weights
-from nas.study.record import LATENCIES, METRICS, Status, TrialRecord
+from nas.study.clock import Clock, WallClock
+from nas.study.record import METRICS, Status, TrialRecord
 from nas.study.rungs import RungJudge
 from nas.training import heatmap, zero_cost
 from nas.training.data import PreparedData

@@ -22,13 +22,15 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study import pareto, weights
-from nas.training import heatmap
 from nas.files import replacing
 from nas.genotype import Genotype
+from nas.pareto.front import Front
+from nas.pareto.objectives import plain
+from nas.study import pareto, weights
 from nas.study.bookkeeping import FINISHED, counted, retries
-from nas.study.record import Status, TrialRecord, plain
+from nas.study.record import Status, TrialRecord
 from nas.study.wandb_logger import NullLogger
+from nas.training import heatmap
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -84,7 +86,7 @@ class Outputs:
 
     def _clear(self) -> None:
         self.seen: set[int] = set()
-        self.front = pareto.Front(self.objectives)
+        self.front = Front(self.objectives)
         self.complete: dict[int, dict[str, Any]] = {}  # rows of the completed trials
         self.stopped: dict[int, dict[str, Any]] = {}  # rows of the trials the scheduler stopped (drawn grey)
         self.records: dict[int, TrialRecord] = {}  # of the completed trials: the front's genotypes and heat maps

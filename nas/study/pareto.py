@@ -1,71 +1,18 @@
-"""Pareto fronts, their hypervolume, and the accuracy-versus-size plots of a study.
+"""The accuracy-versus-size plots of a study, and its hypervolume history.
 
-Objectives are compared as losses (every one minimised); the hypervolume is measured
-on each objective's fixed range (:class:`nas.study.record.Objective`), so it can be
-appended to as trials finish. Plots read each trial's stored metrics, so accuracy
-against parameters and against multiply-adds is drawn whatever the study's objectives.
+Plots read each trial's stored metrics, so accuracy against parameters and against
+multiply-adds is drawn whatever the study's objectives.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nas.files import replacing
-from nas.study.dominance import dominates
-from nas.study.hypervolume import HypervolumeHistory
-from nas.study.record import BASELINE, OBJECTIVES, Status
-
-REFERENCE = 1.0  # the far end of every objective's fixed range, after normalisation
-
-
-def losses(values: list[float], objectives: list[str]) -> np.ndarray:
-    """Objective values as losses to minimise, in the objectives' own units."""
-    return np.array([-v if OBJECTIVES[o].direction == "maximize" else v for o, v in zip(objectives, values)], float)
-
-
-def normalised(values: list[float], objectives: list[str]) -> np.ndarray:
-    """Objective values mapped to [0, 1] on their fixed ranges (0 best), for the hypervolume."""
-    out = []
-    for o, v in zip(objectives, values):
-        spec = OBJECTIVES[o]
-        lo, hi = spec.bounds
-        if spec.scale == "accuracy":
-            x = 1 - v
-        elif spec.scale == "linear":
-            x = (v - lo) / (hi - lo)
-        else:
-            x = (math.log(max(v, 1e-300)) - math.log(lo)) / (math.log(hi) - math.log(lo))
-        out.append(1 - x if spec.direction == "maximize" and spec.scale != "accuracy" else x)
-    return np.array(out, float)
-
-
-class Front:
-    """The Pareto set of the trials added so far, kept up to date one trial at a time
-    (equal to Optuna's ``study.best_trials``: ties stay on the front), with the
-    hypervolume after each added trial."""
-
-    def __init__(self, objectives: list[str]) -> None:
-        self.objectives = objectives
-        self.members: dict[int, np.ndarray] = {}  # trial number → losses
-        self.hypervolume = HypervolumeHistory(np.full(len(objectives), REFERENCE))
-
-    def add(self, number: int, values: list[float]) -> bool:
-        """Add a completed trial; True when the front changed."""
-        self.hypervolume.add(np.clip(normalised(values, self.objectives), 0.0, None))
-        new = losses(values, self.objectives)
-        if any(dominates(old, new) for old in self.members.values()):
-            return False
-        self.members = {n: old for n, old in self.members.items() if not dominates(new, old)}
-        self.members[number] = new
-        return True
-
-    @property
-    def value(self) -> float:
-        return self.hypervolume.value
+from nas.study.record import BASELINE, Status
 
 
 def _front_2d(x: np.ndarray, acc: np.ndarray) -> np.ndarray:

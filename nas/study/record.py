@@ -9,8 +9,7 @@ avoid training one genotype twice — and once more with the result.
 Every reader goes through :meth:`TrialRecord.of`, and every table of trials is
 made of :meth:`TrialRecord.row`.
 
-The objectives a study can have, with their directions and units, are
-:data:`OBJECTIVES`.
+The objectives a study can have are :data:`nas.pareto.OBJECTIVES`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.pareto.objectives import LATENCIES
 from nas.training.trainer import Outcome
 from nas.training.unit import strict_json
 
@@ -73,59 +73,9 @@ class Status(str, enum.Enum):
         return TrialState.FAIL
 
 
-@dataclass(frozen=True)
-class Objective:
-    """An objective with its direction and unit, and the fixed range its hypervolume is
-    measured over: ``scale`` "accuracy" is measured as 1 − accuracy on [0, 1]; "linear" and "log" map
-    ``bounds`` to [0, 1] (a value beyond them adds no volume). Fixed ranges, not the
-    study's own extremes, keep the hypervolume history appendable as a study grows and
-    comparable between studies."""
-
-    name: str
-    direction: str  # "maximize" | "minimize"
-    unit: str
-    integer: bool = False
-    scale: str = "log"
-    bounds: tuple[float, float] = (0.0, 1.0)
-
-
-OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
-    Objective("val_accuracy", "maximize", "fraction", scale="accuracy"),
-    Objective("val_loss", "minimize", "nats", scale="linear", bounds=(0.0, 7.0)),  # ln 1000 ≈ 6.9: chance on 1000 classes
-    Objective("params", "minimize", "parameters", integer=True, bounds=(1e3, 1e9)),
-    Objective("macs", "minimize", "multiply-adds per image", integer=True, bounds=(1e4, 1e12)),
-    Objective("images_per_second", "maximize", "images/s", bounds=(1.0, 1e7)),
-    Objective("peak_memory_bytes", "minimize", "bytes", integer=True, bounds=(1e5, 1e12)),
-    Objective("latency_batch1_ms", "minimize", "ms", bounds=(1e-3, 1e5)),
-    Objective("latency_batch_ms", "minimize", "ms", bounds=(1e-3, 1e5)),
-)}
-LATENCIES = {"latency_batch1_ms": 1, "latency_batch_ms": 256}  # objective → batch size it is measured at
 # What every trained trial measures (objectives or not), in trials.csv's column order.
 METRICS = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_per_second", "train_seconds",
            "compile_seconds", "wall_seconds", "peak_memory_bytes", "memory_estimate_bytes", "batch_size", "epochs", *LATENCIES)
-
-
-def check_objectives(names: list[str] | str) -> list[str]:
-    if isinstance(names, str):
-        raise ValueError(f"objectives={names}: give a list, e.g. objectives=[{names}] or objectives=[{names},params]")
-    if not names:
-        raise ValueError("objectives is empty; give at least one, e.g. objectives=[val_accuracy,params]")
-    unknown = [o for o in names if o not in OBJECTIVES]
-    if unknown:
-        raise ValueError(f"unknown objective {unknown[0]!r}; choose from {', '.join(OBJECTIVES)}")
-    twice = sorted({o for o in names if names.count(o) > 1})
-    if twice:
-        raise ValueError(f"objective {twice[0]!r} is given twice in objectives={list(names)}; name each once")
-    return list(names)
-
-
-def directions(names: list[str]) -> list[str]:
-    return [OBJECTIVES[o].direction for o in names]
-
-
-def plain(objective: str, value: float) -> float | int:
-    """An objective value as its natural type (counts as int)."""
-    return int(value) if OBJECTIVES[objective].integer else value
 
 
 @dataclass

@@ -21,14 +21,14 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from nas.pareto.objectives import END, EPOCH, LATENCIES, known, losses
 from nas.scheduling import Scheduler, decide
 from nas.scheduling.rules import Stop
 from nas.study.clock import Clock, WallClock
-from nas.study.pareto import losses
-from nas.study.record import LATENCIES, TrialRecord
+from nas.study.record import TrialRecord
 
-AT_END = ("peak_memory_bytes",)  # objectives only known when training ends
-DURING = ("val_accuracy", "val_loss")  # objectives that change while a trial trains
+AT_END = known(END)  # objectives only known when training ends
+DURING = known(EPOCH)  # objectives that change while a trial trains
 
 
 def ranked(objectives: list[str]) -> list[str]:

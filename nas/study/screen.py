@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from nas.checks import require, whole
-from nas.study.hypervolume import HypervolumeHistory, contribution
-from nas.study.pareto import REFERENCE, normalised
+from nas.pareto.hypervolume import HypervolumeHistory, contribution
+from nas.pareto.objectives import EPOCH, GENOTYPE, REFERENCE, hypervolume_point, known
 from nas.training.zero_cost import NAMES
 
 SCREENS = ("none", "size", "zero_cost")
-KNOWN = ("params", "macs")  # objectives known before training
-PREDICTED = ("val_accuracy", "val_loss")  # the objective a screen predicts (one per study)
+KNOWN = known(GENOTYPE)  # objectives known before training
+PREDICTED = known(EPOCH)  # the objective a screen predicts (one per study)
 QUANTILES = [NormalDist().inv_cdf((i + 0.5) / 16) for i in range(16)]  # the predictive distribution, evenly
 
 
@@ -146,7 +146,7 @@ def choose(screen: Screen, objectives: list[str], trained: list[tuple[Candidate,
     sigma = math.sqrt(float(((a @ coef - y) ** 2).sum()) / dof)
     front = HypervolumeHistory(np.full(len(objectives), REFERENCE))
     for _, values in trained:
-        front.add(np.clip(normalised(values, objectives), 0.0, None))
+        front.add(hypervolume_point(values, objectives))
     gains = []
     for c, row in zip(candidates, cand_x / scale):
         mean = float(row @ coef)
@@ -154,7 +154,7 @@ def choose(screen: Screen, objectives: list[str], trained: list[tuple[Candidate,
         total = 0.0
         for q in QUANTILES:
             values = [mean + spread * q if o == target else float(getattr(c, o)) for o in objectives]
-            total += contribution(np.clip(normalised(values, objectives), 0.0, None), front.front, front.reference)
+            total += contribution(hypervolume_point(values, objectives), front.front, front.reference)
         gains.append(total / len(QUANTILES))
     best = int(np.argmax(gains))
     if gains[best] <= 0:

@@ -18,9 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import search_spaces
 from nas.checks import fraction, number, require, whole
+from nas.pareto.objectives import check_objectives
 from nas.runtime import cores
 from nas.scheduling import Scheduler, scheduler_config
-from nas.study.record import check_objectives
 from nas.study.rungs import check_cycles
 from nas.study.rungs import check_objectives as check_rung_objectives
 from nas.study.samplers import make_sampler
@@ -29,8 +29,8 @@ from nas.study.storage import check_storage
 from nas.study.wandb_logger import check as check_logger
 from nas.training.data import DataConfig
 from nas.training.trainer import TrainConfig
-from nas.training.zero_cost import NAMES as PROXIES
 from nas.training.unit import data_config, train_config
+from nas.training.zero_cost import NAMES as PROXIES
 
 
 class Section(dict):

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 import os
 import random
-import warnings
 import threading
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable

@@ -22,10 +22,10 @@ from optuna.trial import TrialState
 import search_spaces
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
+from nas.pareto.dominance import best_trials
 from nas.runtime import use_cpu_threads
 from nas.scheduling import Scheduler
 from nas.study.bookkeeping import counted, describe_running, holding, interrupted, open_study, taken
-from nas.study.dominance import best_trials
 from nas.study.evaluate import WORKER, run_trial
 from nas.study.evaluators import Evaluator, Training
 from nas.study.outputs import Outputs, summary

@@ -10,7 +10,7 @@ first runs are the reference.
 
 from __future__ import annotations
 
-from nas.study.pareto import Front
+from nas.pareto.front import Front
 from nas.tabular.table import Run, Table
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.study.dominance import on_front
-from nas.study.pareto import losses
+from nas.pareto.dominance import on_front
+from nas.pareto.objectives import losses
 from nas.study.record import Status
 
 FORMAT = 1

@@ -23,7 +23,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from nas.study.dominance import front_of_sorted
+from nas.pareto.dominance import front_of_sorted
 
 __all__ = ["HypervolumeHistory", "contribution", "hypervolume"]
 
