@@ -28,9 +28,9 @@ import torch
 from scipy import stats
 
 from nas.genotype.presets import resolve
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
 from nas.training.environment import code_commit
-from nas.training.trainer import TrainConfig
 from nas.training.unit import train_genotype
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def train(args: argparse.Namespace) -> None:
             for protocol in args.protocols:
                 if (name(protocol, args), epochs, seed) in done:
                     continue
-                cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule=protocol,
+                cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, protocol=protocol,
                                   stop_at_chance=False, progress=False, ema_follows_lr=not args.fixed_half_life)
                 start = time.perf_counter()
                 _, result = train_genotype(genotype, data, cfg, seed=seed)

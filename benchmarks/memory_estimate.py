@@ -48,8 +48,9 @@ CASES = [(name, False, b) for name in MODELS for b in (64, 256)] + [
 def child(name: str, memory_efficient: bool, batch: int, steps: int, device: str) -> None:
     """Train ``steps`` steps and print the trainer's measured peak as JSON."""
     from nas.runtime import keep_freed_cpu_memory
+    from nas.training.config import TrainConfig
     from nas.training.data import DeviceData, ImageSet
-    from nas.training.trainer import TrainConfig, fit
+    from nas.training.trainer import fit
 
     keep_freed_cpu_memory()  # as every command does at start-up
     torch.manual_seed(0)

@@ -1,7 +1,7 @@
 """Which training protocol makes a rung's accuracy tell how a trial ends?
 
 Trains the same genotypes, drawn at random from the multi-fidelity benchmark's space of
-small nets, under every protocol of ``train.schedule`` for the full budget (``--epochs``),
+small nets, under every protocol of ``train.protocol`` for the full budget (``--epochs``),
 on CIFAR-10 (``--train-size`` / ``--val-size`` images of the training split, down-sampled
 to ``--image-size`` pixels), and reports for each protocol and rung (``--rungs``, where
 ``rung_cycles`` ends its cycles):
@@ -45,10 +45,10 @@ from scipy import stats
 
 import search_spaces
 from nas.analysis.proxy import rank_correlations, sample_genotypes, top_kept
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
 from nas.training.environment import code_commit, cpu_model
-from nas.training.protocols import SCHEDULES
-from nas.training.trainer import TrainConfig
+from nas.training.protocols import PROTOCOLS as REGISTERED
 from nas.training.unit import train_genotype
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = "onecycle"
 PROTOCOLS = ["onecycle", "rung_cycles", "schedule_free", "ema"]  # compared by default
 EMA_FIXED = "ema_fixed"  # ema with train.ema_follows_lr=false: the fixed half-life it had before issue 28
-CHOICES = [*SCHEDULES, EMA_FIXED]
+CHOICES = [*REGISTERED, EMA_FIXED]
 
 
 def space_config() -> Any:
@@ -77,7 +77,7 @@ def runs(args: argparse.Namespace) -> list[tuple[int, int, str]]:
 
 def train_config(args: argparse.Namespace, protocol: str) -> TrainConfig:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      schedule="ema" if protocol == EMA_FIXED else protocol,
+                      protocol="ema" if protocol == EMA_FIXED else protocol,
                       ema_follows_lr=protocol != EMA_FIXED, stop_at_chance=False, progress=False)
     return cfg.for_rungs(args.rungs)
 

@@ -41,9 +41,9 @@ import search_spaces
 from nas.study.settings import Section
 from nas.tabular import card
 from nas.tabular.table import Run, Table
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, folder_digest, prepare
 from nas.training.environment import code_commit, cpu_model
-from nas.training.trainer import TrainConfig
 from nas.training.unit import train_genotype
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def label(s: dict) -> str:
 def finished(path: Path) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     for r in rows:  # runs from before train.ema_follows_lr existed trained ema with its fixed half-life
-        if r["settings"]["train"]["schedule"] == "ema":
+        if r["settings"]["train"].get("protocol", r["settings"]["train"].get("schedule")) == "ema":
             r["settings"]["train"].setdefault("ema_follows_lr", False)
     return rows
 

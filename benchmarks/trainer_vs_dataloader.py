@@ -28,8 +28,9 @@ from torchvision import datasets, transforms
 
 from nas import build_model
 from nas.runtime import keep_freed_cpu_memory
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
-from nas.training.trainer import TrainConfig, fit, param_groups
+from nas.training.trainer import fit, param_groups
 
 
 def reference_round(model, loader, steps: int, cfg: TrainConfig, device: torch.device) -> float:

@@ -38,7 +38,7 @@ from nas.models.onnx import export_onnx
 from nas.pareto.dominance import best_trials
 from nas.runtime import startup
 from nas.study import weights
-from nas.study.record import STUDY_SETUP, TrialRecord
+from nas.study.record import TrialRecord, study_setup
 from nas.study.storage import load_study
 from nas.training import checkpoint
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         genotype = Genotype.from_dict(trial.genotype)
         kept = weights.find(args.study_dir, trial.number, genotype.id)
         trained = checkpoint.load(args.checkpoint or kept, genotype) if args.checkpoint or kept else None
-        shape = input_of(args, study.user_attrs.get(STUDY_SETUP), trained, genotype)
+        shape = input_of(args, study_setup(study), trained, genotype)
         out = args.out or args.study_dir / "export" / f"trial{trial.number:04d}-{genotype.id}.yaml"
         if out.suffix not in (".yaml", ".yml", ".json"):  # .pt and .onnx are written beside it, never over it
             raise ValueError(f"--out {out}: name the genotype file .yaml or .json (the weights and the ONNX model "
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                   "weights": None, "input": shape}
         if trial.seed is not None:
             result["seed"] = trial.seed
-            result["reproduce"] = reproduce(out, trial, study.user_attrs.get(STUDY_SETUP))
+            result["reproduce"] = reproduce(out, trial, study_setup(study))
         if trained is not None:
             result["weights"] = str(shutil.copyfile(args.checkpoint or kept, out.with_suffix(".pt")))
         if args.onnx:
@@ -109,7 +109,7 @@ def reproduce(genotype_file: Path, trial: TrialRecord, setup: dict[str, Any] | N
     under a scheduler ends its cycles at each trial's rungs)."""
     if not setup or "root" not in setup:
         return None
-    if setup["train"]["schedule"] == "rung_cycles" and setup.get("scheduler", {}).get("name", "none") != "none":
+    if setup["train"]["protocol"] == "rung_cycles" and setup.get("scheduler", {}).get("name", "none") != "none":
         return None
     height, width = setup["image_size"]
     data = {"root": setup["root"], "train_size": setup["train_size"], "val_size": setup["val_size"],

@@ -12,7 +12,7 @@ import nas
 import search_spaces
 from nas.study.settings import Section
 from nas.tabular.table import Run, Table
-from nas.training.trainer import TrainConfig
+from nas.training.config import TrainConfig
 
 SPACE = Path(nas.__file__).parent / "conf" / "search_space" / "dense_grid.yaml"
 

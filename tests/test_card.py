@@ -24,7 +24,7 @@ def _table(accuracy, replica_shift=None) -> Table:
             runs.append(Run(f"g{i}", f"g{i}", {"pattern": pattern, "conv": conv, "size": size}, replica, i, "ok", "",
                             params, params * 100, None, 0.0, ((a / 2, 2.0, 2.0, 1.0, 0.1), (a, 1.5, 1.5, 1.0, 0.1))))
     setup = {"data": "folder", "train_size": 100, "val_size": 50, "split_seed": 0, "image_size": [8, 8],
-             "train": {"epochs": 2, "batch_size": 10, "lr": 0.1, "schedule": "ema"}}
+             "train": {"epochs": 2, "batch_size": 10, "lr": 0.1, "protocol": "ema"}}
     return Table({"name": "made-up"}, setup, {"command": "tests", "cpu_seconds": 36.0, "threads": 1}, tuple(runs))
 
 

@@ -55,12 +55,12 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "a scheduler with nothing to rank at rungs": (["scheduler=asha", "train.epochs=3", "objectives=[params,macs]"],
                                                   ["has neither val_accuracy nor val_loss", "scheduler=none"]),
     "cycle ends without rung_cycles": (["train.epochs=4", "train.cycle_ends=[1,3]"],
-                                       ["train.cycle_ends=[1, 3] with train.schedule=onecycle: only rung_cycles",
-                                        "set train.schedule=rung_cycles or leave cycle_ends null"]),
-    "cycle ends under a scheduler": (["scheduler=asha", "train.epochs=4", "train.schedule=rung_cycles",
+                                       ["train.cycle_ends=[1, 3] with train.protocol=onecycle: only rung_cycles",
+                                        "set train.protocol=rung_cycles or leave cycle_ends null"]),
+    "cycle ends under a scheduler": (["scheduler=asha", "train.epochs=4", "train.protocol=rung_cycles",
                                       "train.cycle_ends=[1,2]"],
                                      ["train.cycle_ends=[1, 2] with scheduler=asha", "leave train.cycle_ends null"]),
-    "unknown protocol": (["train.schedule=sgdr"], ["train.schedule='sgdr': must be one of onecycle, cosine, "
+    "unknown protocol": (["train.protocol=sgdr"], ["train.protocol='sgdr': must be one of onecycle, cosine, "
                                                    "rung_cycles, schedule_free, ema"]),
     "unknown storage": (["storage=redis"], ["unknown storage 'redis'", "journal, postgres, sqlite"]),
     "unknown logger": (["logger=tensorboard"], ["unknown logger 'tensorboard'", "none, wandb"]),
@@ -361,7 +361,7 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(folder, study, tmp_
 def test_an_ema_study_from_before_its_half_life_followed_the_learning_rate_says_how_to_resume(folder, tmp_path):
     import optuna
 
-    args = [*_search_args(folder, tmp_path), "train.schedule=ema", "train.epochs=2", "train.stop_at_chance=false"]
+    args = [*_search_args(folder, tmp_path), "train.protocol=ema", "train.epochs=2", "train.stop_at_chance=false"]
     first = _run("nas.search", args, tmp_path)
     assert first.returncode == 0, first.stderr
     study = optuna.load_study(study_name="bad", storage=f"sqlite:///{tmp_path / 'runs' / 'bad' / 'study.db'}")

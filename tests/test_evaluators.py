@@ -11,8 +11,8 @@ from nas.study.evaluators import Training
 from nas.tabular.replay import Replay
 from nas.tabular.table import Table
 from nas.training import zero_cost
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, DeviceData, ImageSet, PreparedData, channel_stats
-from nas.training.trainer import TrainConfig
 from nas.training.unit import build
 
 CPU = torch.device("cpu")

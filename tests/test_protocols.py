@@ -7,8 +7,9 @@ import torch
 from test_trainer import CPU, TINY, _data, _fit
 
 from nas import build_model
-from nas.training.protocols import Protocol, cycle_factor, cycle_steps, lr_factor, recompute_bn
-from nas.training.trainer import TrainConfig, evaluate, param_groups
+from nas.training.config import TrainConfig
+from nas.training.protocols import cycle_factor, cycle_steps, lr_factor, protocol_class, recompute_bn
+from nas.training.trainer import evaluate, param_groups
 
 STEPS = 3  # steps per epoch of _data(): 60 training images in batches of 16 (the last partial one dropped)
 
@@ -41,7 +42,7 @@ def test_rung_cycles_restart_after_each_rung_and_reach_their_minimum_at_it():
 def test_the_learning_rate_at_every_rung_epoch_is_its_cycles_minimum(bracket_rungs):
     """A bracket's rungs, a later bracket's, and (None) the default cycle ends: asha's default rungs."""
     cfg = TrainConfig(epochs=5, batch_size=16, lr=0.1, warmup=0.2, progress=False, stop_at_chance=False,
-                      schedule="rung_cycles")
+                      protocol="rung_cycles")
     cfg = cfg.for_rungs(bracket_rungs) if bracket_rungs is not None else cfg
     bracket_rungs = bracket_rungs or [1, 3]
     assert cfg.cycles() == bracket_rungs
@@ -62,7 +63,7 @@ def test_the_learning_rate_at_every_rung_epoch_is_its_cycles_minimum(bracket_run
 def test_judging_the_average_never_changes_how_training_goes_on():
     """ema trains exactly as onecycle does (dropout too: the BN recomputation forks the generator)."""
     genotype = dataclasses.replace(TINY, dropout=0.3)
-    runs = {s: _fit(TrainConfig(epochs=3, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, schedule=s),
+    runs = {s: _fit(TrainConfig(epochs=3, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, protocol=s),
                     genotype=genotype)[1] for s in ("onecycle", "ema")}
     assert [h["train_loss"] for h in runs["ema"].history] == [h["train_loss"] for h in runs["onecycle"].history]
     assert [h["val_loss"] for h in runs["ema"].history] != [h["val_loss"] for h in runs["onecycle"].history]
@@ -74,7 +75,7 @@ def test_a_finished_ema_run_is_judged_exactly_as_onecycle(epochs):
     judged weights are then the trained ones, with their own BN statistics, so the final result is
     onecycle's, while the epochs before it are judged on an average."""
     runs = {s: _fit(TrainConfig(epochs=epochs, batch_size=16, lr=0.1, progress=False, stop_at_chance=False,
-                                schedule=s))[1] for s in ("onecycle", "ema")}
+                                protocol=s))[1] for s in ("onecycle", "ema")}
     assert runs["ema"].val_accuracy == runs["onecycle"].val_accuracy
     assert runs["ema"].val_loss == runs["onecycle"].val_loss
     if epochs > 1:
@@ -82,24 +83,24 @@ def test_a_finished_ema_run_is_judged_exactly_as_onecycle(epochs):
 
 
 def test_schedule_free_needs_momentum():
-    with pytest.raises(ValueError, match="train.momentum=0 with train.schedule=schedule_free"):
-        TrainConfig(schedule="schedule_free", momentum=0.0, nesterov=False)
+    with pytest.raises(ValueError, match="train.momentum=0 with train.protocol=schedule_free"):
+        TrainConfig(protocol="schedule_free", momentum=0.0, nesterov=False)
 
 
 def test_default_cycles_are_ashas_default_rungs():
-    assert TrainConfig(epochs=9, schedule="rung_cycles").cycles() == [1, 3]
-    assert TrainConfig(epochs=10, schedule="rung_cycles").cycles() == [1, 3, 9]
-    assert TrainConfig(epochs=1, schedule="rung_cycles").cycles() == []
-    assert TrainConfig(epochs=9, schedule="rung_cycles", cycle_ends=[2, 5]).cycles() == [2, 5]
+    assert TrainConfig(epochs=9, protocol="rung_cycles").cycles() == [1, 3]
+    assert TrainConfig(epochs=10, protocol="rung_cycles").cycles() == [1, 3, 9]
+    assert TrainConfig(epochs=1, protocol="rung_cycles").cycles() == []
+    assert TrainConfig(epochs=9, protocol="rung_cycles", cycle_ends=[2, 5]).cycles() == [2, 5]
     assert TrainConfig(epochs=9).for_rungs([1, 3]).cycle_ends is None  # only rung_cycles follows the rungs
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"cycle_ends": [1, 3]}, "train.cycle_ends=\\[1, 3\\] with train.schedule=ema: only rung_cycles"),
-    ({"cycle_ends": [1], "epochs": 1, "schedule": "rung_cycles"}, "none, since one epoch has no rung"),
-    ({"schedule": "rung_cycles", "cycle_ends": [3, 1]}, "increasing whole numbers in \\[1, 8\\]"),
-    ({"schedule": "rung_cycles", "cycle_ends": [9]}, "increasing whole numbers in \\[1, 8\\]"),
-    ({"schedule": "rung_cycles", "cycle_ends": "1,3"}, "train.cycle_ends=1,3"),
+    ({"cycle_ends": [1, 3]}, "train.cycle_ends=\\[1, 3\\] with train.protocol=ema: only rung_cycles"),
+    ({"cycle_ends": [1], "epochs": 1, "protocol": "rung_cycles"}, "none, since one epoch has no rung"),
+    ({"protocol": "rung_cycles", "cycle_ends": [3, 1]}, "increasing whole numbers in \\[1, 8\\]"),
+    ({"protocol": "rung_cycles", "cycle_ends": [9]}, "increasing whole numbers in \\[1, 8\\]"),
+    ({"protocol": "rung_cycles", "cycle_ends": "1,3"}, "train.cycle_ends=1,3"),
     ({"ema_half_life": 0}, "train.ema_half_life=0: must be > 0"),
 ])
 def test_protocol_settings_are_checked(values, message):
@@ -107,9 +108,9 @@ def test_protocol_settings_are_checked(values, message):
         TrainConfig(**{"epochs": 9, **values})
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "rung_cycles", "schedule_free", "ema"])
-def test_the_model_returned_is_the_one_evaluated(schedule):
-    cfg = TrainConfig(epochs=3, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, schedule=schedule)
+@pytest.mark.parametrize("protocol", ["onecycle", "cosine", "rung_cycles", "schedule_free", "ema"])
+def test_the_model_returned_is_the_one_evaluated(protocol):
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, protocol=protocol)
     train, val = _data()
     model, r = _fit(cfg, data=(train, val))
     assert r.status == "ok" and len(r.history) == 3
@@ -119,12 +120,12 @@ def test_the_model_returned_is_the_one_evaluated(schedule):
     assert [{**h, **{k: h2[k] for k in timings}} for h, h2 in zip(r.history, r2.history)] == r2.history
 
 
-def _protocol(schedule, **extra):
+def _protocol(name, **extra):
     train, _ = _data()
-    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.1, schedule=schedule, **extra).on(CPU)
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.1, protocol=name, **extra).on(CPU)
     torch.manual_seed(0)
     model = build_model(TINY, num_classes=2)
-    return model, Protocol(model, param_groups(model, cfg.weight_decay), cfg, STEPS, train, seed=0), train
+    return model, protocol_class(name)(model, param_groups(model, cfg.weight_decay), cfg, STEPS, train, seed=0), train
 
 
 def _steps(model, protocol, train, n, seed=0):
@@ -153,7 +154,7 @@ def _reference_bn(model, protocol):
     import math
     from itertools import islice
 
-    from nas.training.protocols import BN_IMAGES
+    from nas.training.protocols.base import BN_IMAGES
 
     twin = copy.deepcopy(model)
     g = torch.Generator().manual_seed(0 + 2)
@@ -222,7 +223,7 @@ def test_recompute_bn_averages_batch_statistics():
 def test_a_stopped_run_leaves_the_judged_weights_in_the_model():
     from nas.scheduling import Stop
 
-    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, schedule="ema")
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, protocol="ema")
     train, val = _data()
     model, r = _fit(cfg, data=(train, val), rules=[lambda epoch, entry: Stop("rung") if epoch == 2 else None])
     assert r.status == "stopped" and r.epochs == 2
@@ -232,7 +233,7 @@ def test_a_stopped_run_leaves_the_judged_weights_in_the_model():
 def test_ema_with_a_fixed_half_life_is_kept_for_older_studies():
     """train.ema_follows_lr=false: the earlier rule (the tabular benchmark's), whose last epoch is judged
     on the average and so differs from onecycle's."""
-    runs = {s: _fit(TrainConfig(epochs=2, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, schedule=s,
+    runs = {s: _fit(TrainConfig(epochs=2, batch_size=16, lr=0.1, progress=False, stop_at_chance=False, protocol=s,
                                 ema_follows_lr=f))[1] for s, f in (("onecycle", True), ("ema", False))}
     assert runs["ema"].val_loss != runs["onecycle"].val_loss
     model, protocol, train = _protocol("ema", ema_half_life=0.5, ema_follows_lr=False)

@@ -53,12 +53,12 @@ def test_top_kept_is_the_share_of_the_ends_top_third_a_rung_keeps():
 
 def test_under_rung_cycles_the_brief_run_is_one_cycle_and_the_long_runs_end_cycles_at_their_rungs():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="proxy_check", overrides=["train.schedule=rung_cycles", "train.epochs=3"])
+        cfg = compose(config_name="proxy_check", overrides=["train.protocol=rung_cycles", "train.epochs=3"])
     brief, long = budgets(cfg.train, 3)
     assert (brief.epochs, brief.cycles()) == (3, [])  # not asha's default rungs at epochs 1 (and 3)
     assert (long.epochs, long.cycles()) == (9, [1, 3])
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="proxy_check", overrides=["train.schedule=rung_cycles", "train.epochs=3",
+        cfg = compose(config_name="proxy_check", overrides=["train.protocol=rung_cycles", "train.epochs=3",
                                                             "train.cycle_ends=[2,4]"])
     assert budgets(cfg.train, 3)[1].cycles() == [2, 4]
 
@@ -101,12 +101,12 @@ def test_proxy_check_ranks_the_rungs_of_any_protocol(tmp_path):
     folder = write_folder(tmp_path / "ds", n_per_class=16, classes=3, size=8)
     overrides = ["data=folder", f"data.root={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=12",
                  "train=smoke", "train.batch_size=8", "train.progress=false", "device=cpu", "n_genotypes=3",
-                 "factor=4", "search_space.layers=[2,4]", "search_space.growth=[4,8]", "train.schedule=rung_cycles",
+                 "factor=4", "search_space.layers=[2,4]", "search_space.growth=[4,8]", "train.protocol=rung_cycles",
                  "train.cycle_ends=[1,2]"]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check", overrides=overrides)
     result = proxy_check(cfg, tmp_path / "out", log=lambda m: None)
-    assert result["schedule"] == "rung_cycles" and result["cycle_ends"] == [1, 2]
+    assert result["protocol"] == "rung_cycles" and result["cycle_ends"] == [1, 2]
     assert [r["epoch"] for r in result["per_epoch"]] == [1, 2, 3]
     assert all(0 <= r["top_third_kept"] <= 1 for r in result["per_epoch"])
     saved = json.loads((tmp_path / "out" / "result.json").read_text())

@@ -208,7 +208,7 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
 
 
 def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_without_a_scheduler(folder, tmp_path):
-    cycles = ["train.schedule=rung_cycles"]
+    cycles = ["train.protocol=rung_cycles"]
     search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA, *cycles), tmp_path / "asha" / "out",
                log=lambda m: None)
     alone = TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'asha' / 'study.db'}")
@@ -232,16 +232,16 @@ def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_wit
 def test_explicit_cycle_ends_under_a_scheduler_are_refused(folder, tmp_path):
     with pytest.raises(ValueError, match=r"train.cycle_ends=\[1, 2\] with scheduler=asha: under a scheduler "
                                          r"rung_cycles ends its cycles at each trial's rungs"):
-        search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles", "train.cycle_ends=[1,2]"),
+        search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.protocol=rung_cycles", "train.cycle_ends=[1,2]"),
                    tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "study.db").exists()
 
 
 def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
-    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.protocol=rung_cycles"), tmp_path / "out",
                log=lambda m: None)
-    with pytest.raises(ValueError, match=r"was run with train.schedule='rung_cycles', not 'ema'"):
-        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=ema"), tmp_path / "out",
+    with pytest.raises(ValueError, match=r"was run with train.protocol='rung_cycles', not 'ema'"):
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.protocol=ema"), tmp_path / "out",
                    log=lambda m: None)
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(study.trials) == 1
@@ -249,7 +249,7 @@ def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
     setup = study.user_attrs["setup"]
     study.set_user_attr("setup", {**setup, "train": {k: v for k, v in setup["train"].items()
                                                      if k not in ("cycle_ends", "ema_half_life")}})
-    search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.schedule=rung_cycles"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.protocol=rung_cycles"), tmp_path / "out",
                log=lambda m: None)
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 2
 

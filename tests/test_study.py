@@ -134,7 +134,7 @@ def test_an_ema_study_from_before_ema_followed_the_learning_rate_resumes_only_wi
 
     from nas.study.bookkeeping import open_study
     from nas.study.worker import setup_of
-    from nas.training.trainer import TrainConfig
+    from nas.training.config import TrainConfig
 
     def setup(**train):
         data = SimpleNamespace(config=SimpleNamespace(name="folder", root=".", split_seed=0, crop_padding=4, flip=True),
@@ -143,11 +143,19 @@ def test_an_ema_study_from_before_ema_followed_the_learning_rate_resumes_only_wi
         return setup_of(data, TrainConfig(**train))
 
     storage = optuna.storages.InMemoryStorage()
-    old = setup(schedule="ema")
+    old = setup(protocol="ema")
     del old["train"]["ema_follows_lr"]  # as a study made before issue 28 recorded it
     open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=old)
     with pytest.raises(ValueError, match=r"train.ema_follows_lr=False, not True.*resume it with train.ema_follows_lr=False"):
-        open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=setup(schedule="ema"))
-    again = setup(schedule="ema", ema_follows_lr=False)
+        open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=setup(protocol="ema"))
+    again = setup(protocol="ema", ema_follows_lr=False)
     assert open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=again).study_name == "s"
-    assert "ema_follows_lr" not in setup(schedule="onecycle")["train"]  # recorded only where it matters
+    assert "ema_follows_lr" not in setup(protocol="onecycle")["train"]  # recorded only where it matters
+    renamed = optuna.storages.InMemoryStorage()  # a study recorded when train.protocol was train.schedule
+    older = setup(protocol="onecycle")
+    older["train"] = {("schedule" if k == "protocol" else k): v for k, v in older["train"].items()}
+    study = open_study(renamed, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=older)
+    with pytest.raises(ValueError, match=r"train.protocol='onecycle', not 'ema'"):
+        open_study(renamed, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=setup(protocol="ema"))
+    open_study(renamed, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=setup(protocol="onecycle"))
+    assert study.user_attrs["setup"]["train"]["protocol"] == "onecycle"  # rewritten in today's names

@@ -183,8 +183,8 @@ def test_a_retrained_table_row_lands_within_the_tables_noise():
     import search_spaces
     from nas.study.settings import Section
     from nas.tabular.card import noise
+    from nas.training.config import TrainConfig
     from nas.training.data import DataConfig, folder_digest, prepare
-    from nas.training.trainer import TrainConfig
     from nas.training.unit import train_genotype
 
     table = Table.load("dense_grid")

@@ -8,8 +8,9 @@ from datasets import class_images
 from nas import build_model
 from nas.genotype import Block, Genotype, Stem, Transition
 from nas.scheduling import Stop
+from nas.training.config import TrainConfig
 from nas.training.data import DeviceData, ImageSet, channel_stats
-from nas.training.trainer import TrainConfig, evaluate, fit, param_groups
+from nas.training.trainer import evaluate, fit, param_groups
 
 CPU = torch.device("cpu")
 TINY = Genotype(Stem("cifar", 8), (Block(2, 4, bottleneck=2), Block(2, 4)), (Transition(0.5),))
@@ -124,7 +125,7 @@ def test_evaluate_counts_every_image():
 
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "train.epochs=0"), ("batch_size", -1, "train.batch_size"), ("lr", 0.0, "train.lr"),
-    ("warmup", 1.0, "train.warmup"), ("schedule", "step", "train.schedule='step'"),
+    ("warmup", 1.0, "train.warmup"), ("protocol", "step", "train.protocol='step'"),
     ("lr", "abc", "train.lr='abc': must be > 0"), ("momentum", 0.0, "train.momentum=0 with train.nesterov=true"),
     ("shrink_batch", "yes", "train.shrink_batch='yes': must be true or false"),
 ])

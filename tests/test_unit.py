@@ -7,8 +7,8 @@ import torch
 from datasets import write_folder
 
 from nas.genotype.presets import PRESETS
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
-from nas.training.trainer import TrainConfig
 from nas.training.unit import fit_in_memory, measure, train_genotype
 
 

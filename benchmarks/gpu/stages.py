@@ -113,8 +113,9 @@ def stage_a(out: Path, data: Path, dry: bool) -> dict:
 def stage_b(out: Path, data: Path, dry: bool) -> dict:
     from builder_vs_torchvision import TorchvisionCifarDenseNet
 
+    from nas.training.config import TrainConfig
     from nas.training.data import DataConfig, prepare
-    from nas.training.trainer import TrainConfig, fit
+    from nas.training.trainer import fit
 
     device = _device(dry)
     prepared = prepare(DataConfig("folder", str(data), download=False, val_size=1000 if not dry else 10,
@@ -259,7 +260,7 @@ def stage_e(out: Path, data: Path, dry: bool) -> dict:
     args = argparse.Namespace(data_root=data, train_size=None if dry else 20000, val_size=10 if dry else 5000,
                               image_size=32, epochs=2 if dry else 6, eta=3, batch_size=16 if dry else 256,
                               lr=0.05 if dry else 0.4, minutes=0.4 if dry else 1.6, device="cpu" if dry else "cuda",
-                              schedule=mf.SHIPPED_SCHEDULE)
+                              protocol=mf.SHIPPED_SCHEDULE)
     budget = args.minutes * 60
     result: dict = {"settings": {k: str(v) for k, v in vars(args).items()}}
     for method in ("tpe", "tpe+asha"):

@@ -6,7 +6,7 @@ Spearman's ρ and Kendall's τ between the two accuracy rankings. It also ranks 
 long runs after each of their epochs against their end (:func:`per_epoch`): what a
 scheduler's rung at that epoch sees of the full budget's order (``scheduler=asha``
 decides inside runs scheduled for the full budget, exactly like these), for any training
-protocol: with ``train.schedule=rung_cycles`` the long runs end a cycle at ``train.cycle_ends``
+protocol: with ``train.protocol=rung_cycles`` the long runs end a cycle at ``train.cycle_ends``
 (by default asha's rungs), and the brief run is one cycle.
 """
 
@@ -25,9 +25,9 @@ from scipy import stats
 import search_spaces
 from nas.genotype import Genotype
 from nas.study.outputs import write_csv
+from nas.training.config import TrainConfig
 from nas.training.data import prepare
 from nas.training.metrics import count_params, meta_model
-from nas.training.trainer import TrainConfig
 from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
 
@@ -122,8 +122,8 @@ def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
     write_csv(out_dir / "proxy_check.csv", rows)
     _plot(rows, correlations, brief_cfg.epochs, long_cfg.epochs, out_dir / "proxy_check.png")
     result = {"n_genotypes": len(rows), "brief_epochs": brief_cfg.epochs, "long_epochs": long_cfg.epochs,
-              **correlations, "schedule": long_cfg.schedule,
-              "cycle_ends": long_cfg.cycles() if long_cfg.schedule == "rung_cycles" else [],
+              **correlations, "protocol": long_cfg.protocol,
+              "cycle_ends": long_cfg.cycles() if long_cfg.protocol == "rung_cycles" else [],
               "per_epoch": per_epoch(histories, long_cfg.epochs), "out_dir": str(out_dir)}
     (out_dir / "result.json").write_text(json.dumps(strict_json({**result, "genotypes": rows}), indent=2,
                                                     allow_nan=False))

@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.pareto.objectives import directions
-from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, stored_field
+from nas.study.record import STUDY_OBJECTIVES, STUDY_SETUP, Status, TrialRecord, current_setup, stored_field
 from nas.study.storage import retry_callback
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -39,8 +39,8 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
                                 directions=directions(objectives), sampler=sampler)
     if setup is not None:
         recorded = study.user_attrs.get(STUDY_SETUP)
-        stored = None if recorded is None else _fill(recorded, setup, UNRECORDED)
-        if stored is not None and stored != recorded and stored == setup:  # a version that recorded less
+        stored = None if recorded is None else _fill(current_setup(recorded), setup, UNRECORDED)
+        if stored is not None and stored != recorded and stored == setup:  # a version that recorded less, or by old names
             study.set_user_attr(STUDY_SETUP, setup)
         if stored is None:
             study.set_user_attr(STUDY_SETUP, setup)

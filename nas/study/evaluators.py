@@ -21,10 +21,11 @@ from nas.study.clock import Clock, WallClock
 from nas.study.record import METRICS, Status, TrialRecord
 from nas.study.rungs import RungJudge
 from nas.training import heatmap, zero_cost
+from nas.training.config import TrainConfig
 from nas.training.data import PreparedData
 from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
-from nas.training.trainer import TrainConfig, free_memory, is_oom
+from nas.training.trainer import free_memory, is_oom
 from nas.training.unit import build, fit_in_memory, measure, train_genotype
 
 

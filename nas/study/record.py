@@ -169,6 +169,26 @@ class TrialRecord:
                 **{f"proxy/{k}": p["value"] for k, p in self.proxies.items() if p.get("value") is not None}}
 
 
+RENAMED_SETUP = {"train": {"schedule": "protocol"}}  # setup keys that older versions recorded under other names
+
+
+def current_setup(setup: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A recorded study setup (:data:`STUDY_SETUP`) in today's key names: a study or table made by an
+    older version resumes, replays and exports as a new one does."""
+    if setup is None:
+        return None
+    out = dict(setup)
+    for group, names in RENAMED_SETUP.items():
+        if isinstance(out.get(group), dict):
+            out[group] = {names.get(k, k): v for k, v in out[group].items()}
+    return out
+
+
+def study_setup(study: optuna.Study) -> dict[str, Any] | None:
+    """The setup a study recorded (the data, split and budget its results depend on), in today's names."""
+    return current_setup(study.user_attrs.get(STUDY_SETUP))
+
+
 def stored_field(t: FrozenTrial, key: str, default: Any = None) -> Any:
     """One field of a trial's stored record without building the record: the bookkeeping reads
     a few fields of every trial on every step, which must not cost a whole parse each time."""

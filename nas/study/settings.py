@@ -27,8 +27,8 @@ from nas.study.samplers import make_sampler
 from nas.study.screen import Screen, screen_config
 from nas.study.storage import check_storage
 from nas.study.wandb_logger import check as check_logger
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig
-from nas.training.trainer import TrainConfig
 from nas.training.unit import data_config, train_config
 from nas.training.zero_cost import NAMES as PROXIES
 

@@ -37,8 +37,8 @@ from nas.study.settings import SearchSettings, check_feasible
 from nas.study.storage import describe, fail_stale_trials, open_storage
 from nas.study.wandb_logger import make_logger
 from nas.training import heatmap
+from nas.training.config import TrainConfig
 from nas.training.data import PreparedData, prepare
-from nas.training.trainer import TrainConfig
 from nas.training.unit import resolve_device
 
 
@@ -68,8 +68,8 @@ def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
             f"{', '.join(map(str, scheduler.levels()))} of {scheduler.max_epochs}"
             + (f" ({scheduler.n_brackets} brackets)" if scheduler.n_brackets > 1 else "")
             + f"; at each rung the first 1/{scheduler.eta:g} in Pareto order train on"
-            + (" (train.schedule=rung_cycles: each trial's learning-rate cycles end at its rungs)"
-               if tcfg.schedule == "rung_cycles" else f" (train.schedule={tcfg.schedule})"))
+            + (" (train.protocol=rung_cycles: each trial's learning-rate cycles end at its rungs)"
+               if tcfg.protocol == "rung_cycles" else f" (train.protocol={tcfg.protocol})"))
     done = len(counted(study.get_trials(deepcopy=False)))
     log(f"study {settings.study_name!r} in {describe(settings.storage)}: {done} of n_trials={settings.n_trials} "
         f"done; this is worker {settings.worker} ({WORKER})"
@@ -234,7 +234,7 @@ def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Sched
     d = data.config
     budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
               if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")
-              and (k != "ema_follows_lr" or tcfg.schedule == "ema")}  # recorded where it changes what is judged
+              and (k != "ema_follows_lr" or tcfg.protocol == "ema")}  # recorded where it changes what is judged
     return {"data": d.name, "root": str(Path(d.root).expanduser().resolve()), "image_size": list(data.image_size),
             "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
             "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,

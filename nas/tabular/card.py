@@ -101,7 +101,7 @@ def lines(table: Table) -> list[str]:
            f"fidelity: {setup['data']} {setup['train_size']:,} training / {setup['val_size']:,} validation images "
            f"(split seed {setup['split_seed']}) at {'×'.join(map(str, setup['image_size']))}, "
            f"{setup['train']['epochs']} epochs, batch {setup['train']['batch_size']}, lr {setup['train']['lr']}, "
-           f"train.schedule={setup['train']['schedule']}",
+           f"train.protocol={setup['train']['protocol']}",
            f"build: {build.get('command', '?')}; {build.get('cpu_seconds', 0) / 3600:.2f} CPU-hours on {build.get('machine', '?')}, "
            f"{build.get('threads', '?')} thread(s)"]
     n = noise(table)

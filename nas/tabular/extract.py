@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 import search_spaces
-from nas.study.record import STUDY_SETUP, Status, TrialRecord
+from nas.study.record import Status, TrialRecord, study_setup
 from nas.study.settings import Section
 from nas.tabular.table import Run, Table
 from nas.training.data import DataError, folder_digest
@@ -22,7 +22,7 @@ from nas.training.data import DataError, folder_digest
 def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict[str, Any]) -> Table:
     """The table of ``studies`` (the first trains every genotype once; later ones are replicas) over the
     search space settings ``space``; ``build`` says how it was made."""
-    setups = [s.user_attrs.get(STUDY_SETUP) for s in studies]
+    setups = [study_setup(s) for s in studies]
     if any(setup != setups[0] for setup in setups[1:]) or setups[0] is None:
         raise ValueError(f"studies {', '.join(s.study_name for s in studies)} were not run on one recorded setup "
                          "(data, split, training budget); a table needs one")

@@ -166,7 +166,7 @@ def run(settings: SearchSettings, log: Callable[[str], Any] = print,
     setup = {**table.setup, "scheduler": settings.scheduler.setup(), "screen": settings.screen.setup()}
     log(f"evaluator=table: {settings.n_trials} trials replayed from a table of {len(table.genotypes)} genotypes "
         f"({table.epochs} epochs of {table.setup['train_size']:,} images at "
-        f"{'×'.join(map(str, table.setup['image_size']))}, train.schedule={table.setup['train']['schedule']}) by "
+        f"{'×'.join(map(str, table.setup['image_size']))}, train.protocol={table.setup['train']['protocol']}) by "
         f"{n} simulated worker(s), each trial "
         + ("a run drawn at its seed (evaluator.noise)" if settings.evaluator.noise else "its genotype's first run")
         + "; the data and train settings are the table's"

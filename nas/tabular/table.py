@@ -20,7 +20,7 @@ import numpy as np
 
 from nas.pareto.dominance import on_front
 from nas.pareto.objectives import losses
-from nas.study.record import Status
+from nas.study.record import Status, current_setup
 
 FORMAT = 1
 TABLES = Path(__file__).parent / "tables"  # the tables shipped with the package, by name
@@ -153,7 +153,7 @@ class Table:
             if doc.get("format") != FORMAT or doc.get("epoch_fields") != list(EPOCH_FIELDS):
                 raise ValueError(f"format {doc.get('format')!r}, this version reads format {FORMAT}")
             runs = tuple(Run(**{**r, "epochs": tuple(map(tuple, r["epochs"]))}) for r in doc["runs"])
-            return cls(doc["space"], doc["setup"], doc["build"], runs, doc.get("proxies", {}), doc.get("proxies_build", {}))
+            return cls(doc["space"], current_setup(doc["setup"]), doc["build"], runs, doc.get("proxies", {}), doc.get("proxies_build", {}))
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a table this version reads ({e}); rebuild it with "
                              "bash benchmarks/table/build.sh") from None

@@ -16,11 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
 from nas.scheduling.rules import Rule
+from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
 from nas.training.environment import environment
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
-from nas.training.trainer import Outcome, TrainConfig, TrainResult, evaluate, fit
+from nas.training.protocols import protocol_class
+from nas.training.trainer import Outcome, TrainResult, evaluate, fit
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -53,7 +55,11 @@ def data_config(cfg: DictConfig) -> DataConfig:
 
 
 def train_config(cfg: DictConfig) -> TrainConfig:
-    return _dataclass_from(TrainConfig, "train", OmegaConf.to_container(cfg, resolve=True))
+    values = OmegaConf.to_container(cfg, resolve=True)
+    old = values.pop("schedule", None)  # train.schedule, the old name of train.protocol
+    if old is not None:
+        values["protocol"] = old
+    return _dataclass_from(TrainConfig, "train", values)
 
 
 def strict_json(value: Any) -> Any:
@@ -126,7 +132,7 @@ def fit_in_memory(model: torch.nn.Module, data: PreparedData,
     def estimate(batch: int) -> int:
         return estimate_training_bytes(model, batch_size=batch, image_size=data.image_size,
                                        in_channels=data.in_channels, num_classes=data.num_classes, device=device,
-                                       bf16=on.bf16, channels_last=on.channels_last, averaged=cfg.schedule == "ema")
+                                       bf16=on.bf16, channels_last=on.channels_last, averaged=protocol_class(cfg.protocol).keeps_average)
 
     need = estimate(cfg.batch_size)
     if need <= cap:
