@@ -14,7 +14,7 @@ from searching import search
 
 from nas.genotype import Genotype
 from nas.pareto.objectives import losses
-from nas.scheduling import Scheduler, Stop, decide
+from nas.scheduling import ASHA, Hyperband, Stop, decide
 from nas.study.bookkeeping import counted
 from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.rungs import SHORTFALL, RungJudge, population, shortfall
@@ -22,7 +22,7 @@ from nas.training.data import prepare
 from nas.training.unit import data_config, train_config, train_genotype
 
 OBJ = ["val_accuracy", "params"]
-ASHA = ["scheduler=asha", "scheduler.eta=2", "train.epochs=4", "train.stop_at_chance=false"]
+ASHA_ARGS = ["scheduler=asha", "scheduler.eta=2", "train.epochs=4", "train.stop_at_chance=false"]
 
 
 def _rung(epoch, at, acc, params, go=True, bracket=0, **extra):
@@ -66,7 +66,7 @@ def test_a_stopped_genotype_is_claimed_and_never_trained_again():
     assert claimed(study.get_trials(deepcopy=False), me=5, genotype_id="a") == 0
 
 
-def _judge(study, genotype_id, params, scheduler=Scheduler("asha", eta=2, min_epochs=1, max_epochs=4)):
+def _judge(study, genotype_id, params, scheduler=ASHA(eta=2, min_epochs=1, max_epochs=4)):
     trial = study.ask()
     record = TrialRecord(Status.TRAINING, genotype_id=genotype_id, metrics={"params": params, "macs": 1})
     return trial, record, RungJudge(study, trial, record, scheduler, OBJ)
@@ -145,7 +145,7 @@ def _audit(trials: list[optuna.trial.FrozenTrial], eta: float, objectives: list[
 
 def test_an_asha_search_stops_trials_at_rungs_and_keeps_them_off_the_front(folder, tmp_path):
     out = tmp_path / "out"
-    result = search(_cfg(folder, tmp_path, *ASHA, "n_trials=10"), out, log=lambda m: None)
+    result = search(_cfg(folder, tmp_path, *ASHA_ARGS, "n_trials=10"), out, log=lambda m: None)
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
     records = [TrialRecord.of(t) for t in trials]
     stopped = [r for r in records if r.status == Status.STOPPED]
@@ -171,9 +171,9 @@ def test_an_asha_search_stops_trials_at_rungs_and_keeps_them_off_the_front(folde
 
 def test_hyperband_ranks_each_trial_at_its_brackets_rungs(folder, tmp_path):
     said = []
-    search(_cfg(folder, tmp_path, *ASHA, "scheduler=hyperband", "n_trials=8"), tmp_path / "out", log=said.append)
+    search(_cfg(folder, tmp_path, *ASHA_ARGS, "scheduler=hyperband", "n_trials=8"), tmp_path / "out", log=said.append)
     assert any("scheduler=hyperband: trials are ranked after epoch(s) 1, 2 of 4 (3 brackets)" in m for m in said)
-    band = Scheduler("hyperband", eta=2, min_epochs=1, max_epochs=4, brackets=None)
+    band = Hyperband(eta=2, min_epochs=1, max_epochs=4, brackets=None)
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
     for r in map(TrialRecord.of, trials):
         if r.status.trained:
@@ -199,7 +199,7 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
     assert first.metrics["val_accuracy"] == plain["val_accuracy"] and first.metrics["val_loss"] == plain["val_loss"]
     assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in plain["history"]]
     # asha's first trial is alone at every rung and goes on: the same numbers, with its decisions recorded
-    search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA), tmp_path / "asha" / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA_ARGS), tmp_path / "asha" / "out", log=lambda m: None)
     alone = TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'asha' / 'study.db'}")
                            .trials[0])
     assert alone.genotype_id == first.genotype_id and [r["go"] for r in alone.rungs] == [True, True]
@@ -209,7 +209,7 @@ def test_scheduler_none_trains_every_trial_as_before_and_going_on_leaves_trainin
 
 def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_without_a_scheduler(folder, tmp_path):
     cycles = ["train.protocol=rung_cycles"]
-    search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA, *cycles), tmp_path / "asha" / "out",
+    search(_cfg(folder, tmp_path / "asha", "n_trials=1", *ASHA_ARGS, *cycles), tmp_path / "asha" / "out",
                log=lambda m: None)
     alone = TrialRecord.of(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'asha' / 'study.db'}")
                            .trials[0])
@@ -232,16 +232,16 @@ def test_a_trial_asha_never_stops_trains_as_rung_cycles_with_the_same_cycles_wit
 def test_explicit_cycle_ends_under_a_scheduler_are_refused(folder, tmp_path):
     with pytest.raises(ValueError, match=r"train.cycle_ends=\[1, 2\] with scheduler=asha: under a scheduler "
                                          r"rung_cycles ends its cycles at each trial's rungs"):
-        search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.protocol=rung_cycles", "train.cycle_ends=[1,2]"),
+        search(_cfg(folder, tmp_path, "n_trials=1", *ASHA_ARGS, "train.protocol=rung_cycles", "train.cycle_ends=[1,2]"),
                    tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "study.db").exists()
 
 
 def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
-    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA, "train.protocol=rung_cycles"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA_ARGS, "train.protocol=rung_cycles"), tmp_path / "out",
                log=lambda m: None)
     with pytest.raises(ValueError, match=r"was run with train.protocol='rung_cycles', not 'ema'"):
-        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.protocol=ema"), tmp_path / "out",
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA_ARGS, "train.protocol=ema"), tmp_path / "out",
                    log=lambda m: None)
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(study.trials) == 1
@@ -249,7 +249,7 @@ def test_a_resume_with_another_training_protocol_is_refused(folder, tmp_path):
     setup = study.user_attrs["setup"]
     study.set_user_attr("setup", {**setup, "train": {k: v for k, v in setup["train"].items()
                                                      if k not in ("cycle_ends", "ema_half_life")}})
-    search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "train.protocol=rung_cycles"), tmp_path / "out",
+    search(_cfg(folder, tmp_path, "n_trials=2", *ASHA_ARGS, "train.protocol=rung_cycles"), tmp_path / "out",
                log=lambda m: None)
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 2
 
@@ -307,9 +307,9 @@ def test_a_scheduler_that_cannot_work_is_refused_before_any_trial(folder, tmp_pa
 
 
 def test_a_resume_with_another_scheduler_is_refused(folder, tmp_path):
-    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=1", *ASHA_ARGS), tmp_path / "out", log=lambda m: None)
     with pytest.raises(ValueError, match=r"was run with scheduler.eta=2, not 3"):
-        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA, "scheduler.eta=3"), tmp_path / "out",
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA_ARGS, "scheduler.eta=3"), tmp_path / "out",
                    log=lambda m: None)
 
 
@@ -319,13 +319,13 @@ def test_a_study_from_before_schedulers_ran_without_one(folder, tmp_path):
     old = {k: v for k, v in study.user_attrs["setup"].items() if k != "scheduler"}  # as an older version stored it
     study.set_user_attr("setup", old)
     with pytest.raises(ValueError, match=r"was run with scheduler.name='none', not 'asha'"):
-        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA), tmp_path / "out", log=lambda m: None)
+        search(_cfg(folder, tmp_path, "n_trials=2", *ASHA_ARGS), tmp_path / "out", log=lambda m: None)
     search(_cfg(folder, tmp_path, "n_trials=2", "train.epochs=4"), tmp_path / "out", log=lambda m: None)
 
 
 def test_rungs_rank_on_the_latency_measured_before_training(folder, tmp_path):
     objectives = "objectives=[val_accuracy,latency_batch1_ms]"
-    search(_cfg(folder, tmp_path, "n_trials=3", *ASHA, objectives), tmp_path / "out", log=lambda m: None)
+    search(_cfg(folder, tmp_path, "n_trials=3", *ASHA_ARGS, objectives), tmp_path / "out", log=lambda m: None)
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
     for r in map(TrialRecord.of, trials):
         assert r.rungs and all(x["values"]["latency_batch1_ms"] == r.metrics["latency_batch1_ms"] > 0 for x in r.rungs)
@@ -341,7 +341,7 @@ def bigger(tmp_path_factory):
 
 
 def test_two_workers_on_one_journal_make_consistent_decisions(bigger, tmp_path):
-    args = overrides(bigger, tmp_path, "asha_pair", *storage("journal", tmp_path), *ASHA, n_trials=12)
+    args = overrides(bigger, tmp_path, "asha_pair", *storage("journal", tmp_path), *ASHA_ARGS, n_trials=12)
     procs = [start([*args, f"worker={i}"], tmp_path, f"w{i}") for i in range(2)]
     for i, p in enumerate(procs):
         finish(p, tmp_path, f"w{i}")
@@ -373,7 +373,7 @@ def _wait_for_a_rung(study_name: str, tmp_path: Path, pid: int, timeout: float =
 
 
 def test_a_killed_and_resumed_study_keeps_its_rung_records_and_never_decides_again(bigger, tmp_path):
-    args = overrides(bigger, tmp_path, "asha_kill", *storage("journal", tmp_path), *ASHA, "train.epochs=8",
+    args = overrides(bigger, tmp_path, "asha_kill", *storage("journal", tmp_path), *ASHA_ARGS, "train.epochs=8",
                      n_trials=6)
     first = start(args, tmp_path, "first")
     killed = _wait_for_a_rung("asha_kill", tmp_path, first.pid)

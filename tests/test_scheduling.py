@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nas.pareto.objectives import losses
-from nas.scheduling import Scheduler, chance_rule, decide, scheduler_config
+from nas.scheduling import ASHA, Hyperband, chance_rule, decide, make_scheduler
 
 OBJ = ["val_accuracy", "params"]
 
@@ -44,25 +44,25 @@ def test_ties_go_to_the_trial_that_reached_the_rung_first():
 
 
 def test_rung_levels_and_brackets():
-    assert Scheduler("asha", eta=3, min_epochs=1, max_epochs=10).levels() == [1, 3, 9]
-    assert Scheduler("asha", eta=2, min_epochs=1, max_epochs=4).levels() == [1, 2]
-    assert Scheduler("asha", eta=2, min_epochs=2, max_epochs=16).levels() == [2, 4, 8]
-    band = Scheduler("hyperband", eta=3, min_epochs=1, max_epochs=10, brackets=None)
+    assert ASHA(eta=3, min_epochs=1, max_epochs=10).levels() == [1, 3, 9]
+    assert ASHA(eta=2, min_epochs=1, max_epochs=4).levels() == [1, 2]
+    assert ASHA(eta=2, min_epochs=2, max_epochs=16).levels() == [2, 4, 8]
+    band = Hyperband(eta=3, min_epochs=1, max_epochs=10, brackets=None)
     assert band.n_brackets == 4 and [band.rungs(b) for b in range(4)] == [[1, 3, 9], [3, 9], [9], []]
     share = Counter(band.bracket_of(f"genotype{i}") for i in range(20000))
     # synchronous Hyperband's proportions: (4/(s+1))·3^s for s = 3, 2, 1, 0 rungs = 27, 12, 6, 4 of 49
     for bracket, weight in enumerate([27, 12, 6, 4]):
         assert share[bracket] / 20000 == pytest.approx(weight / 49, abs=0.015)
     assert band.bracket_of("abc") == band.bracket_of("abc")  # every worker and retry agree
-    assert Scheduler("asha", max_epochs=10).bracket_of("abc") == 0
+    assert ASHA(max_epochs=10).bracket_of("abc") == 0
 
 
 @pytest.mark.parametrize("epochs, levels", [(10, [3, 9]), (6, [2]), (27, [9]), (3, [1]), (2, [1])])
 def test_the_first_rung_is_a_third_of_the_budget_unless_set(epochs, levels):
-    scheduler = Scheduler("asha", max_epochs=epochs)
+    scheduler = ASHA(max_epochs=epochs)
     assert scheduler.levels() == levels
     assert scheduler.setup()["min_epochs"] == levels[0]  # a resume compares the rungs it ran with
-    assert Scheduler("asha", min_epochs=1, max_epochs=epochs).levels()[0] == 1
+    assert ASHA(min_epochs=1, max_epochs=epochs).levels()[0] == 1
 
 
 @pytest.mark.parametrize("values, message", [
@@ -72,21 +72,21 @@ def test_the_first_rung_is_a_third_of_the_budget_unless_set(epochs, levels):
     (dict(name="asha", brackets=2), "scheduler.brackets=2: asha has one bracket"),
     (dict(name="hyperband", brackets=5, min_epochs=1, max_epochs=10),
      "scheduler.brackets=5: must be a whole number ≥ 1 and ≤ 4"),
-    (dict(name="sha"), "scheduler.name='sha': must be one of none, asha, hyperband"),
+    (dict(name="sha"), "scheduler=sha: must be one of none, asha, hyperband"),
 ])
 def test_bad_settings_are_refused_in_one_line(values, message):
     with pytest.raises(ValueError) as e:
-        Scheduler(**values)
+        make_scheduler(values, values.get("max_epochs", 10))
     assert str(e.value).startswith(message) and "\n" not in str(e.value)
 
 
 def test_the_config_group_follows_train_epochs():
-    assert scheduler_config({"name": "asha", "eta": 3, "min_epochs": 1, "max_epochs": 6, "brackets": 1}, 6).levels() == [1, 3]
+    assert make_scheduler({"name": "asha", "eta": 3, "min_epochs": 1, "max_epochs": 6, "brackets": 1}, 6).levels() == [1, 3]
     with pytest.raises(ValueError, match=r"scheduler.max_epochs=8 but train.epochs=6: the full budget is train.epochs"):
-        scheduler_config({"name": "asha", "max_epochs": 8}, 6)
+        make_scheduler({"name": "asha", "max_epochs": 8}, 6)
     with pytest.raises(ValueError, match="scheduler.grace is not a setting"):
-        scheduler_config({"name": "asha", "grace": 1}, 6)
-    assert not scheduler_config({"name": "none"}, 1).active
+        make_scheduler({"name": "asha", "grace": 1}, 6)
+    assert not make_scheduler({"name": "none"}, 1).active
 
 
 def test_the_chance_guard_is_a_rule_of_the_first_epoch():

@@ -114,16 +114,16 @@ def test_a_study_recorded_before_screens_resumes_unscreened_only():
 
 
 def test_a_study_run_under_the_old_first_rung_names_the_setting_that_resumes_it():
-    from nas.scheduling import Scheduler
+    from nas.scheduling import ASHA
     from nas.study.bookkeeping import open_study
 
     storage = optuna.storages.InMemoryStorage()
-    old = {"data": "folder", "scheduler": Scheduler("asha", min_epochs=1, max_epochs=10).setup()}
+    old = {"data": "folder", "scheduler": ASHA(min_epochs=1, max_epochs=10).setup()}
     open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=old)
-    now = {"data": "folder", "scheduler": Scheduler("asha", max_epochs=10).setup()}  # first rung at epoch 3
+    now = {"data": "folder", "scheduler": ASHA(max_epochs=10).setup()}  # first rung at epoch 3
     with pytest.raises(ValueError, match=r"scheduler.min_epochs=1, not 3: .* resume it with scheduler.min_epochs=1, "):
         open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=now)
-    again = {"data": "folder", "scheduler": Scheduler("asha", min_epochs=1, max_epochs=10).setup()}
+    again = {"data": "folder", "scheduler": ASHA(min_epochs=1, max_epochs=10).setup()}
     assert open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup=again).study_name == "s"
 
 

@@ -20,7 +20,7 @@ import search_spaces
 from nas.checks import fraction, number, require, whole
 from nas.pareto.objectives import check_objectives
 from nas.runtime import cores
-from nas.scheduling import Scheduler, scheduler_config
+from nas.scheduling import Scheduler, make_scheduler
 from nas.study.rungs import check_cycles
 from nas.study.rungs import check_objectives as check_rung_objectives
 from nas.study.samplers import make_sampler
@@ -109,7 +109,7 @@ def parse_search(cfg: DictConfig) -> SearchSettings:
     search_spaces.get(space.name).validate(space)
     evaluator = Section.of(plain.get("evaluator") or {"name": "train"})
     tcfg = train_config(cfg.train)
-    scheduler = scheduler_config(cfg.scheduler, tcfg.epochs)
+    scheduler = make_scheduler(cfg.scheduler, tcfg.epochs)
     check_rung_objectives(scheduler, objectives)
     check_cycles(scheduler, tcfg.cycle_ends)
     settings = SearchSettings(

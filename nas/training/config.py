@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nas.checks import boolean, number, require, whole
-from nas.scheduling.asha import Scheduler
+from nas.scheduling.schedulers import ASHA
 from nas.training.protocols import protocol_class
 
 
@@ -83,7 +83,7 @@ class TrainConfig:
         default rungs at 1, 3, 9, … epochs (min_epochs 1, eta 3)."""
         if self.cycle_ends is not None:
             return list(self.cycle_ends)
-        return Scheduler("asha", min_epochs=1, max_epochs=self.epochs).levels() if self.epochs > 1 else []
+        return ASHA(min_epochs=1, max_epochs=self.epochs).levels() if self.epochs > 1 else []
 
     def for_rungs(self, rungs: list[int]) -> TrainConfig:
         """The settings of a trial a scheduler ranks at ``rungs`` (rung_cycles ends its cycles there)."""
