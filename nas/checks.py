@@ -4,7 +4,7 @@ with a value (or "" when nothing is), and :func:`require` turns that into the on
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, TypeVar
 
 Check = Callable[[Any], str]  # a value → what is wrong with it ("" when nothing is)
 
@@ -54,3 +54,14 @@ def require(name: str, value: Any, check: Check, *, error: type[ValueError] = Va
     problem = check(value)
     if problem:
         raise error(f"{name}={show(value)}: {problem}{hint}")
+
+
+T = TypeVar("T")
+
+
+def registered(table: Mapping[str, T], name: Any, setting: str, kind: str) -> T:
+    """The entry ``name`` of a registry (samplers, schedulers, protocols, evaluators, proxies); an
+    unknown name is refused in one line that lists the registered ones."""
+    if isinstance(name, str) and name in table:
+        return table[name]
+    raise ValueError(f"{setting}={name}: unknown {kind}; choose one of {', '.join(table)}")

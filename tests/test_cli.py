@@ -60,8 +60,9 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "cycle ends under a scheduler": (["scheduler=asha", "train.epochs=4", "train.protocol=rung_cycles",
                                       "train.cycle_ends=[1,2]"],
                                      ["train.cycle_ends=[1, 2] with scheduler=asha", "leave train.cycle_ends null"]),
-    "unknown protocol": (["train.protocol=sgdr"], ["train.protocol='sgdr': must be one of onecycle, cosine, "
-                                                   "rung_cycles, schedule_free, ema"]),
+    "unknown protocol": (["train.protocol=sgdr"], ["train.protocol=sgdr: unknown training protocol; choose one of "
+                                                   "onecycle, cosine, rung_cycles, schedule_free, ema"]),
+    "the protocol's old name": (["train.schedule=sgdr"], ["train.protocol=sgdr: unknown training protocol"]),
     "unknown storage": (["storage=redis"], ["unknown storage 'redis'", "journal, postgres, sqlite"]),
     "unknown logger": (["logger=tensorboard"], ["unknown logger 'tensorboard'", "none, wandb"]),
     "unknown setting": (["n_trial=5"], ["unknown setting 'n_trial'", "--cfg job"]),

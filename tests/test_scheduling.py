@@ -72,7 +72,7 @@ def test_the_first_rung_is_a_third_of_the_budget_unless_set(epochs, levels):
     (dict(name="asha", brackets=2), "scheduler.brackets=2: asha has one bracket"),
     (dict(name="hyperband", brackets=5, min_epochs=1, max_epochs=10),
      "scheduler.brackets=5: must be a whole number ≥ 1 and ≤ 4"),
-    (dict(name="sha"), "scheduler=sha: must be one of none, asha, hyperband"),
+    (dict(name="sha"), "scheduler=sha: unknown scheduler; choose one of none, asha, hyperband"),
 ])
 def test_bad_settings_are_refused_in_one_line(values, message):
     with pytest.raises(ValueError) as e:

@@ -185,7 +185,7 @@ def test_baselines_are_enqueued_first(folder, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["n_trials=0"], "n_trials=0"),
     (["objectives=[val_accuracy,latency]"], "unknown objective 'latency'"),
-    (["sampler.name=cmaes"], "unknown sampler 'cmaes'"),
+    (["sampler.name=cmaes"], "sampler=cmaes: unknown sampler; choose one of tpe"),
     (["search_space.layers=[6,2]"], "with 1 ≤ low ≤ high"),
     (["prune_threshold=2"], "prune_threshold=2: connection strengths are normalised"),
     (["gpu_memory_share=2"], r"gpu_memory_share=2: must be in \(0, 1\]"),

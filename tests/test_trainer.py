@@ -125,7 +125,7 @@ def test_evaluate_counts_every_image():
 
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "train.epochs=0"), ("batch_size", -1, "train.batch_size"), ("lr", 0.0, "train.lr"),
-    ("warmup", 1.0, "train.warmup"), ("protocol", "step", "train.protocol='step'"),
+    ("warmup", 1.0, "train.warmup"), ("protocol", "step", "train.protocol=step: unknown training protocol; choose one of onecycle"),
     ("lr", "abc", "train.lr='abc': must be > 0"), ("momentum", 0.0, "train.momentum=0 with train.nesterov=true"),
     ("shrink_batch", "yes", "train.shrink_batch='yes': must be true or false"),
 ])

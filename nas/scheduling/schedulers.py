@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Mapping
 
-from nas.checks import number, require, whole
+from nas.checks import number, registered, require, whole
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,7 @@ def make_scheduler(values: Mapping[str, Any], train_epochs: int) -> Scheduler:
     ``train.epochs``; ValueError names a bad setting and lists the registered schedulers."""
     values = dict(values)
     name = values.pop("name", "none")
-    if name not in SCHEDULERS:
-        raise ValueError(f"scheduler={name}: must be one of {', '.join(SCHEDULERS)}")
-    cls = SCHEDULERS[name]
+    cls = registered(SCHEDULERS, name, "scheduler", "scheduler")
     values.setdefault("max_epochs", train_epochs)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)

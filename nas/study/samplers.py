@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import numpy as np
 import optuna
 
-SAMPLERS = ("tpe", "nsga2", "random", "gp", "grid")
+from nas.checks import registered
+
+Grid = dict[str, list] | None
 
 
 class _Grid(optuna.samplers.GridSampler):
@@ -18,25 +21,34 @@ class _Grid(optuna.samplers.GridSampler):
         pass
 
 
-def make_sampler(name: str, seed: int, grid: dict[str, list] | None = None) -> optuna.samplers.BaseSampler:
+def _tpe(seed: int, grid: Grid) -> optuna.samplers.BaseSampler:
+    # multivariate + group: TPE models the conditional parameters (m, bottleneck kinds) jointly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def _grid(seed: int, grid: Grid) -> optuna.samplers.BaseSampler:
+    if grid is None:
+        raise ValueError("sampler=grid: this search space cannot be enumerated; use search_space=dense_grid "
+                         "or another sampler")
+    return _Grid(grid, seed=seed)  # the unvisited points in a seeded random order
+
+
+# name → the sampler, made from the worker's seed and, for an enumerable space, every parameter's
+# choices. Adding a sampler: its line here, its conf/sampler/<name>.yaml and its test.
+SAMPLERS: dict[str, Callable[[int, Grid], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "nsga2": lambda seed, grid: optuna.samplers.NSGAIISampler(seed=seed),
+    "random": lambda seed, grid: optuna.samplers.RandomSampler(seed=seed),
+    "gp": lambda seed, grid: optuna.samplers.GPSampler(seed=seed),
+    "grid": _grid,
+}
+
+
+def make_sampler(name: str, seed: int, grid: Grid = None) -> optuna.samplers.BaseSampler:
     """``grid``: every parameter's choices, for ``sampler=grid`` (an enumerable space's ``grid``)."""
-    if name == "tpe":
-        # multivariate + group: TPE models the conditional parameters (m, bottleneck kinds) jointly
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "grid":
-        if grid is None:
-            raise ValueError("sampler=grid: this search space cannot be enumerated; use search_space=dense_grid "
-                             "or another sampler")
-        return _Grid(grid, seed=seed)  # the unvisited points in a seeded random order
-    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    return registered(SAMPLERS, name, "sampler", "sampler")(seed, grid)
 
 
 def worker_seed(seed: int, worker: int, existing: int = 0) -> int:

@@ -18,6 +18,7 @@ Adding a protocol: a module with one :class:`TrainingProtocol` subclass, its lin
 
 from __future__ import annotations
 
+from nas.checks import registered
 from nas.training.protocols.base import TrainingProtocol, autocast, lr_factor, recompute_bn
 from nas.training.protocols.cosine import Cosine
 from nas.training.protocols.ema import Ema
@@ -30,10 +31,7 @@ PROTOCOLS: dict[str, type[TrainingProtocol]] = {p.name: p for p in (OneCycle, Co
 
 def protocol_class(name: str) -> type[TrainingProtocol]:
     """The protocol ``train.protocol=name`` names; ValueError lists the registered ones."""
-    try:
-        return PROTOCOLS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"train.protocol={name!r}: must be one of {', '.join(PROTOCOLS)}") from None
+    return registered(PROTOCOLS, name, "train.protocol", "training protocol")
 
 
 __all__ = ["PROTOCOLS", "TrainingProtocol", "autocast", "cycle_factor", "cycle_steps", "lr_factor", "protocol_class",
