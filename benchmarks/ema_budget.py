@@ -31,7 +31,7 @@ from nas.genotype.presets import resolve
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
 from nas.training.environment import code_commit
-from nas.training.unit import train_genotype
+from nas.training.run import train_genotype
 
 REPO = Path(__file__).resolve().parents[1]
 GENOTYPE = "c24-3xOE5k12b4-t0.5"  # the table's trial 0 (dense_grid: 5 odd/even layers a block, bottleneck, k=12, θ=0.5)
@@ -41,8 +41,8 @@ def default_genotype() -> str:
     path = REPO / "benchmarks" / "results" / f"{GENOTYPE}.yaml"
     if not path.exists():
         import search_spaces
-        from nas.study.settings import Section
-        from nas.tabular.table import Table
+        from nas.section import Section
+        from nas.tabular.table_file import Table
         table = Table.load("dense_grid")
         run = next(r for r in table.runs if r.name == GENOTYPE)
         search_spaces.genotype_from_params(search_spaces.get("dense_grid"), Section.of(table.space), run.params).save(path)

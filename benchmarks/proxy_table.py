@@ -37,13 +37,14 @@ from scipy import stats
 
 import nas
 import search_spaces
-from nas.analysis.zero_cost import partial_spearman
+from nas.analysis.proxy_ranking import partial_spearman
 from nas.runtime import startup
-from nas.study.settings import Section, parse_search
-from nas.tabular.table import Table
+from nas.section import Section
+from nas.settings import parse_search
+from nas.tabular.table_file import Table
 from nas.training import zero_cost
 from nas.training.data import prepare
-from nas.training.unit import build
+from nas.training.run import build
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = ("params", "macs")

@@ -61,13 +61,13 @@ from scipy import stats
 
 import nas
 from nas.runtime import startup
-from nas.study.bookkeeping import counted
+from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import parse_search
+from nas.study.slots import counted
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.quality import found, reference, true_hypervolume
-from nas.tabular.simulate import run
-from nas.tabular.table import Table
+from nas.tabular.table_file import Table
+from nas.workers.simulate import run
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(Path(nas.__file__).parent / "conf")

@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 
 from nas.genotype.presets import PRESETS
 from nas.models import build_model
-from nas.study.bookkeeping import claimed, counted, fits
 from nas.study.record import RECORD, Status, TrialRecord
+from nas.study.slots import claimed, counted, fits
 from nas.study.storage import Heartbeat, fail_stale_trials, open_storage
 from nas.training.heatmap import connection_strengths
 

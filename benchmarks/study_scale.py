@@ -27,8 +27,8 @@ from PIL import Image
 
 import nas
 from nas.runtime import startup
-from nas.study.settings import parse_search
-from nas.study.worker import run_search
+from nas.settings import parse_search
+from nas.workers.search import search
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVE_SETS = {
@@ -102,7 +102,7 @@ def run(trials: int, objectives: str, workdir: Path, images: Path, sampler: str)
 
     start = time.perf_counter()
     with SamplerTimer() as sampling:
-        run_search(parse_search(cfg), workdir / "out", log=log)
+        search(parse_search(cfg), workdir / "out", log=log)
     return overhead, sampling.seconds, time.perf_counter() - start
 
 

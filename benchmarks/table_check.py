@@ -38,13 +38,13 @@ import torch
 from scipy import stats
 
 import search_spaces
-from nas.study.settings import Section
+from nas.section import Section
 from nas.tabular import card
-from nas.tabular.table import Run, Table
+from nas.tabular.table_file import Run, Table
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, folder_digest, prepare
 from nas.training.environment import code_commit, cpu_model
-from nas.training.unit import train_genotype
+from nas.training.run import train_genotype
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_SEEDS = 7000  # + the genotype's place in the sample; the table's seeds are below 1300

@@ -25,9 +25,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 
 from nas.checks import require, whole
-from nas.files import check_writable, remove_made
+from nas.files import check_study_name, check_writable, remove_made
 from nas.runtime import startup
-from nas.study.settings import check_study_name
 from nas.study.storage import hide_password, redact
 
 CONF = Path(__file__).parent / "conf"

@@ -7,7 +7,7 @@ parameters), ``knee`` (the point farthest from the line between the extremes,
 accuracy against log-parameters) — all over the Pareto set of the completed
 trials (with at most ``--max-params`` parameters when given) — or ``trial=N``
 (any completed trial). It writes the YAML genotype that ``nas.build_model(FILE)``,
-``python -m nas.inspect FILE`` and ``python -m nas.train genotype=FILE`` take and,
+``python -m nas.show FILE`` and ``python -m nas.train genotype=FILE`` take and,
 when the search kept the trial's trained weights (it keeps them for every trial on
 the study's Pareto front), the checkpoint beside it (``FILE.pt``). A trial that
 ``--max-params`` picks off the study's front (possible when ``params`` is not an
@@ -35,9 +35,9 @@ from nas.files import check_writable
 from nas.genotype import Genotype
 from nas.models import build_model, min_input_size
 from nas.models.onnx import export_onnx
+from nas.outputs import weights
 from nas.pareto.dominance import best_trials
 from nas.runtime import startup
-from nas.study import weights
 from nas.study.record import TrialRecord, study_setup
 from nas.study.storage import load_study
 from nas.training import checkpoint

@@ -1,15 +1,19 @@
 """Files and folders the commands write: atomic replacement for the files several workers on
 one machine write at once (CSVs, plots, checkpoints), so nobody reads half a file or loses a
-rename; and the check that an output can be written at all."""
+rename; the check that an output can be written at all; the one place a study's folder and a
+trial's file names are made; and strict JSON."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -79,3 +83,33 @@ def remove_made(folder: Path, made: list[str], stop: Path) -> None:
             parent.rmdir()
         except OSError:  # not empty: it holds something else
             return
+
+
+RUNS = Path("runs")  # where every study's folder is, relative to where the commands run
+
+
+def study_dir(study_name: str) -> Path:
+    """``runs/<study_name>``: a study's outputs (and, by default, its storage)."""
+    return RUNS / study_name
+
+
+def trial_stem(number: int, name: str) -> str:
+    """A trial's files and runs are named ``trial<number>-<genotype id or name>``, sorted by number."""
+    return f"trial{number:04d}-{name}"
+
+
+def check_study_name(name: object) -> None:
+    """The study's folder is runs/<study_name>: one safe path component, never a way out of runs/."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ValueError(f"study_name={name!r}: the study's folder is runs/<study_name>; use letters, digits, '.', "
+                         "'_' and '-' (no '/' or '..'), e.g. study_name=dense_c10")
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN or infinity, however deep, as null: strict JSON parsers reject
+    them, and a diverged run has no loss."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value

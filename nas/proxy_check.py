@@ -26,10 +26,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from nas.analysis.proxy import proxy_check
+from nas.analysis.brief_training import proxy_check
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app
+from nas.files import strict_json
 from nas.runtime import startup
-from nas.training.unit import strict_json
+from nas.settings import parse_proxy_check
 
 
 @hydra.main(config_path="conf", config_name="proxy_check", version_base="1.3")
@@ -38,7 +39,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     startup()  # again: a launcher's workers enter here, not through main()
     out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     try:
-        result = proxy_check(cfg, out_dir, log=lambda m: print(m, file=sys.stderr))
+        result = proxy_check(parse_proxy_check(cfg), out_dir, log=lambda m: print(m, file=sys.stderr))
     except ValueError as e:
         fail_job(e)
     print(f"Spearman ρ = {result['spearman']:.3f}, Kendall τ = {result['kendall']:.3f} "

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from nas.analysis.report import build
+from nas.analysis.html_report import build
 from nas.cli import run_command
 from nas.files import check_writable
 from nas.runtime import startup

@@ -5,7 +5,8 @@
 Optuna runs in-process. Every trial turns its parameters into a genotype, is
 checked against the constraints *before* training (infeasible genotypes are never
 trained), skips genotypes the study has already trained, trains on the data
-prepared once for the whole study, and stores its record (:mod:`nas.study.record`).
+prepared once for the whole study (or replays it: ``evaluator=table``), and stores its record
+(:mod:`nas.study.record`).
 ``n_trials`` is the study's total, shared by every worker running the same command
 on the same storage; running it again resumes. Results are written to
 ``runs/<study_name>/`` as trials finish; the last output line is one JSON object.
@@ -21,9 +22,8 @@ from omegaconf import DictConfig
 
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app, sigterm_as_interrupt
 from nas.runtime import startup, use_gpu
-from nas.study.settings import parse_search
-from nas.study.worker import run_search
-from nas.tabular.simulate import simulate
+from nas.settings import parse_search
+from nas.workers.search import search
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
@@ -34,10 +34,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         try:
             use_gpu(cfg.gpu, cfg.device)
             settings, log = parse_search(cfg), lambda m: print(m, file=sys.stderr)
-            if settings.evaluator.name == "table":  # the whole study, its workers simulated, on a tabular benchmark
-                result = simulate(settings, log=log)
-            else:
-                result = run_search(settings, log=log, stop_requested=lambda: stop.requested)
+            result = search(settings, log=log, stop_requested=lambda: stop.requested)
         except KeyboardInterrupt:
             print("stopped: a trial left unfinished is queued again; run the same command to continue",
                   file=sys.stderr)

@@ -21,7 +21,7 @@ from nas.runtime import startup
 from nas.study.storage import read_storage
 from nas.tabular import card as cards
 from nas.tabular.extract import from_studies
-from nas.tabular.table import TABLES, Table, path_of
+from nas.tabular.table_file import TABLES, Table, path_of
 
 SPACES = Path(__file__).parent / "conf" / "search_space"
 

@@ -19,12 +19,14 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app
+from nas.files import strict_json
 from nas.genotype.presets import resolve
 from nas.runtime import startup
+from nas.settings import data_config, train_config
 from nas.training import checkpoint, heatmap
 from nas.training.data import prepare, prepare_test
+from nas.training.run import resolve_device, train_genotype
 from nas.training.trainer import Outcome
-from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:

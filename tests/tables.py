@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 
 import nas
 import search_spaces
-from nas.study.settings import Section
-from nas.tabular.table import Run, Table
+from nas.section import Section
+from nas.tabular.table_file import Run, Table
 from nas.training.config import TrainConfig
 
 SPACE = Path(nas.__file__).parent / "conf" / "search_space" / "dense_grid.yaml"

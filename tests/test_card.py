@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nas.tabular import card
-from nas.tabular.table import Run, Table
+from nas.tabular.table_file import Run, Table
 
 EFFECT = {"full": 0.0, "nearest": 0.02, "odd_even": -0.01, "clique": -0.04}
 

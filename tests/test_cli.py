@@ -14,8 +14,8 @@ from conftest import POSTGRES_PASSWORD
 from datasets import write_folder
 
 from nas.genotype.presets import PRESETS
-from nas.study.bookkeeping import counted
 from nas.study.record import STUDY_OBJECTIVES
+from nas.study.slots import counted
 
 
 @pytest.fixture(scope="module")
@@ -346,10 +346,10 @@ def _reader_gone(module: str, args: list[str], cwd: Path, unbuffered: bool) -> s
 
 
 @pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
-@pytest.mark.parametrize("command", ["nas.inspect", "nas.export", "nas.train"])
+@pytest.mark.parametrize("command", ["nas.show", "nas.export", "nas.train"])
 def test_a_reader_that_leaves_early_ends_the_command_quietly(folder, study, tmp_path, command, unbuffered):
     """Unbuffered, nas.train prints inside its Hydra job, where Hydra would report the broken pipe itself."""
-    args = {"nas.inspect": ["densenet_bc40_k12"],
+    args = {"nas.show": ["densenet_bc40_k12"],
             "nas.export": [str(study / "runs" / "bad"), "--out", "model.yaml"],
             "nas.train": ["genotype=densenet_bc40_k12", "data=folder", f"data.root={folder}", "data.val_size=6",
                           "train=smoke", "train.batch_size=8", "device=cpu"]}[command]

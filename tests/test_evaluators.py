@@ -7,13 +7,13 @@ from conftest import small_genotype
 from datasets import class_images
 from tables import synthetic_table
 
-from nas.study.evaluators import Training
-from nas.tabular.replay import Replay
-from nas.tabular.table import Table
+from nas.evaluators.table import Replay
+from nas.evaluators.train import Training
+from nas.tabular.table_file import Table
 from nas.training import zero_cost
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, DeviceData, ImageSet, PreparedData, channel_stats
-from nas.training.unit import build
+from nas.training.run import build
 
 CPU = torch.device("cpu")
 
@@ -69,7 +69,7 @@ def test_a_replayed_trial_reads_its_proxies_from_the_table_and_waits_their_secon
     clock = _Clock()
     replay = Replay(table, clock)
     run = table.first()[7]
-    from nas.study.settings import Section
+    from nas.section import Section
     from search_spaces import genotype_from_params, get
     genotype = genotype_from_params(get("dense_grid"), Section.of(table.space), run.params)
     out = replay.proxies(genotype, 0, ("nn_mass", "synflow", "zico"))

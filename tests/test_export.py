@@ -12,7 +12,7 @@ import nas
 from nas import build_model
 from nas.export import main
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.inspect import main as inspect_main
+from nas.show import main as inspect_main
 from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.storage import JournalFileBackend
 from nas.training import checkpoint

@@ -77,8 +77,9 @@ def test_the_search_command_is_thin():
 def test_the_evaluator_is_one_small_interface_with_two_implementations():
     import inspect
 
-    from nas.study.evaluators import Evaluator, Training
-    from nas.tabular.replay import Replay
+    from nas.evaluators.base import Evaluator
+    from nas.evaluators.table import Replay
+    from nas.evaluators.train import Training
 
     methods = {name for name, _ in inspect.getmembers(Evaluator, inspect.isfunction) if not name.startswith("_")}
     assert methods == {"size", "latencies", "proxies", "train"}

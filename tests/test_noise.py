@@ -4,13 +4,13 @@ from scipy import stats
 from tables import synthetic_table
 from test_evaluators import _Clock
 
+from nas.evaluators.table import Replay
 from nas.pareto.dominance import on_front
 from nas.pareto.objectives import losses
+from nas.section import Section
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import Section
 from nas.tabular.noise import SeedNoise, draw
-from nas.tabular.replay import Replay
-from nas.tabular.table import Table
+from nas.tabular.table_file import Table
 from search_spaces import genotype_from_params, get
 
 

@@ -8,9 +8,9 @@ import pytest
 from optuna.distributions import IntDistribution
 
 from nas.genotype import Block, Genotype, Stem
+from nas.outputs.files import Outputs
 from nas.pareto.hypervolume import hypervolume
 from nas.pareto.objectives import directions, normalised
-from nas.study.outputs import Outputs
 from nas.study.record import BASELINE, Status, TrialRecord
 
 OBJECTIVES = ["val_accuracy", "params", "macs"]

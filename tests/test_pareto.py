@@ -1,7 +1,7 @@
 
 import pytest
 
-from nas.study.pareto import STOPPED_LABEL, figure, hypervolume_picture, picture, plot, plot_hypervolume
+from nas.outputs.plots import STOPPED_LABEL, figure, hypervolume_picture, picture, plot, plot_hypervolume
 
 
 def test_plots_are_written(tmp_path):

@@ -7,7 +7,9 @@ from hydra import compose, initialize_config_dir
 
 import nas
 import search_spaces
-from nas.analysis.proxy import budgets, per_epoch, proxy_check, rank_correlations, sample_genotypes, top_kept
+from nas.analysis.brief_training import per_epoch, proxy_check, rank_correlations, sample_genotypes, top_kept
+from nas.section import Section
+from nas.settings import parse_proxy_check
 
 CONF = str(Path(nas.__file__).parent / "conf")
 
@@ -53,23 +55,24 @@ def test_top_kept_is_the_share_of_the_ends_top_third_a_rung_keeps():
 
 def test_under_rung_cycles_the_brief_run_is_one_cycle_and_the_long_runs_end_cycles_at_their_rungs():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="proxy_check", overrides=["train.protocol=rung_cycles", "train.epochs=3"])
-    brief, long = budgets(cfg.train, 3)
+        cfg = compose(config_name="proxy_check", overrides=["train.protocol=rung_cycles", "train.epochs=3", "factor=3"])
+    settings = parse_proxy_check(cfg)
+    brief, long = settings.brief, settings.long
     assert (brief.epochs, brief.cycles()) == (3, [])  # not asha's default rungs at epochs 1 (and 3)
     assert (long.epochs, long.cycles()) == (9, [1, 3])
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check", overrides=["train.protocol=rung_cycles", "train.epochs=3",
-                                                            "train.cycle_ends=[2,4]"])
-    assert budgets(cfg.train, 3)[1].cycles() == [2, 4]
+                                                            "train.cycle_ends=[2,4]", "factor=3"])
+    assert parse_proxy_check(cfg).long.cycles() == [2, 4]
 
 
 def test_samples_are_distinct_and_within_the_budget():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check")
     space = search_spaces.get("dense_connectivity")
-    genotypes = sample_genotypes(space, cfg.search_space, 6, seed=1, num_classes=10, in_channels=3, max_params=300_000)
+    genotypes = sample_genotypes(space, Section.of(dict(cfg.search_space)), 6, seed=1, num_classes=10, in_channels=3, max_params=300_000)
     assert len({g.id for g in genotypes}) == 6
-    assert genotypes == sample_genotypes(space, cfg.search_space, 6, seed=1, num_classes=10, in_channels=3,
+    assert genotypes == sample_genotypes(space, Section.of(dict(cfg.search_space)), 6, seed=1, num_classes=10, in_channels=3,
                                          max_params=300_000)  # seeded
 
 
@@ -80,7 +83,7 @@ def test_proxy_check_end_to_end(tmp_path):
                  "factor=2", "search_space.layers=[2,4]", "search_space.growth=[4,8]"]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check", overrides=overrides)
-    result = proxy_check(cfg, tmp_path / "out", log=lambda m: None)
+    result = proxy_check(parse_proxy_check(cfg), tmp_path / "out", log=lambda m: None)
     assert result["n_genotypes"] == 3 and (result["brief_epochs"], result["long_epochs"]) == (1, 2)
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     again = rank_correlations([g["brief_val_accuracy"] for g in saved["genotypes"]],
@@ -105,7 +108,7 @@ def test_proxy_check_ranks_the_rungs_of_any_protocol(tmp_path):
                  "train.cycle_ends=[1,2]"]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="proxy_check", overrides=overrides)
-    result = proxy_check(cfg, tmp_path / "out", log=lambda m: None)
+    result = proxy_check(parse_proxy_check(cfg), tmp_path / "out", log=lambda m: None)
     assert result["protocol"] == "rung_cycles" and result["cycle_ends"] == [1, 2]
     assert [r["epoch"] for r in result["per_epoch"]] == [1, 2, 3]
     assert all(0 <= r["top_third_kept"] <= 1 for r in result["per_epoch"])

@@ -6,8 +6,8 @@ import pytest
 from conftest import small_genotype
 from scipy import stats
 
-from nas.analysis.report import build
-from nas.analysis.zero_cost import partial_spearman, proxy_ranking
+from nas.analysis.html_report import build
+from nas.analysis.proxy_ranking import partial_spearman, proxy_ranking
 from nas.pareto.objectives import directions
 from nas.study.record import STUDY_OBJECTIVES, Status, TrialRecord
 

@@ -4,9 +4,9 @@ from conftest import small_genotype
 
 from nas import build_model
 from nas.genotype import Block, Genotype, Head, Stem, Transition
-from nas.study.prune import prune
 from nas.training.heatmap import connection_strengths
 from nas.training.metrics import count_params
+from nas.workers.prune import prune
 
 
 def _connections(g: Genotype) -> int:

@@ -8,11 +8,11 @@ from tables import synthetic_table
 import nas
 from nas.pareto.dominance import best_trials
 from nas.pareto.front import Front
+from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import parse_search
 from nas.tabular.quality import found, reference, true_hypervolume
-from nas.tabular.simulate import run
-from nas.tabular.table import Table
+from nas.tabular.table_file import Table
+from nas.workers.simulate import run
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVES = ["val_accuracy", "params", "macs"]

@@ -44,7 +44,7 @@ def test_what_sits_on_the_front_counts_trials_not_blocks():
     import optuna
     from conftest import small_genotype
 
-    from nas.analysis.report import composition
+    from nas.analysis.html_report import composition
     from nas.study.record import RECORD, Status, TrialRecord
 
     genotypes = [small_genotype("full"), small_genotype("full", conv="separable"), small_genotype("clique")]

@@ -15,11 +15,12 @@ from searching import search
 from nas.genotype import Genotype
 from nas.pareto.objectives import losses
 from nas.scheduling import ASHA, Hyperband, Stop, decide
-from nas.study.bookkeeping import counted
+from nas.settings import data_config, train_config
 from nas.study.record import RECORD, Status, TrialRecord
-from nas.study.rungs import SHORTFALL, RungJudge, population, shortfall
+from nas.study.slots import counted
 from nas.training.data import prepare
-from nas.training.unit import data_config, train_config, train_genotype
+from nas.training.run import train_genotype
+from nas.workers.rungs import SHORTFALL, RungJudge, population, shortfall
 
 OBJ = ["val_accuracy", "params"]
 ASHA_ARGS = ["scheduler=asha", "scheduler.eta=2", "train.epochs=4", "train.stop_at_chance=false"]
@@ -58,7 +59,7 @@ def test_a_rungs_population_is_one_result_per_genotype_in_the_order_recorded():
 
 
 def test_a_stopped_genotype_is_claimed_and_never_trained_again():
-    from nas.study.bookkeeping import claimed
+    from nas.study.slots import claimed
 
     study = _memory_study()
     _stored(study, "a", [_rung(1, at=1.0, acc=0.5, params=10, go=False)], state=TrialState.PRUNED,
@@ -162,7 +163,7 @@ def test_an_asha_search_stops_trials_at_rungs_and_keeps_them_off_the_front(folde
     assert _audit(trials, 2, ["val_accuracy", "params", "macs"]) >= 10
     rows = (out / "trials.csv").read_text()
     assert rows.count(",PRUNED,stopped,stopped after epoch") == len(stopped)
-    from nas.analysis.report import build
+    from nas.analysis.html_report import build
 
     page = build(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}"), tmp_path / "report")
     text = page.read_text()

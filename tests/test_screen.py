@@ -9,12 +9,13 @@ from optuna.trial import TrialState
 from tables import synthetic_table
 
 import nas
-from nas.study.bookkeeping import counted
+from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
-from nas.study.screen import Candidate, Screen, choose, features
-from nas.study.settings import parse_search
-from nas.tabular.simulate import run
-from nas.tabular.table import Table
+from nas.study.settings import Screen
+from nas.study.slots import counted
+from nas.tabular.table_file import Table
+from nas.workers.screen import Candidate, choose, features
+from nas.workers.simulate import run
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVES = ["val_accuracy", "params", "macs"]
@@ -168,11 +169,11 @@ def test_a_study_over_an_enumerable_space_stops_once_every_genotype_is_taken(tab
 def test_a_worker_stopped_while_screening_leaves_no_candidate_running_or_counted(table_path):
     import optuna
 
-    from nas.study.evaluate import screened
+    from nas.evaluators.clock import SimulatedClock
+    from nas.evaluators.table import Replay
     from nas.study.record import TrialRecord as Record
-    from nas.study.worker import open_worker_study
-    from nas.tabular.replay import Replay
-    from nas.tabular.simulate import SimulatedClock
+    from nas.workers.trial import screened
+    from nas.workers.worker import open_worker_study
 
     settings = _settings(table_path, "screen=size", "screen.candidates=3", "n_trials=10")
     storage = optuna.storages.InMemoryStorage()

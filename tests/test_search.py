@@ -15,8 +15,8 @@ from searching import search
 
 import nas
 from nas.genotype import Genotype
-from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
+from nas.study.slots import counted
 
 CONF = str(Path(nas.__file__).parent / "conf")
 
@@ -223,7 +223,7 @@ def test_objectives_of_an_existing_study_are_kept(folder, tmp_path):
 @pytest.mark.parametrize("sampler, kind", [("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
                                            ("random", optuna.samplers.RandomSampler), ("gp", optuna.samplers.GPSampler)])
 def test_samplers(folder, tmp_path, monkeypatch, sampler, kind):
-    from nas.study import worker
+    from nas.workers import worker
 
     made = []
     real = worker.make_sampler
@@ -296,7 +296,7 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
     """With workers sharing a GPU a neighbour may hold the memory: the trial is queued again
     (up to storage.max_retry) instead of an oom result that would block its genotype for good."""
     from nas.study import evaluators
-    from nas.study.bookkeeping import retries
+    from nas.study.slots import retries
 
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):  # what fit() reports for a CUDA OOM
         return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",
@@ -390,8 +390,9 @@ def test_a_resumed_study_does_not_redraw_its_first_samples(folder, tmp_path):
 def test_a_genotype_over_the_memory_cap_is_recorded_as_oom_and_the_study_goes_on(folder, tmp_path):
     import dataclasses
 
+    from nas.settings import data_config, train_config
     from nas.training.data import prepare
-    from nas.training.unit import data_config, fit_in_memory, measure, train_config
+    from nas.training.run import fit_in_memory, measure
 
     two = ["search_space.layers=[2,2]", "search_space.growth=[4,32]", "search_space.growth_schedule=[constant]",
            "search_space.patterns=[full]", "search_space.bottleneck=[null]", "search_space.conv=[standard]",

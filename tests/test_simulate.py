@@ -9,14 +9,15 @@ from hydra import compose, initialize_config_dir
 from tables import synthetic_table
 
 import nas
+from nas.evaluators.clock import SimulatedClock
 from nas.pareto.dominance import best_trials, on_front
 from nas.pareto.objectives import losses
 from nas.scheduling import decide
+from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import parse_search
 from nas.tabular.noise import SeedNoise, draw
-from nas.tabular.simulate import SimulatedClock, run
-from nas.tabular.table import Table
+from nas.tabular.table_file import Table
+from nas.workers.simulate import run
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVES = ["val_accuracy", "params", "macs"]

@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nas.section import Section
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import Section
 from nas.study.storage import (
     PASSWORD_ENV,
     HeartbeatJournalStorage,
@@ -62,7 +62,7 @@ def test_journal_heartbeats_find_a_dead_workers_trial(tmp_path):
 
 
 def test_a_dead_workers_screen_queues_its_slot_again_but_not_its_candidates(tmp_path):
-    from nas.study.bookkeeping import counted
+    from nas.study.slots import counted
 
     storage = open_storage(_cfg(url=f"sqlite:///{tmp_path / 's.db'}"))
     study = optuna.create_study(storage=storage)

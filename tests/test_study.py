@@ -1,12 +1,14 @@
 """The shared bookkeeping, on hand-made trials: what counts, who gets a slot, who trains."""
 
+from pathlib import Path
+
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from nas.study.bookkeeping import claimed, counted, fits, from_queue, holding, interrupted, requeue, retries, taken
 from nas.study.record import RECORD, TrialRecord
+from nas.study.slots import claimed, counted, fits, from_queue, holding, interrupted, requeue, retries, taken
 
 DIST = {"x": IntDistribution(0, 9)}
 
@@ -101,8 +103,8 @@ def test_retries_map_each_dead_trial_to_its_latest_rerun():
 
 
 def test_a_study_recorded_before_screens_resumes_unscreened_only():
-    from nas.study.bookkeeping import open_study
-    from nas.study.screen import Screen
+    from nas.study.settings import Screen
+    from nas.study.slots import open_study
 
     storage = optuna.storages.InMemoryStorage()
     open_study(storage, "s", ["val_accuracy"], optuna.samplers.RandomSampler(), setup={"data": "folder"})
@@ -115,7 +117,7 @@ def test_a_study_recorded_before_screens_resumes_unscreened_only():
 
 def test_a_study_run_under_the_old_first_rung_names_the_setting_that_resumes_it():
     from nas.scheduling import ASHA
-    from nas.study.bookkeeping import open_study
+    from nas.study.slots import open_study
 
     storage = optuna.storages.InMemoryStorage()
     old = {"data": "folder", "scheduler": ASHA(min_epochs=1, max_epochs=10).setup()}
@@ -132,15 +134,16 @@ def test_an_ema_study_from_before_ema_followed_the_learning_rate_resumes_only_wi
 
     from types import SimpleNamespace
 
-    from nas.study.bookkeeping import open_study
-    from nas.study.worker import setup_of
+    from nas.evaluators.train import Training
+    from nas.study.slots import open_study
     from nas.training.config import TrainConfig
 
     def setup(**train):
         data = SimpleNamespace(config=SimpleNamespace(name="folder", root=".", split_seed=0, crop_padding=4, flip=True),
                                image_size=(8, 8), in_channels=3, classes=("a", "b"), val=[0], train=[0, 1],
                                mean=[0.5] * 3, std=[0.2] * 3)
-        return setup_of(data, TrainConfig(**train))
+        return {**Training(data, TrainConfig(**train), ["val_accuracy"], Path(".")).setup(),
+                "scheduler": {"name": "none"}, "screen": {"name": "none"}}
 
     storage = optuna.storages.InMemoryStorage()
     old = setup(protocol="ema")

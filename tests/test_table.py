@@ -13,7 +13,7 @@ import nas
 from nas.study.record import TrialRecord
 from nas.study.storage import read_storage
 from nas.table import main
-from nas.tabular.table import Table
+from nas.tabular.table_file import Table
 
 CONF = f"{nas.__path__[0]}/conf"
 TINY = ["search_space.layers=[2]", "search_space.patterns=[full,clique]", "search_space.bottleneck=[false]",
@@ -128,8 +128,8 @@ def test_the_shipped_table_covers_its_space_once_and_a_quarter_twice():
     import itertools
 
     import search_spaces
-    from nas.study.settings import Section
-    from nas.tabular.table import TABLES
+    from nas.section import Section
+    from nas.tabular.table_file import TABLES
 
     table = Table.load("dense_grid")
     shipped = OmegaConf.to_container(OmegaConf.load(f"{CONF}/search_space/dense_grid.yaml"), resolve=True)
@@ -181,11 +181,11 @@ def test_a_retrained_table_row_lands_within_the_tables_noise():
     import torch
 
     import search_spaces
-    from nas.study.settings import Section
+    from nas.section import Section
     from nas.tabular.card import noise
     from nas.training.config import TrainConfig
     from nas.training.data import DataConfig, folder_digest, prepare
-    from nas.training.unit import train_genotype
+    from nas.training.run import train_genotype
 
     table = Table.load("dense_grid")
     setup = table.setup

@@ -67,11 +67,11 @@ def test_test_split_only_with_flag(tmp_path):
 
 
 def test_a_missing_test_split_is_refused_before_any_training(tmp_path, monkeypatch):
-    from nas.training import unit
+    from nas.training import run as training_run
     from nas.training.data import DataError
 
     root = write_folder(tmp_path / "ds", n_per_class=10, classes=2, size=8)  # train/ only
-    monkeypatch.setattr(unit, "fit", lambda *a, **k: pytest.fail("trained before reading the test split"))
+    monkeypatch.setattr(training_run, "fit", lambda *a, **k: pytest.fail("trained before reading the test split"))
     with pytest.raises(DataError, match="has no test/ or val/ folder"):
         run(_cfg(_overrides(root, tmp_path, "evaluate_test=true", "data.val_size=4")))
     work = tmp_path / "work"

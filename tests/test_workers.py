@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from processes import CONF, N_TRIALS, finish, load, overrides, start, storage, wait_until_training
 
 from nas.runtime import startup, threads_per_worker
-from nas.study.bookkeeping import counted
 from nas.study.record import Status, TrialRecord
+from nas.study.slots import counted
 
 
 @pytest.fixture(scope="module")

@@ -301,7 +301,7 @@ def stage_g(out: Path, data: Path, dry: bool) -> dict:
 
     import table_check
 
-    from nas.tabular.table import Table
+    from nas.tabular.table_file import Table
 
     table = Table.load("dense_grid")
     args = argparse.Namespace(table="dense_grid", data_root=data, image_size=32, per_pattern=6, exact=False,

@@ -1,4 +1,4 @@
-"""What a genotype builds, in words and numbers (``python -m nas.inspect`` prints it)."""
+"""What a genotype builds, in words and numbers (``python -m nas.show`` prints it)."""
 
 from __future__ import annotations
 

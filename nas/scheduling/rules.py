@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,12 @@ def chance_rule(num_classes: int, n_val: int) -> Rule:
                         f"chance ({1 / num_classes:.4f})", hopeless=True)
         return None
     return rule
+
+
+class RungRule(Protocol):
+    """A scheduler's rule for one trial (:class:`nas.workers.rungs.RungJudge`): it decides at ``rungs``,
+    the epochs of the trial's bracket, which the training protocol may need to know in advance."""
+
+    rungs: list[int]
+
+    def __call__(self, epoch: int, entry: dict[str, Any]) -> Stop | None: ...

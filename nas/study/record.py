@@ -21,9 +21,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.files import strict_json
 from nas.pareto.objectives import LATENCIES
 from nas.training.trainer import Outcome
-from nas.training.unit import strict_json
 
 RECORD = "record"  # the user attribute that holds a TrialRecord
 # Attributes given to a queued trial when it is enqueued (Optuna stores them before it runs).

@@ -22,6 +22,7 @@ import random
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +52,19 @@ except ImportError:  # pragma: no cover - Optuna < 4.0
 
 ENGINES = ("sqlite", "journal", "postgres")
 PASSWORD_ENV = "NAS_STORAGE_PASSWORD"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The ``storage=`` group (``conf/storage/*.yaml``): the engine, where it lives, and how workers
+    that stop beating are found and their trials run again."""
+
+    name: str = "sqlite"
+    url: str | None = None  # sqlite, postgres
+    path: str | None = None  # journal
+    heartbeat_interval: int = 10
+    grace_period: int = 60
+    max_retry: int | None = 3
 
 
 class StorageError(ValueError):
@@ -269,7 +283,7 @@ def check_storage(cfg: Any) -> None:
     and removed to test the study file's folder)."""
     if cfg.name not in ENGINES:
         raise StorageError(f"unknown storage {cfg.name!r}; choose one of {', '.join(ENGINES)}")
-    if str(cfg.get("path" if cfg.name == "journal" else "url")) == MISSING:
+    if str(getattr(cfg, "path" if cfg.name == "journal" else "url", None)) == MISSING:
         raise StorageError("storage=journal needs storage.path=FILE" if cfg.name == "journal" else
                            f"storage={cfg.name} needs storage.url=postgresql://USER@HOST:5432/DATABASE")
     interval, grace = cfg.heartbeat_interval, cfg.grace_period

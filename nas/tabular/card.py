@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from nas.tabular.noise import SeedNoise
-from nas.tabular.table import Table
+from nas.tabular.table_file import Table
 
 OBJECTIVES = ["val_accuracy", "params", "macs"]
 

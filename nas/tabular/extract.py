@@ -13,9 +13,9 @@ from typing import Any
 import optuna
 
 import search_spaces
+from nas.section import Section
 from nas.study.record import Status, TrialRecord, study_setup
-from nas.study.settings import Section
-from nas.tabular.table import Run, Table
+from nas.tabular.table_file import Run, Table
 from nas.training.data import DataError, folder_digest
 
 

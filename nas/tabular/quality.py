@@ -11,7 +11,7 @@ first runs are the reference.
 from __future__ import annotations
 
 from nas.pareto.front import Front
-from nas.tabular.table import Run, Table
+from nas.tabular.table_file import Run, Table
 
 
 def reference(table: Table, noise: bool) -> list[Run]:

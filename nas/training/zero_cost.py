@@ -28,6 +28,7 @@ import copy
 import math
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -162,16 +163,31 @@ def nn_mass(genotype: Genotype) -> float:
     return total
 
 
-PROXIES: dict[str, Callable] = {"synflow": synflow, "naswot": naswot, "grad_norm": grad_norm, "snip": snip,
-                                "zico": zico, "meco": meco}
-NAMES = (*PROXIES, "nn_mass")
+@dataclass(frozen=True)
+class Proxy:
+    """One zero-cost proxy: how it is computed from the model, the genotype, the training batches and
+    (for those that read them) each batch's loss gradients, and which batches' gradients it reads."""
+
+    name: str
+    compute: Callable[[nn.Module, Genotype, list[Batch], list[list[Tensor]] | None], float]
+    gradient_batches: Callable[[int], tuple[int, ...]] = lambda n_batches: ()
+    from_genotype: bool = False  # free: from the genotype alone, no model or data
 
 
-def _gradient_batches(name: str, n_batches: int) -> tuple[int, ...]:
-    """The batches whose loss gradients proxy ``name`` reads."""
-    if name in ("grad_norm", "snip"):
-        return (0,)
-    return tuple(range(n_batches)) if name == "zico" and n_batches >= 2 else ()
+# Adding a proxy: its function above, its line here, and its test.
+PROXIES: dict[str, Proxy] = {p.name: p for p in (
+    Proxy("synflow", lambda model, genotype, batches, grads: synflow(model, batches[0])),
+    Proxy("naswot", lambda model, genotype, batches, grads: naswot(model, batches[0])),
+    Proxy("grad_norm", lambda model, genotype, batches, grads: grad_norm(model, batches[0], grads[0]),
+          gradient_batches=lambda n: (0,)),
+    Proxy("snip", lambda model, genotype, batches, grads: snip(model, batches[0], grads[0]),
+          gradient_batches=lambda n: (0,)),
+    Proxy("zico", lambda model, genotype, batches, grads: zico(model, batches, grads),
+          gradient_batches=lambda n: tuple(range(n)) if n >= 2 else ()),
+    Proxy("meco", lambda model, genotype, batches, grads: meco(model, batches[0])),
+    Proxy("nn_mass", lambda model, genotype, batches, grads: nn_mass(genotype), from_genotype=True),
+)}
+NAMES = tuple(PROXIES)
 
 
 def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tuple[str, ...] = NAMES) -> dict[str, dict]:
@@ -187,7 +203,7 @@ def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tup
         if device is not None and device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    needs = {name: _gradient_batches(name, len(batches)) for name in names}
+    needs = {name: PROXIES[name].gradient_batches(len(batches)) for name in names}
     readers = Counter(i for name in names for i in needs[name])
     shares = dict(readers)  # a pass's seconds are split among all its readers (readers counts down as they finish)
     gradients: dict[int, list[Tensor]] = {}
@@ -201,14 +217,8 @@ def score(model: nn.Module, genotype: Genotype, batches: list[Batch], names: tup
     for name in names:
         start = time.perf_counter()
         try:
-            if name == "nn_mass":
-                value = nn_mass(genotype)
-            elif name == "zico":
-                value = zico(model, batches, [gradients[i] for i in needs[name]] if needs[name] else None)
-            elif name in ("grad_norm", "snip"):
-                value = PROXIES[name](model, batches[0], gradients[0])
-            else:
-                value = PROXIES[name](model, batches[0])
+            value = PROXIES[name].compute(model, genotype, batches,
+                                          [gradients[i] for i in needs[name]] if needs[name] else None)
             reason = "" if math.isfinite(value) else f"not finite ({value})"
             value = value if math.isfinite(value) else None
         except NotApplicable as e:

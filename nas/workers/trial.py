@@ -18,14 +18,14 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.evaluators.base import Evaluator
 from nas.genotype import Genotype
-from nas.study.bookkeeping import claimed, fits, from_queue, hand_back, requeue
-from nas.study.evaluators import Evaluator
 from nas.study.record import CHILD_GENOTYPE, Status, TrialRecord, stored_field
-from nas.study.rungs import SHORTFALL, RungJudge, before_training, shortfall
-from nas.study.screen import Candidate, choose
 from nas.study.settings import SearchSettings
+from nas.study.slots import claimed, fits, from_queue, hand_back, requeue
 from nas.study.storage import Heartbeat
+from nas.workers.rungs import SHORTFALL, RungJudge, before_training, shortfall
+from nas.workers.screen import Candidate, choose
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.study import pareto as pareto_charts
+from nas.outputs import plots
 from nas.study.record import BASELINE
 
 TABLE_COLUMNS = ("trial", "name", "genotype_id", BASELINE, "pareto", "val_accuracy", "params", "macs",
@@ -75,8 +75,8 @@ class WandbLogger(NullLogger):
             # The rows added since the last call, as one increment: W&B shows the latest 100 increments.
             "trials": self.table, "n_complete": self.rows,
             # Plotly charts: W&B's own scatter cannot colour the Pareto set and the baselines apart.
-            **{f"accuracy_vs_{key}": wandb.Plotly(pareto_charts.figure(rows, pareto, key, label))
-               for key, label in pareto_charts.AXES},
+            **{f"accuracy_vs_{key}": wandb.Plotly(plots.figure(rows, pareto, key, label))
+               for key, label in plots.AXES},
         }
         png = out_dir / "pareto.png"
         if png.is_file():

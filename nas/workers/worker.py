@@ -8,7 +8,6 @@ again resumes.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
@@ -16,53 +15,34 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
-import torch
 from optuna.trial import TrialState
 
 import search_spaces
+from nas.evaluators.base import Evaluator
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
+from nas.outputs.files import Outputs, summary
+from nas.outputs.wandb import make_logger
 from nas.pareto.dominance import best_trials
-from nas.runtime import use_cpu_threads
-from nas.scheduling import Scheduler
-from nas.study.bookkeeping import counted, describe_running, holding, interrupted, open_study, taken
-from nas.study.evaluate import WORKER, run_trial
-from nas.study.evaluators import Evaluator, Training
-from nas.study.outputs import Outputs, summary
-from nas.study.prune import prune
 from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord
 from nas.study.samplers import make_sampler, worker_seed
-from nas.study.screen import Screen
-from nas.study.settings import SearchSettings, check_feasible
+from nas.study.settings import SearchSettings
+from nas.study.slots import counted, describe_running, holding, interrupted, open_study, taken
 from nas.study.storage import describe, fail_stale_trials, open_storage
-from nas.study.wandb_logger import make_logger
 from nas.training import heatmap
-from nas.training.config import TrainConfig
-from nas.training.data import PreparedData, prepare
-from nas.training.unit import resolve_device
+from nas.workers.prune import prune
+from nas.workers.trial import WORKER, run_trial
 
 
-def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
+def run_search(settings: SearchSettings, evaluator: Evaluator, out_dir: Path, log=print,
                stop_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """One worker of the study ``settings`` describe (:func:`~nas.study.settings.parse_search`), training
-    its trials (``evaluator=table`` studies run in :func:`nas.tabular.simulate.simulate`)."""
-    device = resolve_device(settings.device)
-    use_cpu_threads(settings.cpu_threads)
-    if device.type == "cuda" and settings.gpu_memory_share is not None:  # workers sharing a GPU: each its part
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        torch.cuda.set_per_process_memory_fraction(float(settings.gpu_memory_share), index)
+    """One worker of the study ``settings`` describe, its trials evaluated by ``evaluator`` (one that runs
+    in real time: a simulated evaluator's studies run in :func:`nas.workers.simulate.simulate`)."""
     tcfg, scheduler, objectives = settings.train, settings.scheduler, list(settings.objectives)
-    if device.type != "cuda":
-        threads = torch.get_num_threads()
-        log(f"no GPU: trials train on the CPU ({threads} thread{'s' * (threads != 1)}"
-            + ("; several workers on one machine: give each cpu_threads=cores/workers" if settings.cpu_threads is None
-               else "") + "); use train=smoke and a small data.train_size")
-    data = prepare(settings.data, device, channels_last=tcfg.on(device).channels_last)  # bad data stops us before
-    check_feasible(settings, data.num_classes, data.in_channels, data.image_size)  # any study is made
-    out_dir = out_dir or Path("runs") / settings.study_name
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = open_storage(settings.storage)
-    study = open_worker_study(storage, settings, setup_of(data, tcfg, scheduler, settings.screen), log)
+    setup = {**evaluator.setup(), "scheduler": scheduler.setup(), "screen": settings.screen.setup()}
+    study = open_worker_study(storage, settings, setup, log)
     if scheduler.active:
         log(f"scheduler={scheduler.name}: trials are ranked after epoch(s) "
             f"{', '.join(map(str, scheduler.levels()))} of {scheduler.max_epochs}"
@@ -84,7 +64,6 @@ def run_search(settings: SearchSettings, out_dir: Path | None = None, log=print,
         from tqdm.auto import tqdm
 
         bar = tqdm(total=settings.n_trials, desc="trials", file=sys.stderr, disable=not sys.stderr.isatty())
-        evaluator = Training(data, tcfg, objectives, out_dir, settings.gpu_memory_share)
         try:
             outputs.start(study.get_trials(deepcopy=False))
             work(study, storage, settings, evaluator, outputs, log, stop_requested, bar.update)
@@ -223,21 +202,3 @@ def _fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, grace
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if t.number in before and interrupted(t):
             log(f"trial {t.number}: its worker ({TrialRecord.of(t).worker or '?'}) stopped; failed and queued again")
-
-
-def setup_of(data: PreparedData, tcfg: TrainConfig, scheduler: Scheduler = Scheduler(),
-             screen: Screen = Screen()) -> dict[str, Any]:
-    """What a study's results depend on besides the architecture: the data, its split, the
-    training budget, the scheduler that stops trials early and the screen that picks which draw trains. A resume on anything else would mix
-    incomparable results on one front (or decide rungs by other rules).
-    It also says what an exported model takes: its input shape, classes and normalisation."""
-    d = data.config
-    budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
-              if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")
-              and (k != "ema_follows_lr" or tcfg.protocol == "ema")}  # recorded where it changes what is judged
-    return {"data": d.name, "root": str(Path(d.root).expanduser().resolve()), "image_size": list(data.image_size),
-            "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
-            "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding, "flip": d.flip,
-            "train": budget, "class_names": list(data.classes),
-            "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std],
-            "scheduler": scheduler.setup(), "screen": screen.setup()}

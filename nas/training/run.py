@@ -7,17 +7,15 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from nas.genotype import Genotype, GenotypeError
 from nas.models import build_model, min_input_size
 from nas.scheduling.rules import Rule
 from nas.training.config import TrainConfig
-from nas.training.data import DataConfig, DataError, DeviceData, PreparedData
+from nas.training.data import DeviceData, PreparedData
 from nas.training.environment import environment
 from nas.training.memory import estimate_training_bytes, fit_batch, memory_cap
 from nas.training.metrics import count
@@ -37,39 +35,6 @@ def resolve_device(spec: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={spec!r}: this machine has no CUDA GPU; use device=cpu (or auto)")
     return device
-
-
-def _dataclass_from(cls: type, group: str, values: dict[str, Any]) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{group}.{unknown[0]} is not a setting; {group} has {', '.join(sorted(known))}")
-    return cls(**values)
-
-
-def data_config(cfg: DictConfig) -> DataConfig:
-    values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    if OmegaConf.is_missing(cfg, "root"):
-        raise DataError(f"data.root is not set; data={cfg.name} needs data.root=<folder with train/<class>/...>")
-    return _dataclass_from(DataConfig, "data", values)
-
-
-def train_config(cfg: DictConfig) -> TrainConfig:
-    values = OmegaConf.to_container(cfg, resolve=True)
-    old = values.pop("schedule", None)  # train.schedule, the old name of train.protocol
-    if old is not None:
-        values["protocol"] = old
-    return _dataclass_from(TrainConfig, "train", values)
-
-
-def strict_json(value: Any) -> Any:
-    """``value`` with every NaN or infinity, however deep, as null: strict JSON parsers reject
-    them, and a diverged run has no loss."""
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict_json(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def measure(genotype: Genotype, data: PreparedData, *,

@@ -21,10 +21,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from nas.evaluators.clock import Clock, WallClock
 from nas.pareto.objectives import END, EPOCH, LATENCIES, known, losses
 from nas.scheduling import Scheduler, decide
 from nas.scheduling.rules import Stop
-from nas.study.clock import Clock, WallClock
 from nas.study.record import TrialRecord
 
 AT_END = known(END)  # objectives only known when training ends

@@ -19,15 +19,15 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.analysis.zero_cost import proxy_ranking
+from nas.analysis.proxy_ranking import proxy_ranking
 from nas.genotype import Genotype
+from nas.outputs import plots
+from nas.outputs.files import finish_order
 from nas.pareto.dominance import best_trials
 from nas.pareto.front import Front
 from nas.pareto.objectives import OBJECTIVES
-from nas.study import pareto
-from nas.study.bookkeeping import counted, retries
-from nas.study.outputs import finish_order
 from nas.study.record import STUDY_OBJECTIVES, Status, TrialRecord
+from nas.study.slots import counted, retries
 from nas.training import heatmap
 
 TOP = 6  # genotypes shown with their heat maps
@@ -95,13 +95,13 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
                 f"{', '.join(objectives)}; {len(front)} on the Pareto front.</p>"]
 
     if complete:
-        pngs = pareto.plot(rows, {t.number for t in front}, out_dir)
+        pngs = plots.plot(rows, {t.number for t in front}, out_dir)
         sections.append("<h2>Pareto fronts</h2><p>Baselines are starred; Pareto trials are labelled"
                         + ("; trials stopped at a rung are grey circles at the accuracy they had there, never on "
                            "the front" if stopped else "") + ".</p>"
                         + "".join(_img(p) for p in pngs if p.suffix == ".png"))
         if all(o in OBJECTIVES for o in objectives):  # a study made by nas.search
-            hv = pareto.plot_hypervolume(hypervolume_history(complete, objectives), out_dir)
+            hv = plots.plot_hypervolume(hypervolume_history(complete, objectives), out_dir)
             sections.append("<h2>Hypervolume over trials</h2>" + _img(hv))
 
         sections.append("<h2>What sits on the front</h2><p>Trials using each value (a trial whose blocks "

@@ -26,10 +26,10 @@ from nas.files import replacing
 from nas.genotype import Genotype
 from nas.pareto.front import Front
 from nas.pareto.objectives import plain
-from nas.study import pareto, weights
-from nas.study.bookkeeping import FINISHED, counted, retries
+from nas.outputs import plots, weights
+from nas.study.slots import FINISHED, counted, retries
 from nas.study.record import Status, TrialRecord
-from nas.study.wandb_logger import NullLogger
+from nas.outputs.wandb import NullLogger
 from nas.training import heatmap
 
 
@@ -160,8 +160,8 @@ class Outputs:
             return
         rows = [self.complete[n] for n in sorted(self.complete)] + [self.stopped[n] for n in sorted(self.stopped)]
         front = set(self.front.members)
-        pareto.plot(rows, front, self.out_dir)
-        pareto.plot_hypervolume(self.history, self.out_dir)
+        plots.plot(rows, front, self.out_dir)
+        plots.plot_hypervolume(self.history, self.out_dir)
         for n in front:
             self.heatmap_png(self.records[n])
         self.logger.study(rows, front, self.out_dir)

@@ -23,35 +23,13 @@ import numpy as np
 from nas.checks import require, whole
 from nas.pareto.hypervolume import HypervolumeHistory, contribution
 from nas.pareto.objectives import EPOCH, GENOTYPE, REFERENCE, hypervolume_point, known
+from nas.study.settings import Screen
 from nas.training.zero_cost import NAMES
 
 SCREENS = ("none", "size", "zero_cost")
 KNOWN = known(GENOTYPE)  # objectives known before training
 PREDICTED = known(EPOCH)  # the objective a screen predicts (one per study)
 QUANTILES = [NormalDist().inv_cdf((i + 0.5) / 16) for i in range(16)]  # the predictive distribution, evenly
-
-
-@dataclass(frozen=True)
-class Screen:
-    """The ``screen=`` group: ``candidates`` drawn per trial, ranked on log-size and the proxies ``by``."""
-
-    name: str = "none"
-    candidates: int = 1
-    by: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return self.name != "none"
-
-    def setup(self) -> dict[str, Any]:
-        """What a study records: a resume under another screen is refused (see ``open_study``)."""
-        return {"name": self.name} if not self.active else \
-            {"name": self.name, "candidates": self.candidates, "by": list(self.by)}
-
-    @property
-    def min_trained(self) -> int:
-        """Completed trials the fit needs before the screen draws candidates (until then, the sampler's draw trains)."""
-        return len(self.by) + 6
 
 
 def screen_config(cfg: Any, objectives: list[str]) -> Screen:

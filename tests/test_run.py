@@ -9,7 +9,7 @@ from datasets import write_folder
 from nas.genotype.presets import PRESETS
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
-from nas.training.unit import fit_in_memory, measure, train_genotype
+from nas.training.run import fit_in_memory, measure, train_genotype
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +48,10 @@ def test_a_shrunk_trial_trains_and_says_at_which_batch(data):
 def test_a_refused_trial_never_allocates_its_model(data, monkeypatch):
     """growth 60,000: counted and refused on the meta device; the real weights (hundreds of GB) never built."""
     from nas.genotype import Block, Genotype, Stem
-    from nas.training import unit
+    from nas.training import run as training_run
 
     built = []
-    monkeypatch.setattr(unit, "build", lambda *a, **k: built.append(a) or pytest.fail("the model was built"))
+    monkeypatch.setattr(training_run, "build", lambda *a, **k: built.append(a) or pytest.fail("the model was built"))
     giant = Genotype(Stem("cifar", 16), (Block(12, 60_000),))
     _, result = train_genotype(giant, data, TrainConfig(batch_size=16, progress=False), seed=0)
     assert result["status"] == "oom" and result["params"] > 10**11 and not built

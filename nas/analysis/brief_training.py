@@ -12,23 +12,24 @@ protocol: with ``train.protocol=rung_cycles`` the long runs end a cycle at ``tra
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
 import search_spaces
+from nas.files import strict_json
 from nas.genotype import Genotype
-from nas.study.outputs import write_csv
+from nas.outputs.files import write_csv
+from nas.section import Section
 from nas.training.config import TrainConfig
-from nas.training.data import prepare
+from nas.training.data import DataConfig, prepare
 from nas.training.metrics import count_params, meta_model
-from nas.training.unit import data_config, resolve_device, strict_json, train_config, train_genotype
+from nas.training.run import resolve_device, train_genotype
 
 
 def rank_correlations(brief: list[float], long: list[float]) -> dict[str, float]:
@@ -81,26 +82,28 @@ def sample_genotypes(space, space_cfg, n: int, seed: int, num_classes: int, in_c
                      "lower n_genotypes or widen the space")
 
 
-def budgets(train: DictConfig, factor: float) -> tuple[TrainConfig, TrainConfig]:
-    """The brief and the long training settings. ``train.cycle_ends`` (rung_cycles) are the long
-    runs' rungs; the brief run is one cycle, as a finished short run is."""
-    brief = train_config(OmegaConf.merge(train, {"cycle_ends": []}))
-    long = dataclasses.replace(brief, epochs=max(brief.epochs + 1, round(brief.epochs * factor)),
-                               cycle_ends=OmegaConf.to_container(train, resolve=True).get("cycle_ends"))
-    return brief, long
+@dataclass(frozen=True)
+class ProxyCheckSettings:
+    """What ``python -m nas.proxy_check`` was asked to do (``nas.settings.parse_proxy_check``): ``brief``
+    and ``long`` are the two budgets, ``long`` ``factor`` times as many epochs, its cycles (rung_cycles)
+    ending at ``train.cycle_ends`` and the brief run's one cycle."""
+
+    n_genotypes: int
+    seed: int
+    device: str
+    max_params: int | None
+    search_space: Section
+    data: DataConfig
+    brief: TrainConfig
+    long: TrainConfig
 
 
-def proxy_check(cfg: DictConfig, out_dir: Path, log=print) -> dict[str, Any]:
-    """The whole check, without Hydra: testable with a composed config."""
-    if not (isinstance(cfg.n_genotypes, int) and cfg.n_genotypes >= 3):
-        raise ValueError(f"n_genotypes={cfg.n_genotypes}: need at least 3 to rank")
-    if not (isinstance(cfg.factor, (int, float)) and cfg.factor > 1):
-        raise ValueError(f"factor={cfg.factor}: the long budget must be longer (factor > 1)")
+def proxy_check(settings: ProxyCheckSettings, out_dir: Path, log=print) -> dict[str, Any]:
+    """The whole check, without Hydra."""
+    cfg, brief_cfg, long_cfg = settings, settings.brief, settings.long
     space = search_spaces.get(cfg.search_space.name)
-    space.validate(cfg.search_space)
-    brief_cfg, long_cfg = budgets(cfg.train, cfg.factor)
     device = resolve_device(cfg.device)
-    data = prepare(data_config(cfg.data), device, channels_last=brief_cfg.on(device).channels_last)
+    data = prepare(cfg.data, device, channels_last=brief_cfg.on(device).channels_last)
     genotypes = sample_genotypes(space, cfg.search_space, cfg.n_genotypes, cfg.seed, data.num_classes,
                                  data.in_channels, cfg.max_params)
     rows: list[dict[str, Any]] = []

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from nas.genotype.presets import PRESETS
-from nas.inspect import main
+from nas.show import main
 
 
 def test_cli_last_line_is_json(capsys):
@@ -57,7 +57,7 @@ def test_cli_reports_invalid_genotype_file(tmp_path, capsys):
 
 
 def test_module_entry_point():
-    run = subprocess.run([sys.executable, "-m", "nas.inspect", "densenet40_k12"], capture_output=True, text=True, check=True)
+    run = subprocess.run([sys.executable, "-m", "nas.show", "densenet40_k12"], capture_output=True, text=True, check=True)
     assert json.loads(run.stdout.strip().splitlines()[-1])["params"] == 1_019_722
 
 
@@ -72,3 +72,8 @@ def test_a_giant_genotype_is_counted_and_an_absurd_one_refused(tmp_path, capsys)
         assert main([str(absurd)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"blocks[0].{field}: {value:,} must be ≤ {limit}" in err
+
+
+def test_the_old_command_name_still_works():
+    run = subprocess.run([sys.executable, "-m", "nas.inspect", "densenet_bc40_k12"], capture_output=True, text=True)
+    assert run.returncode == 0 and "densenet_bc40_k12" in run.stdout

@@ -1,58 +1,59 @@
-"""Where a trial's results come from: the seam between the study loop and training.
-
-The study loop (worker, trial, rung decisions, bookkeeping, record, outputs) asks an
-:class:`Evaluator` for a genotype's size, its latencies and its training run, and reads
-the time from the evaluator's :class:`~nas.study.clock.Clock`. :class:`Training` trains, on the data
-prepared for the study; :class:`nas.tabular.replay.Replay` replays a tabular benchmark
-on a simulated clock, so that a whole study runs in seconds with everything else unchanged.
-"""
+"""``evaluator=train``: every trial trains, on the data prepared once for the study."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable, ClassVar
 
 import torch
 
+import search_spaces
+from nas.evaluators.clock import WallClock
 from nas.genotype import Genotype
+from nas.outputs import weights
 from nas.pareto.objectives import LATENCIES
-from nas.study import weights
-from nas.study.clock import Clock, WallClock
+from nas.runtime import use_cpu_threads
+from nas.scheduling.rules import RungRule
 from nas.study.record import METRICS, Status, TrialRecord
-from nas.study.rungs import RungJudge
+from nas.study.settings import SearchSettings
 from nas.training import heatmap, zero_cost
 from nas.training.config import TrainConfig
-from nas.training.data import PreparedData
+from nas.training.data import PreparedData, prepare
 from nas.training.memory import neighbour_may_hold
 from nas.training.metrics import inference_latency
+from nas.training.run import build, fit_in_memory, measure, resolve_device, train_genotype
 from nas.training.trainer import free_memory, is_oom
-from nas.training.unit import build, fit_in_memory, measure, train_genotype
-
-
-class Evaluator(Protocol):
-    """What a trial asks of whatever produces its results."""
-
-    clock: Clock
-
-    def size(self, genotype: Genotype) -> tuple[int, int]:
-        """``(parameters, multiply-adds)``, known before anything is trained; GenotypeError when the
-        genotype cannot be evaluated here (images too small for it, not in the table)."""
-
-    def latencies(self, genotype: Genotype, seed: int, names: list[str], record: TrialRecord) -> bool:
-        """Measure the latency objectives ``names`` into ``record.metrics`` before training (a scheduler's
-        rungs rank on them); False when that fails with a result (``record`` says why)."""
-
-    def proxies(self, genotype: Genotype, seed: int, names: tuple[str, ...]) -> dict[str, dict]:
-        """The zero-cost proxies ``names`` of the genotype as initialised with ``seed``, before training:
-        per proxy ``{"value", "seconds", "reason"}`` (:func:`nas.training.zero_cost.score`)."""
-
-    def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
-        """Train trial ``number``'s genotype, ``judge`` (if any) deciding at its rungs, and fill ``record`` in:
-        status, reason, history, metrics (and latencies, heat maps, kept weights of a finished run)."""
 
 
 class Training:
     """Trains every trial on the study's prepared data."""
+
+    name: ClassVar[str] = "train"
+    simulated: ClassVar[bool] = False
+
+    @dataclass(frozen=True)
+    class Settings:
+        name: str = "train"
+
+    @classmethod
+    def open(cls, settings: SearchSettings, out_dir: Path, log: Callable[[str], Any]) -> Training:
+        """This worker's device, threads and memory share, and the study's data, prepared once (bad data is
+        refused here, before any study is made)."""
+        device = resolve_device(settings.device)
+        use_cpu_threads(settings.cpu_threads)
+        if device.type == "cuda" and settings.gpu_memory_share is not None:  # workers sharing a GPU: each its part
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            torch.cuda.set_per_process_memory_fraction(float(settings.gpu_memory_share), index)
+        if device.type != "cuda":
+            threads = torch.get_num_threads()
+            log(f"no GPU: trials train on the CPU ({threads} thread{'s' * (threads != 1)}"
+                + ("; several workers on one machine: give each cpu_threads=cores/workers"
+                   if settings.cpu_threads is None else "") + "); use train=smoke and a small data.train_size")
+        data = prepare(settings.data, device, channels_last=settings.train.on(device).channels_last)
+        check_feasible(settings, data.num_classes, data.in_channels, data.image_size)
+        return cls(data, settings.train, list(settings.objectives), out_dir, settings.gpu_memory_share)
 
     def __init__(self, data: PreparedData, train: TrainConfig, objectives: list[str], out_dir: Path,
                  gpu_memory_share: float | None = None) -> None:
@@ -60,6 +61,20 @@ class Training:
         self.gpu_memory_share = gpu_memory_share
         self.clock = WallClock()
         self._measured: dict[str, tuple[torch.nn.Module, int, int]] = {}  # the genotype being evaluated
+
+    def setup(self) -> dict[str, Any]:
+        """The data, its split and the training budget, and what an exported model takes: its input
+        shape, classes and normalisation."""
+        data, tcfg = self.data, self.tcfg
+        d = data.config
+        budget = {k: v for k, v in dataclasses.asdict(tcfg).items()
+                  if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")
+                  and (k != "ema_follows_lr" or tcfg.protocol == "ema")}  # recorded where it changes what is judged
+        return {"data": d.name, "root": str(Path(d.root).expanduser().resolve()), "image_size": list(data.image_size),
+                "in_channels": data.in_channels, "classes": len(data.classes), "split_seed": d.split_seed,
+                "val_size": len(data.val), "train_size": len(data.train), "crop_padding": d.crop_padding,
+                "flip": d.flip, "train": budget, "class_names": list(data.classes),
+                "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std]}
 
     def size(self, genotype: Genotype) -> tuple[int, int]:
         measured = measure(genotype, self.data, memory_efficient=self.tcfg.memory_efficient)  # nothing allocated
@@ -92,7 +107,7 @@ class Training:
         free_memory(device)
         return {n: {"value": None, "seconds": 0.0, "reason": reason} for n in names}
 
-    def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungJudge | None) -> None:
+    def train(self, number: int, genotype: Genotype, seed: int, record: TrialRecord, judge: RungRule | None) -> None:
         data, tcfg = self.data, self.tcfg
         if judge is not None:
             tcfg = tcfg.for_rungs(judge.rungs)  # rung_cycles: its cycles end at this trial's rungs
@@ -151,3 +166,18 @@ def latencies(model: torch.nn.Module, data: PreparedData, tcfg: TrainConfig, obj
     return {key: 1000 * inference_latency(model, data.image_size, batch_size=batch, in_channels=data.in_channels,
                                           device=device, channels_last=on.channels_last, bf16=on.bf16)
             for key, batch in LATENCIES.items() if key in objectives}
+
+
+def check_feasible(settings: SearchSettings, num_classes: int, in_channels: int,
+                   image_size: tuple[int, int]) -> None:
+    """Refuse constraints that even the space's smallest genotype breaks."""
+    for key, metric in (("max_params", "params"), ("max_macs", "macs")):
+        limit = getattr(settings, key)
+        if limit is None:
+            continue
+        genotype, value = search_spaces.smallest(settings.space, settings.search_space, metric, num_classes,
+                                                 in_channels, image_size)
+        if value > limit:
+            raise ValueError(f"{key}={limit:,}: no genotype in search_space={settings.search_space.name} satisfies it — "
+                             f"the smallest found, {genotype.name}, has {value:,} {metric}; raise {key} or "
+                             "widen the space's lower bounds")

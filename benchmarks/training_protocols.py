@@ -44,12 +44,12 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 import search_spaces
-from nas.analysis.proxy import rank_correlations, sample_genotypes, top_kept
+from nas.analysis.brief_training import rank_correlations, sample_genotypes, top_kept
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare
 from nas.training.environment import code_commit, cpu_model
 from nas.training.protocols import PROTOCOLS as REGISTERED
-from nas.training.unit import train_genotype
+from nas.training.run import train_genotype
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from multifidelity import SPACE, cifar_options  # noqa: E402 - the same data, budget and space
