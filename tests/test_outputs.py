@@ -137,7 +137,7 @@ def test_a_plot_held_back_by_plot_every_is_drawn_at_the_next_chance(tmp_path):
 def test_weights_stay_exactly_for_the_front_and_for_trials_not_yet_seen(tmp_path, live):
     """Every worker (live or not) drops the checkpoints of the trials it has seen leave the front;
     a checkpoint of a trial it has not seen finish (another worker's, being told) stays."""
-    from nas.study import weights
+    from nas.outputs import weights
 
     (tmp_path / "a").mkdir()
     out = tmp_path / "out"

@@ -20,7 +20,8 @@ from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.slots import counted
 from nas.training.data import prepare
 from nas.training.run import train_genotype
-from nas.workers.rungs import SHORTFALL, RungJudge, population, shortfall
+from nas.scheduling.pareto_asha import population
+from nas.workers.rungs import SHORTFALL, RungJudge, shortfall, stored_rungs
 
 OBJ = ["val_accuracy", "params"]
 ASHA_ARGS = ["scheduler=asha", "scheduler.eta=2", "train.epochs=4", "train.stop_at_chance=false"]
@@ -50,12 +51,12 @@ def test_a_rungs_population_is_one_result_per_genotype_in_the_order_recorded():
     _stored(study, "c", [_rung(1, at=2.0, acc=0.7, params=5, bracket=1)])  # another bracket
     _stored(study, "d", [_rung(1, at=0.5, acc=0.7, params=5)], state=TrialState.FAIL, status=Status.TRAINING)
     trials = study.get_trials(deepcopy=False)
-    earlier, inherited = population(trials, bracket=0, epoch=1, genotype_id="e")
+    earlier, inherited = population(trials, 0, 1, "e", stored_rungs)
     assert [n for n, _ in earlier] == [4, 0, 1] and inherited is None  # by time recorded; a dead worker's counts
     assert earlier[1][1]["values"]["val_accuracy"] == 0.5  # genotype a's first result, not the retry's
-    earlier, inherited = population(trials, bracket=0, epoch=1, genotype_id="a")
+    earlier, inherited = population(trials, 0, 1, "a", stored_rungs)
     assert [n for n, _ in earlier] == [4, 1] and inherited[0] == 0
-    assert population(trials, bracket=0, epoch=3, genotype_id="e") == ([], None)
+    assert population(trials, 0, 3, "e", stored_rungs) == ([], None)
 
 
 def test_a_stopped_genotype_is_claimed_and_never_trained_again():

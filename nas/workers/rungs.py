@@ -1,12 +1,8 @@
-"""Rung decisions inside a running trial, made from the study's storage and recorded in it.
+"""Rung decisions inside a running search trial, made from the study's storage and kept in its record.
 
-At each rung of its bracket (:class:`~nas.scheduling.Scheduler`) a trial compares itself
-with the rung results the study holds — every worker's, finished or still running,
-one per genotype, in the order they were recorded — decides whether it trains on
-(:func:`~nas.scheduling.decide`), and stores that decision in its record before it goes
-on. Every input of a decision is stored beside it (the values, the trials it saw), so
-any decision can be checked afterwards, and a genotype's decision is never made twice:
-a retry of a trial whose worker died takes over the decision recorded for the genotype.
+The decision is :func:`nas.scheduling.pareto_asha.rung_decision`'s, keyed by genotype: one result
+per genotype at a rung, and a retry of a trial whose worker died takes over the decision recorded
+for its genotype. The judge stores it in the trial's record before training goes on.
 
 A rung ranks the study's objectives as they stand at that epoch: validation accuracy and
 loss of the epoch, the parameters and multiply-adds (known before training), the
@@ -22,10 +18,11 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from nas.evaluators.clock import Clock, WallClock
-from nas.pareto.objectives import END, EPOCH, LATENCIES, known, losses
-from nas.scheduling import Scheduler, decide
+from nas.pareto.objectives import END, EPOCH, LATENCIES, OBJECTIVES, known
+from nas.scheduling import Scheduler
+from nas.scheduling.pareto_asha import describe, rung_decision
 from nas.scheduling.rules import Stop
-from nas.study.record import TrialRecord
+from nas.study.record import TrialRecord, stored_field
 
 AT_END = known(END)  # objectives only known when training ends
 DURING = known(EPOCH)  # objectives that change while a trial trains
@@ -72,18 +69,9 @@ class RungJudge:
         if epoch not in self.rungs:
             return None
         values = self._values(entry)
-        earlier, inherited = population(self.study.get_trials(deepcopy=False), self.bracket, epoch,
-                                        self.record.genotype_id)
-        if inherited is not None:
-            rung = {**{k: v for k, v in inherited[1].items() if k in ("go", "position", "of", "kept")},
-                    "inherited_from": inherited[0]}
-        else:
-            d = decide(losses([values[o] for o in self.objectives], self.objectives),
-                       [losses([r["values"][o] for o in self.objectives], self.objectives) for _, r in earlier],
-                       self.scheduler.eta)
-            rung = {"go": d.go, "position": d.position, "of": d.of, "kept": d.kept}
-        rung = {"epoch": epoch, "bracket": self.bracket, "values": values, **rung,
-                "seen": [n for n, _ in earlier], "at": self.clock.now()}  # the stamp that orders a rung's arrivals
+        rung = rung_decision(self.study.get_trials(deepcopy=False), self.record.genotype_id, self.bracket, epoch,
+                             values, {o: OBJECTIVES[o].sign for o in self.objectives}, self.scheduler.eta,
+                             stored_rungs, self.clock.now())
         self.record.rungs.append(rung)
         self.record.save(self.trial)  # before training on: the decision other workers and retries read
         if rung["go"]:
@@ -97,31 +85,9 @@ class RungJudge:
         return {o: float(so_far[o] if o in so_far else self.record.metrics[o]) for o in self.objectives}
 
 
-def population(trials: list[FrozenTrial], bracket: int, epoch: int,
-               genotype_id: str) -> tuple[list[tuple[int, dict[str, Any]]], tuple[int, dict[str, Any]] | None]:
-    """``(earlier, inherited)``: the rung results recorded at (``bracket``, ``epoch``), one per genotype
-    in the order recorded, as (trial, rung) — and, when ``genotype_id`` already has one there
-    (an earlier attempt at this trial), that one."""
-    found: dict[str, tuple[float, int, dict[str, Any]]] = {}
-    for t in trials:
-        record = TrialRecord.of(t)
-        for rung in record.rungs:
-            if rung["bracket"] != bracket or rung["epoch"] != epoch:
-                continue
-            key = (rung["at"], t.number)
-            if record.genotype_id not in found or key < found[record.genotype_id][:2]:
-                found[record.genotype_id] = (*key, rung)
-    mine = found.pop(genotype_id, None)
-    earlier = [(n, rung) for _, n, rung in sorted(found.values(), key=lambda x: x[:2])]
-    return earlier, None if mine is None else (mine[1], mine[2])
-
-
-def describe(rung: dict[str, Any], rungs: list[int]) -> str:
-    where = f"stopped after epoch {rung['epoch']} (rung {rungs.index(rung['epoch']) + 1} of {len(rungs)}"
-    place = f"Pareto place {rung['position']} of {rung['of']} trials at this rung; the first {rung['kept']} go on"
-    if "inherited_from" in rung:
-        return f"{where}, as decided for this genotype in trial {rung['inherited_from']}: {place})"
-    return f"{where}: {place})"
+def stored_rungs(t: FrozenTrial) -> tuple[str, list[dict[str, Any]]]:
+    """A trial's genotype and rung results, as its record stores them (read without building the record)."""
+    return stored_field(t, "genotype_id", ""), stored_field(t, "rungs", [])
 
 
 SHORTFALL = "short_of_full_budget"  # the Optuna constraint a stopped trial is told with
