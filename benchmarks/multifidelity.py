@@ -131,7 +131,7 @@ def finished(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict
 
 
 def cifar_options(parser: argparse.ArgumentParser, epochs: int) -> None:
-    """The data and training settings of the CPU benchmarks (this one and benchmarks/protocols.py)."""
+    """The data and training settings of the CPU benchmarks (this one and benchmarks/training_protocols.py)."""
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10")
     parser.add_argument("--train-size", type=int, default=8000)
     parser.add_argument("--val-size", type=int, default=2000)

@@ -22,9 +22,9 @@ named by ``--ceiling``, by default all). ``ema`` is today's rule (the half-life 
 rate); ``ema_fixed`` the fixed half-life it had before, and the rule of every ``ema`` run recorded
 without ``ema_follows_lr``.
 
-    python benchmarks/protocols.py                                  # 24 genotypes, CPU, about 3 CPU-hours
-    python benchmarks/protocols.py --shard 0/2 & python benchmarks/protocols.py --shard 1/2
-    python benchmarks/protocols.py --report                         # the tables from what has run
+    python benchmarks/training_protocols.py                                  # 24 genotypes, CPU, about 3 CPU-hours
+    python benchmarks/training_protocols.py --shard 0/2 & python benchmarks/training_protocols.py --shard 1/2
+    python benchmarks/training_protocols.py --report                         # the tables from what has run
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 
 from nas.checks import require, whole
-from nas.files import check_study_name, check_writable, remove_made
+from nas.files import check_study_name, check_writable, remove_made, study_dir
 from nas.runtime import startup
 from nas.study.storage import hide_password, redact
 
@@ -150,7 +150,7 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
                          f"workers={cfg.workers} …")
     if "study_name" in cfg:  # before Hydra makes runs/<study_name>/hydra/
         check_study_name(cfg.study_name)
-        check_writable(Path("runs") / cfg.study_name, "run from a folder you can write")
+        check_writable(study_dir(cfg.study_name), "run from a folder you can write")
     check_writable(Path(cfg.hydra.run.dir), "run from a folder you can write, or point hydra.run.dir at one")
 
 

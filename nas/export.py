@@ -31,7 +31,7 @@ import optuna
 
 from nas.analysis.selection import PICKS, pick
 from nas.cli import run_command
-from nas.files import check_writable
+from nas.files import check_writable, trial_stem
 from nas.genotype import Genotype
 from nas.models import build_model, min_input_size
 from nas.models.onnx import export_onnx
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = weights.find(args.study_dir, trial.number, genotype.id)
         trained = checkpoint.load(args.checkpoint or kept, genotype) if args.checkpoint or kept else None
         shape = input_of(args, study_setup(study), trained, genotype)
-        out = args.out or args.study_dir / "export" / f"trial{trial.number:04d}-{genotype.id}.yaml"
+        out = args.out or args.study_dir / "export" / f"{trial_stem(trial.number, genotype.id)}.yaml"
         if out.suffix not in (".yaml", ".yml", ".json"):  # .pt and .onnx are written beside it, never over it
             raise ValueError(f"--out {out}: name the genotype file .yaml or .json (the weights and the ONNX model "
                              f"go beside it as {out.stem}.pt and {out.stem}.onnx)")

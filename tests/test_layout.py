@@ -1,4 +1,6 @@
-"""The shape of the code: thin commands that no module imports, and one home for the trial record."""
+"""The shape of the code: a declared order of floors that every import follows, no import loop, thin
+commands that no module imports, one home for the trial record and for dominance, and the raw config
+no lower than the commands."""
 
 import ast
 from pathlib import Path
@@ -8,7 +10,7 @@ import pytest
 from nas.study import record
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"search", "train", "export", "report", "inspect", "analyze", "proxy_check", "table"}
+COMMANDS = {"search", "train", "export", "report", "show", "inspect", "analyze", "proxy_check", "table"}
 MODULES = sorted(p for folder in ("nas", "search_spaces") for p in (ROOT / folder).rglob("*.py"))
 
 
@@ -23,9 +25,12 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+ALIASES = {ROOT / "nas/inspect.py": "nas.show"}  # an old command name: it runs the command it was renamed to
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_imports_a_command(path):
-    commands = {f"nas.{c}" for c in COMMANDS}
+    commands = {f"nas.{c}" for c in COMMANDS} - {ALIASES.get(path)}
     assert not _imports(path) & commands
 
 
@@ -51,10 +56,9 @@ def test_every_library_folder_is_a_package_setuptools_finds():
     assert folders <= found, folders - found  # a non-editable install ships them all
 
 
-# The config a command parses goes no lower: the search parses Hydra's config once into typed settings.
-PARSERS = {"nas/cli.py", "nas/runtime.py", "nas/study/settings.py",
-           "nas/training/unit.py",  # data_config / train_config: a group into its dataclass, for three commands
-           "nas/analysis/proxy.py"}  # the proxy check's own command library (not on the search's path)
+# The config a command parses goes no lower: nas/settings.py parses it once into typed settings; cli.py composes
+# it (preflight, one-line errors) and runtime.py registers its resolvers.
+PARSERS = {"nas/cli.py", "nas/runtime.py", "nas/settings.py"}
 
 
 def test_the_raw_config_goes_no_lower_than_the_commands():
@@ -70,29 +74,28 @@ def test_the_search_command_is_thin():
     tree = ast.parse(path.read_text())
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert len(functions) <= 2 and len(path.read_text().splitlines()) < 70
-    assert _imports(path) & {"nas.study.settings.parse_search", "nas.study.worker.run_search"} == {
-        "nas.study.settings.parse_search", "nas.study.worker.run_search"}
+    assert _imports(path) & {"nas.settings.parse_search", "nas.workers.search.search"} == {
+        "nas.settings.parse_search", "nas.workers.search.search"}
 
 
-def test_the_evaluator_is_one_small_interface_with_two_implementations():
+def test_the_evaluator_is_one_small_interface_and_every_registered_one_has_it():
     import inspect
 
+    from nas.evaluators import EVALUATORS
     from nas.evaluators.base import Evaluator
-    from nas.evaluators.table import Replay
-    from nas.evaluators.train import Training
 
     methods = {name for name, _ in inspect.getmembers(Evaluator, inspect.isfunction) if not name.startswith("_")}
-    assert methods == {"size", "latencies", "proxies", "train"}
-    for cls in (Training, Replay):
+    assert methods == {"size", "latencies", "proxies", "train", "setup"}
+    for cls in EVALUATORS.values():
         for name in methods:
             assert inspect.signature(getattr(cls, name)).parameters.keys() == \
                 inspect.signature(getattr(Evaluator, name)).parameters.keys(), (cls, name)
-    study_code = [p for p in MODULES if "nas/study/" in str(p) or "nas/scheduling/" in str(p)]
-    assert not any("nas.tabular" in n for p in study_code for n in _imports(p))  # the seam, not a dependency
+    loop = [p for p in MODULES if "nas/workers/" in str(p) or "nas/scheduling/" in str(p)]
+    assert not any(n.startswith(("nas.tabular", "nas.evaluators.t")) for p in loop for n in _imports(p))  # the seam
 
 
 def test_dominance_has_one_home():
-    """Fronts, rung orders and hypervolumes all rank by nas.pareto.dominance; Optuna's best_trials is not used."""
+    """Fronts, rung orders and hypervolumes all rank by nas/pareto/; Optuna's best_trials is not used."""
     names = {"dominates", "front_ranks", "nondominated", "weakly_nondominated", "on_front", "best_trials"}
     found = []
     for path in MODULES:
@@ -102,3 +105,90 @@ def test_dominance_has_one_home():
             if isinstance(node, ast.Attribute) and node.attr == "best_trials":
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: Optuna's best_trials")
     assert not found, found
+
+
+# The floors, from the ground up: a module imports its own folder and the floors below, nothing above.
+FLOORS = [
+    {"nas.pareto", "nas.genotype", "nas.checks", "nas.files", "nas.section", "nas.runtime"},  # import nothing of ours
+    {"nas.models", "nas.scheduling"},
+    {"nas.training"},
+    {"search_spaces"},
+    {"nas.study"},
+    {"nas.tabular"},
+    {"nas.outputs"},
+    {"nas.evaluators"},
+    {"nas.workers"},
+    {"nas.analysis"},
+    {"nas.cli", "nas.settings"},
+    {f"nas.{c}" for c in COMMANDS},
+]
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _room(module: str) -> tuple[str, int]:
+    for floor, rooms in enumerate(FLOORS):
+        for room in rooms:
+            if module == room or module.startswith(room + "."):
+                return room, floor
+    raise AssertionError(f"{module} is on no floor: add it to FLOORS and to the README's Code layout")
+
+
+def _ours(path: Path) -> set[str]:
+    """What ``path`` imports of this project (the package nas itself aside): ``from a.b import c`` as
+    ``a.b.c`` (the module c, or a name of a.b)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [f"{node.module}.{a.name}" for a in node.names] \
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+        found |= {n for n in names if n.split(".")[0] in ("nas", "search_spaces") and n.rpartition(".")[0] != ""}
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p != ROOT / "nas/__init__.py" and p not in ALIASES],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_import_keeps_to_the_declared_floors(path):
+    room, floor = _room(_module(path))
+    for name in _ours(path):
+        other, other_floor = _room(name)
+        assert other == room or other_floor < floor, f"{room} (floor {floor}) imports {name} (floor {other_floor})"
+
+
+def test_no_import_loop_between_modules():
+    modules = {_module(p): p for p in MODULES if p != ROOT / "nas/__init__.py"}  # its face: genotype, models
+
+    def target(name: str) -> str | None:  # `from nas.x import y`: the module y, or the package x
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {m: {t for n in _ours(p) if (t := target(n)) and t != m} for m, p in modules.items()}
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for n in graph[m]:
+            assert state.get(n) != 1, " -> ".join([*path, m, n])
+            if n not in state:
+                visit(n, [*path, m])
+        state[m] = 2
+
+    for m in modules:
+        if m not in state:
+            visit(m, [])
+
+
+def test_the_readme_states_the_declared_order():
+    """Its "Code layout" names the floors in this order, ground first, each room as `name` or `name.py`."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Code layout"):]
+    stated = layout[layout.index("From the ground up"):].split("\n\n")[0]
+    places = []
+    for rooms in FLOORS[:-1]:
+        found = [stated.find(f"`{room.removeprefix('nas.')}") for room in rooms]
+        assert min(found) >= 0, (rooms, stated)
+        places.append((min(found), max(found)))
+    assert all(a[1] < b[0] for a, b in zip(places, places[1:])), places

@@ -13,7 +13,7 @@ d  The speedrun: a short search, the export of its best genotype with ≤ 0.8M p
 e  Multi-fidelity (benchmarks/multifidelity.py on the GPU): TPE with every trial at the full
    budget against TPE + scheduler=asha, the same wall-clock each; the hypervolume of the
    full-budget front against time. Its own call: a–d fill one 10-minute call.
-f  Training protocols (benchmarks/protocols.py at 32×32 on the GPU): 12 genotypes under each
+f  Training protocols (benchmarks/training_protocols.py at 32×32 on the GPU): 12 genotypes under each
    protocol for 9 epochs; per protocol and rung the rank correlation with the end and the
    share of the end's top third kept, and the final accuracy against one-cycle's. With e,
    the second call.
@@ -277,7 +277,7 @@ def stage_e(out: Path, data: Path, dry: bool) -> dict:
 
 
 def stage_f(out: Path, data: Path, dry: bool) -> dict:
-    """The training protocols (benchmarks/protocols.py) at 32×32: how each protocol's rungs rank
+    """The training protocols (benchmarks/training_protocols.py) at 32×32: how each protocol's rungs rank
     genotypes against their end, and its final accuracy against one-cycle's."""
     import argparse
 

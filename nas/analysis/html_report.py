@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.analysis.proxy_ranking import proxy_ranking
+from nas.files import trial_stem
 from nas.genotype import Genotype
 from nas.outputs import plots
 from nas.outputs.files import finish_order
@@ -134,7 +135,7 @@ def build(study: optuna.Study, out_dir: Path) -> Path:
             block += "</p>"
             if r.heatmaps:
                 png = heatmap.plot([heatmap.Heatmap.from_dict(d) for d in r.heatmaps],
-                                   out_dir / f"heatmap_trial{r.number:04d}.png", r.genotype_name)
+                                   out_dir / f"heatmap_{trial_stem(r.number, r.genotype_id)}.png", r.genotype_name)
                 block += _img(png)
             block += f"<details><summary>genotype</summary><pre>{html.escape(json.dumps(r.genotype, indent=1))}" \
                      "</pre></details>"

@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.files import replacing
+from nas.files import replacing, trial_stem
 from nas.genotype import Genotype
 from nas.pareto.front import Front
 from nas.pareto.objectives import plain
@@ -146,7 +146,7 @@ class Outputs:
         keep = set()
         for n in front:
             record = self.records[n]
-            path = folder / f"trial{n:04d}-{record.genotype_id}.yaml"
+            path = folder / f"{trial_stem(n, record.genotype_id)}.yaml"
             keep.add(path.name)
             if not path.exists():
                 Genotype.from_dict(record.genotype).save(path)
@@ -172,7 +172,7 @@ class Outputs:
         """runs/<study>/heatmaps/trial<N>-<id>.png from the connection strengths the trial stored."""
         if not record.heatmaps:
             return None
-        path = self.out_dir / "heatmaps" / f"trial{record.number:04d}-{record.genotype_id}.png"
+        path = self.out_dir / "heatmaps" / f"{trial_stem(record.number, record.genotype_id)}.png"
         if not path.exists():
             maps = [heatmap.Heatmap.from_dict(d) for d in record.heatmaps]
             heatmap.plot(maps, path, f"trial {record.number}: {record.genotype_name}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.files import trial_stem
 from nas.outputs import plots
 from nas.study.record import BASELINE
 
@@ -54,7 +55,7 @@ class WandbLogger(NullLogger):
     def trial(self, record: Any) -> None:
         # The pip package list is saved once, with the study run: listing it costs ~0.25 s per run.
         common = {**self.common, "settings": self.wandb.Settings(silent=True, x_save_requirements=False)}
-        run = self.wandb.init(name=f"trial{record.number:04d}-{record.genotype_name}", job_type="trial",
+        run = self.wandb.init(name=trial_stem(record.number, record.genotype_name), job_type="trial",
                               config={"trial": record.number, "genotype": record.genotype, "params": record.params},
                               **common)
         for h in record.history:

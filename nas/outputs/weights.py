@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from nas.files import trial_stem
 from nas.genotype import Genotype
 from nas.training import checkpoint
 from nas.training.data import PreparedData
@@ -21,7 +22,7 @@ FOLDER = "weights"
 
 
 def path(out_dir: Path, number: int, genotype_id: str) -> Path:
-    return out_dir / FOLDER / f"trial{number:04d}-{genotype_id}.pt"
+    return out_dir / FOLDER / f"{trial_stem(number, genotype_id)}.pt"
 
 
 def keep(out_dir: Path, number: int, model: torch.nn.Module, genotype: Genotype, data: PreparedData) -> Path:

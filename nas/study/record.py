@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.files import strict_json
-from nas.pareto.objectives import LATENCIES
+from nas.pareto.objectives import OBJECTIVES
 from nas.training.trainer import Outcome
 
 RECORD = "record"  # the user attribute that holds a TrialRecord
@@ -74,8 +74,9 @@ class Status(str, enum.Enum):
 
 
 # What every trained trial measures (objectives or not), in trials.csv's column order.
-METRICS = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_per_second", "train_seconds",
-           "compile_seconds", "wall_seconds", "peak_memory_bytes", "memory_estimate_bytes", "batch_size", "epochs", *LATENCIES)
+_MEASURED = ("val_accuracy", "val_loss", "train_loss", "params", "macs", "images_per_second", "train_seconds",
+             "compile_seconds", "wall_seconds", "peak_memory_bytes", "memory_estimate_bytes", "batch_size", "epochs")
+METRICS = (*_MEASURED, *(o for o in OBJECTIVES if o not in _MEASURED))  # a new objective is kept without a word here
 
 
 @dataclass
