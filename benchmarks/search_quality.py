@@ -1,7 +1,7 @@
 """Which sampler and scheduler find the front fastest? Simulated studies on the tabular benchmark.
 
 Every method searches ``search_space=dense_grid`` through ``python -m nas.search``'s own study
-loop with ``evaluator=table`` (:mod:`nas.tabular.simulate`): 1 or 4 asynchronous simulated
+loop with ``evaluator=table`` (:mod:`nas.workers.simulate`): 1 or 4 asynchronous simulated
 workers, epochs that take the seconds the table recorded, the real samplers, rung judge and
 bookkeeping. Each study gets the same simulated time, the horizon: what training every
 genotype of the table once would take on its workers (an exhaustive grid ends exactly then).

@@ -1,7 +1,7 @@
 """Does the table still say what the product does, and do its rankings hold at 32×32?
 
 Retrains a stratified sample of the tabular benchmark's genotypes through the product's unit of
-work (:func:`nas.training.unit.train_genotype`, what every search trial and ``nas.train`` run),
+work (:func:`nas.training.run.train_genotype`, what every search trial and ``nas.train`` run),
 on the table's own data, split and training settings, on one CPU thread as the table was built:
 
 - ``--image-size 16`` (the table's resolution) at seeds the table never used: each genotype's

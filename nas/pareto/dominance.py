@@ -1,7 +1,7 @@
 """Pareto dominance, in one place: every front, rung order and hypervolume of a study is computed here.
 
 Everything is minimised: objective values are turned into losses first
-(:func:`nas.study.pareto.losses`, or :func:`signed` from a study's directions). ``a``
+(:func:`nas.pareto.objectives.losses`, or :func:`signed` from a study's directions). ``a``
 dominates ``b`` when it is no worse everywhere and better somewhere; a front keeps ties
 (as Optuna's ``best_trials`` does). The hypervolume needs weak dominance instead, where a
 duplicate adds nothing (:func:`weakly_nondominated`).

@@ -1,6 +1,6 @@
 """Rules that end a run after an epoch: each looks at the epoch's validation result and either
 lets the run go on (None) or stops it (:class:`Stop`). The trainer applies them in order; the
-chance guard is one, a scheduler's rung decision (:mod:`nas.study.rungs`) another."""
+chance guard is one, a scheduler's rung decision (:mod:`nas.workers.rungs`) another."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class Status(str, enum.Enum):
     INFEASIBLE = "infeasible"  # breaks max_params / max_macs; never trained
     INTERRUPTED = "interrupted"  # its worker died or was stopped; the trial is queued again
     SURPLUS = "surplus"  # asked for after other workers filled n_trials; not counted
-    SCREENING = "screening"  # a screen's candidate being scored (nas.study.screen); holds no slot of n_trials
+    SCREENING = "screening"  # a screen's candidate being scored (nas.workers.screen); holds no slot of n_trials
     SCREENED = "screened"  # a candidate the screen did not train; not counted, told pruned so the sampler learns
 
     def __str__(self) -> str:
@@ -92,9 +92,9 @@ class TrialRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     heatmaps: list[dict[str, Any]] | None = None
-    rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.study.rungs)
+    rungs: list[dict[str, Any]] = field(default_factory=list)  # the scheduler's decisions (nas.workers.rungs)
     proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # zero-cost proxy → value, seconds, reason
-    screen: dict[str, Any] | None = None  # the screen's choice among candidates (nas.study.screen)
+    screen: dict[str, Any] | None = None  # the screen's choice among candidates (nas.workers.screen)
     seed: int | None = None  # the seed it trained with: nas.train at this seed, on its CPU environment, reproduces it
     environment: dict[str, Any] | None = None  # where it trained (nas.training.environment)
     trial_seconds: float | None = None

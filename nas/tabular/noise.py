@@ -12,7 +12,7 @@ A trial then gets, by :func:`draw`, what a real one would: one of the genotype's
 chosen by the trial's seed, where the table has several (each a real draw of the noise about the
 genotype's true mean, though they lie closer to their own mean, the reference, than a new draw
 would); else its one run with a deviation drawn from the model. The reference a replay is measured against is the noise model's mean
-(:meth:`nas.tabular.table.Table.expected`): the mean of a genotype's runs.
+(:meth:`nas.tabular.table_file.Table.expected`): the mean of a genotype's runs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CURVES = (0, 1, 2)  # val_accuracy, val_loss, train_loss in nas.tabular.table.EPOCH_FIELDS
+CURVES = (0, 1, 2)  # val_accuracy, val_loss, train_loss in nas.tabular.table_file.EPOCH_FIELDS
 SECONDS = (3, 4)  # seconds, judge_seconds: scaled together by one factor per epoch
 
 
@@ -41,7 +41,7 @@ class SeedNoise:
 
     @classmethod
     def of(cls, table) -> SeedNoise:
-        """Fitted on ``table``'s genotypes trained twice (:meth:`nas.tabular.table.Table.pairs`)."""
+        """Fitted on ``table``'s genotypes trained twice (:meth:`nas.tabular.table_file.Table.pairs`)."""
         return cls.fit([(a.epochs, b.epochs) for a, b in table.pairs()])
 
     @classmethod

@@ -139,7 +139,7 @@ def evaluate(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, sett
 def screened(study: optuna.Study, storage: optuna.storages.BaseStorage, first: optuna.Trial, record: TrialRecord,
              settings: SearchSettings, evaluator: Evaluator) -> tuple[optuna.Trial, TrialRecord]:
     """Draw ``screen.candidates`` trials (``first`` holds this worker's slot of the budget), score each
-    before training and return the one :func:`nas.study.screen.choose` picks, with its record; the
+    before training and return the one :func:`nas.workers.screen.choose` picks, with its record; the
     others are told pruned with status screened. When no candidate can be trained (duplicates,
     infeasible, errors), ``first`` is returned and its evaluation records why."""
     pool: list[tuple[optuna.Trial, TrialRecord, Candidate | None]] = []
