@@ -56,7 +56,7 @@ METHODS = {
     "random": ["sampler=random", "scheduler=none"],
 }
 OBJECTIVES = ["val_accuracy", "params", "macs"]
-SHIPPED_SCHEDULE = OmegaConf.load(REPO / "conf" / "train" / "default.yaml").protocol  # train.protocol by default
+SHIPPED_PROTOCOL = OmegaConf.load(REPO / "conf" / "train" / "default.yaml").protocol  # train.protocol by default
 
 
 def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> tuple[float, Path]:
@@ -69,7 +69,7 @@ def run_study(method: str, seed: int, args: argparse.Namespace, work: Path) -> t
                f"data.train_size={'null' if args.train_size is None else args.train_size}",
                f"data.val_size={args.val_size}", f"data.image_size={args.image_size}",
                f"data.crop_padding={args.image_size // 8}", f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}",
-               f"train.protocol={args.schedule}",
+               f"train.protocol={args.protocol}",
                f"train.lr={args.lr}", "train.progress=false", f"device={args.device}", f"seed={seed}", "n_trials=100000",
                f"study_name=mf-{method.replace('+', '-')}-{seed}", f"storage.url=sqlite:///{db}", "logger=none",
                "enqueue_baselines=false", "plot_every=1e9", f"objectives=[{','.join(OBJECTIVES)}]"]
@@ -146,7 +146,7 @@ def main() -> None:
     cifar_options(parser, epochs=6)
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget of every study")
-    parser.add_argument("--schedule", default=SHIPPED_SCHEDULE,
+    parser.add_argument("--protocol", default=SHIPPED_PROTOCOL,
                         help="train.protocol of every study (default: the shipped default)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "multifidelity-cpu.jsonl")
     parser.add_argument("--device", default="cpu", help="cpu (the figures in the README), cuda or auto")
@@ -158,7 +158,7 @@ def main() -> None:
     budget = args.minutes * 60
     print(f"{args.train_size} training / {args.val_size} validation images of {args.data_root} at "
           f"{args.image_size}×{args.image_size}, full budget "
-          f"{args.epochs} epochs, train.protocol={args.schedule}, asha eta={args.eta}, {args.minutes:g} min per "
+          f"{args.epochs} epochs, train.protocol={args.protocol}, asha eta={args.eta}, {args.minutes:g} min per "
           f"study, seeds {args.seeds}, {os.cpu_count()} CPU(s)", flush=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {m: [] for m in args.methods}

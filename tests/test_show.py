@@ -76,4 +76,4 @@ def test_a_giant_genotype_is_counted_and_an_absurd_one_refused(tmp_path, capsys)
 
 def test_the_old_command_name_still_works():
     run = subprocess.run([sys.executable, "-m", "nas.inspect", "densenet_bc40_k12"], capture_output=True, text=True)
-    assert run.returncode == 0 and "densenet_bc40_k12" in run.stdout
+    assert run.returncode == 0 and json.loads(run.stdout.strip().splitlines()[-1])["params"] == 176_122

@@ -260,7 +260,7 @@ def stage_e(out: Path, data: Path, dry: bool) -> dict:
     args = argparse.Namespace(data_root=data, train_size=None if dry else 20000, val_size=10 if dry else 5000,
                               image_size=32, epochs=2 if dry else 6, eta=3, batch_size=16 if dry else 256,
                               lr=0.05 if dry else 0.4, minutes=0.4 if dry else 1.6, device="cpu" if dry else "cuda",
-                              protocol=mf.SHIPPED_SCHEDULE)
+                              protocol=mf.SHIPPED_PROTOCOL)
     budget = args.minutes * 60
     result: dict = {"settings": {k: str(v) for k, v in vars(args).items()}}
     for method in ("tpe", "tpe+asha"):
@@ -281,7 +281,7 @@ def stage_f(out: Path, data: Path, dry: bool) -> dict:
     genotypes against their end, and its final accuracy against one-cycle's."""
     import argparse
 
-    import protocols
+    import training_protocols as protocols
 
     args = argparse.Namespace(data_root=data, train_size=None if dry else 10000, val_size=10 if dry else 5000,
                               image_size=32, epochs=2 if dry else 9, rungs=[1] if dry else [1, 3],
