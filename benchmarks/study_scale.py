@@ -28,7 +28,7 @@ from PIL import Image
 import nas
 from nas.runtime import startup
 from nas.settings import parse_search
-from nas.workers.search import search
+from nas.workers.run_study import run_study
 
 CONF = str(Path(nas.__file__).parent / "conf")
 OBJECTIVE_SETS = {
@@ -102,7 +102,7 @@ def run(trials: int, objectives: str, workdir: Path, images: Path, sampler: str)
 
     start = time.perf_counter()
     with SamplerTimer() as sampling:
-        search(parse_search(cfg), workdir / "out", log=log)
+        run_study(parse_search(cfg), workdir / "out", log=log)
     return overhead, sampling.seconds, time.perf_counter() - start
 
 

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from nas.cli import fail_job, quiet_on_broken_pipe, run_app, sigterm_as_interrupt
 from nas.runtime import startup, use_gpu
 from nas.settings import parse_search
-from nas.workers.search import search
+from nas.workers.run_study import run_study
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
@@ -34,7 +34,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         try:
             use_gpu(cfg.gpu, cfg.device)
             settings, log = parse_search(cfg), lambda m: print(m, file=sys.stderr)
-            result = search(settings, log=log, stop_requested=lambda: stop.requested)
+            result = run_study(settings, log=log, stop_requested=lambda: stop.requested)
         except KeyboardInterrupt:
             print("stopped: a trial left unfinished is queued again; run the same command to continue",
                   file=sys.stderr)

@@ -24,7 +24,7 @@ from nas.runtime import cores
 from nas.scheduling import make_scheduler
 from nas.section import Section
 from nas.study.samplers import make_sampler
-from nas.study.settings import LoggerSettings, SearchSettings
+from nas.study.search_settings import LoggerSettings, SearchSettings
 from nas.study.storage import StorageSettings, check_storage
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, DataError

@@ -7,8 +7,8 @@ from conftest import small_genotype
 from datasets import class_images
 from tables import synthetic_table
 
-from nas.evaluators.table import Replay
-from nas.evaluators.train import Training
+from nas.evaluators.replay import Replay
+from nas.evaluators.training import Training
 from nas.tabular.table_file import Table
 from nas.training import zero_cost
 from nas.training.config import TrainConfig

@@ -74,15 +74,15 @@ def test_the_search_command_is_thin():
     tree = ast.parse(path.read_text())
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert len(functions) <= 2 and len(path.read_text().splitlines()) < 70
-    assert _imports(path) & {"nas.settings.parse_search", "nas.workers.search.search"} == {
-        "nas.settings.parse_search", "nas.workers.search.search"}
+    assert _imports(path) & {"nas.settings.parse_search", "nas.workers.run_study.run_study"} == {
+        "nas.settings.parse_search", "nas.workers.run_study.run_study"}
 
 
 def test_the_evaluator_is_one_small_interface_and_every_registered_one_has_it():
     import inspect
 
     from nas.evaluators import EVALUATORS
-    from nas.evaluators.base import Evaluator
+    from nas.evaluators.interface import Evaluator
 
     methods = {name for name, _ in inspect.getmembers(Evaluator, inspect.isfunction) if not name.startswith("_")}
     assert methods == {"size", "latencies", "proxies", "train", "setup"}
@@ -192,3 +192,9 @@ def test_the_readme_states_the_declared_order():
         assert min(found) >= 0, (rooms, stated)
         places.append((min(found), max(found)))
     assert all(a[1] < b[0] for a, b in zip(places, places[1:])), places
+
+
+def test_no_two_modules_share_a_name():
+    """A name says which module it is: no two files (commands included) share one."""
+    names = [p.name for p in MODULES if p.name != "__init__.py"]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -4,7 +4,7 @@ from scipy import stats
 from tables import synthetic_table
 from test_evaluators import _Clock
 
-from nas.evaluators.table import Replay
+from nas.evaluators.replay import Replay
 from nas.pareto.dominance import on_front
 from nas.pareto.objectives import losses
 from nas.section import Section

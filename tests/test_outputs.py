@@ -8,7 +8,7 @@ import pytest
 from optuna.distributions import IntDistribution
 
 from nas.genotype import Block, Genotype, Stem
-from nas.outputs.files import Outputs
+from nas.outputs.study_files import Outputs
 from nas.pareto.hypervolume import hypervolume
 from nas.pareto.objectives import directions, normalised
 from nas.study.record import BASELINE, Status, TrialRecord

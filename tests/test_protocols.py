@@ -154,7 +154,7 @@ def _reference_bn(model, protocol):
     import math
     from itertools import islice
 
-    from nas.training.protocols.base import BN_IMAGES
+    from nas.training.protocols.protocol import BN_IMAGES
 
     twin = copy.deepcopy(model)
     g = torch.Generator().manual_seed(0 + 2)

@@ -15,12 +15,12 @@ from searching import search
 from nas.genotype import Genotype
 from nas.pareto.objectives import losses
 from nas.scheduling import ASHA, Hyperband, Stop, decide
+from nas.scheduling.pareto_asha import population
 from nas.settings import data_config, train_config
 from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.slots import counted
 from nas.training.data import prepare
 from nas.training.run import train_genotype
-from nas.scheduling.pareto_asha import population
 from nas.workers.rungs import SHORTFALL, RungJudge, shortfall, stored_rungs
 
 OBJ = ["val_accuracy", "params"]

@@ -11,7 +11,7 @@ from tables import synthetic_table
 import nas
 from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import Screen
+from nas.study.search_settings import Screen
 from nas.study.slots import counted
 from nas.tabular.table_file import Table
 from nas.workers.screen import Candidate, choose, features
@@ -170,7 +170,7 @@ def test_a_worker_stopped_while_screening_leaves_no_candidate_running_or_counted
     import optuna
 
     from nas.evaluators.clock import SimulatedClock
-    from nas.evaluators.table import Replay
+    from nas.evaluators.replay import Replay
     from nas.study.record import TrialRecord as Record
     from nas.workers.trial import screened
     from nas.workers.worker import open_worker_study

@@ -276,7 +276,7 @@ def test_wandb_offline_runs_and_pareto_table(folder, tmp_path):
 
 def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder, tmp_path, monkeypatch):
     """Batch 256 at inference can exhaust a GPU that training fit in: an oom result, not an error."""
-    from nas.evaluators import train as evaluators
+    from nas.evaluators import training as evaluators
     from nas.training.metrics import inference_latency
 
     def latency(model, size, *, batch_size, **kw):
@@ -295,7 +295,7 @@ def test_out_of_memory_while_measuring_latency_keeps_the_training_result(folder,
 def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_path, monkeypatch):
     """With workers sharing a GPU a neighbour may hold the memory: the trial is queued again
     (up to storage.max_retry) instead of an oom result that would block its genotype for good."""
-    from nas.evaluators import train as evaluators
+    from nas.evaluators import training as evaluators
     from nas.study.slots import retries
 
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):  # what fit() reports for a CUDA OOM
@@ -318,7 +318,7 @@ def test_out_of_memory_on_a_shared_gpu_is_run_again_not_a_result(folder, tmp_pat
 
 def test_out_of_memory_within_its_own_share_is_an_oom_result(folder, tmp_path, monkeypatch):
     """A worker that filled its own share: the model does not fit, whoever else shares the GPU."""
-    from nas.evaluators import train as evaluators
+    from nas.evaluators import training as evaluators
 
     def out_of_memory(genotype, data, cfg, *, seed, measured=None, **kw):
         return None, {"status": "oom", "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 1 GiB",

@@ -103,7 +103,7 @@ def test_retries_map_each_dead_trial_to_its_latest_rerun():
 
 
 def test_a_study_recorded_before_screens_resumes_unscreened_only():
-    from nas.study.settings import Screen
+    from nas.study.search_settings import Screen
     from nas.study.slots import open_study
 
     storage = optuna.storages.InMemoryStorage()
@@ -134,7 +134,7 @@ def test_an_ema_study_from_before_ema_followed_the_learning_rate_resumes_only_wi
 
     from types import SimpleNamespace
 
-    from nas.evaluators.train import Training
+    from nas.evaluators.training import Training
     from nas.study.slots import open_study
     from nas.training.config import TrainConfig
 

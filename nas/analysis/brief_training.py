@@ -24,7 +24,7 @@ from scipy import stats
 import search_spaces
 from nas.files import strict_json
 from nas.genotype import Genotype
-from nas.outputs.files import write_csv
+from nas.outputs.study_files import write_csv
 from nas.section import Section
 from nas.training.config import TrainConfig
 from nas.training.data import DataConfig, prepare

@@ -23,7 +23,7 @@ from nas.analysis.proxy_ranking import proxy_ranking
 from nas.files import trial_stem
 from nas.genotype import Genotype
 from nas.outputs import plots
-from nas.outputs.files import finish_order
+from nas.outputs.study_files import finish_order
 from nas.pareto.dominance import best_trials
 from nas.pareto.front import Front
 from nas.pareto.objectives import OBJECTIVES

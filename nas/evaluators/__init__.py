@@ -1,17 +1,17 @@
-"""Evaluators: where a trial's results come from (:mod:`nas.evaluators.base`), one class each,
+"""Evaluators: where a trial's results come from (:mod:`nas.evaluators.interface`), one class each,
 listed in :data:`EVALUATORS` under the name ``evaluator=`` gives it.
 
 Adding an evaluator: its module (a class with ``name``, ``Settings``, ``simulated``, ``open`` and
-the :class:`~nas.evaluators.base.Evaluator` methods), its line here, its
+the :class:`~nas.evaluators.interface.Evaluator` methods), its line here, its
 ``conf/evaluator/<name>.yaml`` and its test.
 """
 
 from __future__ import annotations
 
 from nas.checks import registered
-from nas.evaluators.base import Evaluator, EvaluatorClass
-from nas.evaluators.table import Replay
-from nas.evaluators.train import Training
+from nas.evaluators.interface import Evaluator, EvaluatorClass
+from nas.evaluators.replay import Replay
+from nas.evaluators.training import Training
 
 EVALUATORS: dict[str, EvaluatorClass] = {e.name: e for e in (Training, Replay)}
 

@@ -4,7 +4,7 @@ A table holds, per training run, what a study would have recorded: the genotype 
 trial parameters that make it, its size, latency and status, and per epoch the validation
 accuracy and loss and the seconds spent (training, then judging and validating). With the
 search space's settings and the study setup it was trained under (data, split, budget,
-protocol), that is all a replayed study (:mod:`nas.evaluators.table`) needs.
+protocol), that is all a replayed study (:mod:`nas.evaluators.replay`) needs.
 
 One JSON file, compact enough to ship in the package (:data:`TABLES`).
 """
@@ -66,7 +66,7 @@ class Run:
 @dataclass(frozen=True)
 class Table:
     space: dict[str, Any]  # the search space's settings (conf/search_space/<name>.yaml)
-    setup: dict[str, Any]  # the study setup it was trained under (nas.evaluators.train.Training.setup)
+    setup: dict[str, Any]  # the study setup it was trained under (nas.evaluators.training.Training.setup)
     build: dict[str, Any]  # how it was built: command, machine, threads, seconds
     runs: tuple[Run, ...]
     # genotype id → zero-cost proxy → {"value", "seconds", "reason"}, scored once per genotype at the

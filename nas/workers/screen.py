@@ -23,7 +23,7 @@ import numpy as np
 from nas.checks import require, whole
 from nas.pareto.hypervolume import HypervolumeHistory, contribution
 from nas.pareto.objectives import EPOCH, GENOTYPE, REFERENCE, hypervolume_point, known
-from nas.study.settings import Screen
+from nas.study.search_settings import Screen
 from nas.training.zero_cost import NAMES
 
 SCREENS = ("none", "size", "zero_cost")

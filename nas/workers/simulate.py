@@ -2,7 +2,7 @@
 
 Each simulated worker is the real worker loop (:func:`nas.workers.worker.work`: ask, duplicate
 and constraint checks, rung decisions, records, retries, slots) in a thread of its own, with a
-simulated evaluator (:class:`~nas.evaluators.table.Replay`) in place of training, on one in-memory
+simulated evaluator (:class:`~nas.evaluators.replay.Replay`) in place of training, on one in-memory
 study. The threads take turns on a :class:`~nas.evaluators.clock.SimulatedClock`: exactly one runs at any moment,
 the one whose next event is earliest. So everything a worker reads from the study was written
 at a simulated time no later than its own, and a seed replays the same study every time.
@@ -17,12 +17,12 @@ from typing import Any, Callable
 import optuna
 
 from nas.evaluators import evaluator_class
-from nas.evaluators.base import SimulatedEvaluator
 from nas.evaluators.clock import SimulatedClock
+from nas.evaluators.interface import SimulatedEvaluator
 from nas.files import study_dir
-from nas.outputs.files import Outputs
+from nas.outputs.study_files import Outputs
 from nas.outputs.wandb import NullLogger
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 from nas.study.slots import counted
 from nas.workers.worker import open_worker_study, report, work
 

@@ -18,10 +18,10 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.evaluators.base import Evaluator
+from nas.evaluators.interface import Evaluator
 from nas.genotype import Genotype
 from nas.study.record import CHILD_GENOTYPE, Status, TrialRecord, stored_field
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 from nas.study.slots import claimed, fits, from_queue, hand_back, requeue
 from nas.study.storage import Heartbeat
 from nas.workers.rungs import SHORTFALL, RungJudge, before_training, shortfall

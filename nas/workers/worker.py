@@ -18,15 +18,15 @@ import optuna
 from optuna.trial import TrialState
 
 import search_spaces
-from nas.evaluators.base import Evaluator
+from nas.evaluators.interface import Evaluator
 from nas.genotype import Genotype
 from nas.genotype.presets import PRESETS
-from nas.outputs.files import Outputs, summary
+from nas.outputs.study_files import Outputs, summary
 from nas.outputs.wandb import make_logger
 from nas.pareto.dominance import best_trials
 from nas.study.record import BASELINE, CHILD_GENOTYPE, PRUNED_FROM, STUDY_BASELINES, Status, TrialRecord
 from nas.study.samplers import make_sampler, worker_seed
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 from nas.study.slots import counted, describe_running, holding, interrupted, open_study, taken
 from nas.study.storage import describe, fail_stale_trials, open_storage
 from nas.training import heatmap

@@ -19,10 +19,10 @@ Adding a protocol: a module with one :class:`TrainingProtocol` subclass, its lin
 from __future__ import annotations
 
 from nas.checks import registered
-from nas.training.protocols.base import TrainingProtocol, autocast, lr_factor, recompute_bn
 from nas.training.protocols.cosine import Cosine
 from nas.training.protocols.ema import Ema
 from nas.training.protocols.onecycle import OneCycle
+from nas.training.protocols.protocol import TrainingProtocol, autocast, lr_factor, recompute_bn
 from nas.training.protocols.rung_cycles import RungCycles, cycle_factor, cycle_steps
 from nas.training.protocols.schedule_free import ScheduleFree
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.training.protocols.base import TrainingProtocol, lr_factor
+from nas.training.protocols.protocol import TrainingProtocol, lr_factor
 
 
 class Cosine(TrainingProtocol):

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from nas.training.data import DeviceData
-from nas.training.protocols.base import TrainSettings
 from nas.training.protocols.onecycle import OneCycle
+from nas.training.protocols.protocol import TrainSettings
 
 
 class Ema(OneCycle):

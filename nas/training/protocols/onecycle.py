@@ -3,7 +3,7 @@ zero suits fixed budgets: Li et al., "Budgeted Training", ICLR 2020)."""
 
 from __future__ import annotations
 
-from nas.training.protocols.base import TrainingProtocol, lr_factor
+from nas.training.protocols.protocol import TrainingProtocol, lr_factor
 
 
 class OneCycle(TrainingProtocol):

@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from nas.training.data import DeviceData
-from nas.training.protocols.base import TrainingProtocol, TrainSettings, lr_factor
+from nas.training.protocols.protocol import TrainingProtocol, TrainSettings, lr_factor
 
 
 class RungCycles(TrainingProtocol):

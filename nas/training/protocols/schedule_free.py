@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from nas.training.protocols.base import TrainingProtocol, TrainSettings
+from nas.training.protocols.protocol import TrainingProtocol, TrainSettings
 
 
 class ScheduleFree(TrainingProtocol):

@@ -7,12 +7,12 @@ from typing import Any, Callable
 
 from nas.evaluators import evaluator_class
 from nas.files import study_dir
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 from nas.workers.simulate import simulate
 from nas.workers.worker import run_search
 
 
-def search(settings: SearchSettings, out_dir: Path | None = None, log: Callable[[str], Any] = print,
+def run_study(settings: SearchSettings, out_dir: Path | None = None, log: Callable[[str], Any] = print,
            stop_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Run what ``settings`` describe (:func:`nas.settings.parse_search`), writing ``out_dir``
     (runs/<study_name>); the summary the command prints last."""

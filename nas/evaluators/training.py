@@ -17,7 +17,7 @@ from nas.pareto.objectives import LATENCIES
 from nas.runtime import use_cpu_threads
 from nas.scheduling.rules import RungRule
 from nas.study.record import METRICS, Status, TrialRecord
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 from nas.training import heatmap, zero_cost
 from nas.training.config import TrainConfig
 from nas.training.data import PreparedData, prepare

@@ -20,7 +20,7 @@ from nas.genotype import Genotype, GenotypeError
 from nas.scheduling import chance_rule
 from nas.scheduling.rules import RungRule
 from nas.study.record import Status, TrialRecord
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.table_file import Run, Table
 

@@ -3,8 +3,8 @@
 The study loop (worker, trial, rung decisions, slots, record, outputs) asks an
 :class:`Evaluator` for a genotype's size, its latencies and its training run, and reads the time
 from the evaluator's :class:`~nas.evaluators.clock.Clock`. ``evaluator=train`` trains
-(:mod:`nas.evaluators.train`); ``evaluator=table`` replays a tabular benchmark on a simulated clock
-(:mod:`nas.evaluators.table`), so that a whole study runs in seconds with everything else unchanged.
+(:mod:`nas.evaluators.training`); ``evaluator=table`` replays a tabular benchmark on a simulated clock
+(:mod:`nas.evaluators.replay`), so that a whole study runs in seconds with everything else unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from nas.evaluators.clock import Clock, SimulatedClock
 from nas.genotype import Genotype
 from nas.scheduling.rules import RungRule
 from nas.study.record import TrialRecord
-from nas.study.settings import SearchSettings
+from nas.study.search_settings import SearchSettings
 
 
 class Evaluator(Protocol):
