@@ -127,6 +127,9 @@ def settings(args: argparse.Namespace) -> dict:
 
 def finished(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    for r in rows:  # rows from before train.schedule was renamed train.protocol
+        if "schedule" in r["settings"]:
+            r["settings"]["protocol"] = r["settings"].pop("schedule")
     return {(r["method"], r["seed"]): r for r in rows if r["settings"] == settings(args)}
 
 

@@ -87,7 +87,10 @@ def label(s: dict) -> str:
 def finished(path: Path) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     for r in rows:  # runs from before train.ema_follows_lr existed trained ema with its fixed half-life
-        if r["settings"]["train"].get("protocol", r["settings"]["train"].get("schedule")) == "ema":
+        train = r["settings"]["train"]
+        if "schedule" in train:  # recorded before train.schedule was renamed train.protocol
+            train["protocol"] = train.pop("schedule")
+        if train["protocol"] == "ema":
             r["settings"]["train"].setdefault("ema_follows_lr", False)
     return rows
 

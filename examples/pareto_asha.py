@@ -39,8 +39,10 @@ def objective(trial: optuna.Trial) -> tuple[float, float]:
 
 def work(journal: str, trials: int, seed: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="pareto_asha", storage=JournalStorage(JournalFileBackend(journal)),
-                              sampler=optuna.samplers.RandomSampler(seed=seed))
+    storage = JournalStorage(JournalFileBackend(journal))
+    existing = len(optuna.load_study(study_name="pareto_asha", storage=storage).trials)  # a rerun draws anew
+    study = optuna.load_study(study_name="pareto_asha", storage=storage,
+                              sampler=optuna.samplers.RandomSampler(seed=seed + 1000 * existing))
     study.optimize(objective, n_trials=trials)
 
 

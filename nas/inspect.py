@@ -1,6 +1,7 @@
 """``python -m nas.inspect``: the old name of ``python -m nas.show`` (what a genotype builds)."""
 
+from nas.cli import run_command
 from nas.show import main
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

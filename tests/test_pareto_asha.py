@@ -83,6 +83,26 @@ def test_off_its_rungs_a_trial_always_goes_on_and_a_trial_alone_at_a_rung_goes_o
         asha.report(optuna.create_study(directions=["maximize"] * 3).ask(), 1, [0.5, 0.5])
 
 
+def test_a_diverged_trial_stops_and_workers_must_share_the_scheduler():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    asha = ParetoASHA(ASHA(eta=3, min_epochs=1, max_epochs=9))
+    assert asha.report(study.ask(), 1, [0.5, 1.0])
+    assert not asha.report(study.ask(), 1, [float("nan"), 1.0])
+    with pytest.raises(ValueError, match="every worker needs the same scheduler"):
+        ParetoASHA(ASHA(eta=2, min_epochs=1, max_epochs=9)).report(study.ask(), 1, [0.5, 1.0])
+
+
+def test_a_retry_that_copied_the_failed_trials_rungs_records_only_its_own():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    asha = ParetoASHA(ASHA(eta=3, min_epochs=1, max_epochs=9))
+    first = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    asha.report(first, 1, [0.5, 0.5])
+    copied = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    copied.set_user_attr(RUNGS, first.user_attrs[RUNGS])  # as Optuna's retry callback copies them
+    asha.report(copied, 1, [0.5, 0.5])
+    assert [r["trial"] for r in copied.user_attrs[RUNGS]] == [copied.number]
+
+
 def test_a_scheduler_without_rungs_is_refused():
     with pytest.raises(ValueError, match="needs a scheduler with rungs"):
         ParetoASHA(Scheduler(max_epochs=9))

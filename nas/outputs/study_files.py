@@ -24,12 +24,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.files import replacing, trial_stem
 from nas.genotype import Genotype
+from nas.outputs import plots, weights
+from nas.outputs.wandb import NullLogger
 from nas.pareto.front import Front
 from nas.pareto.objectives import plain
-from nas.outputs import plots, weights
-from nas.study.slots import FINISHED, counted, retries
 from nas.study.record import Status, TrialRecord
-from nas.outputs.wandb import NullLogger
+from nas.study.slots import FINISHED, counted, retries
 from nas.training import heatmap
 
 

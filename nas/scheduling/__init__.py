@@ -1,6 +1,6 @@
 """Multi-fidelity scheduling: at which epochs a trial is ranked, which trials train on, and the rules
 that end a run after an epoch. Nothing here knows a genotype, a trainer or Hydra: the rung decisions
-serve a plain Optuna study as well (:mod:`nas.scheduling.optuna_asha`)."""
+serve a plain Optuna study as well (:mod:`nas.scheduling.pareto_asha`)."""
 
 from nas.scheduling.decisions import Decision, decide
 from nas.scheduling.rules import Rule, Stop, at_chance, chance_rule

@@ -18,6 +18,7 @@ genotype, trainer or Hydra involved. ``nas.search`` makes the same decisions thr
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -81,6 +82,13 @@ def describe(rung: dict[str, Any], rungs: list[int]) -> str:
 
 
 RUNGS = "pareto_asha_rungs"  # the user attribute a trial keeps its rung results in
+SCHEDULER = "pareto_asha_scheduler"  # the study attribute that holds the scheduler every worker must share
+
+
+def _own_rungs(t: FrozenTrial | optuna.Trial) -> list[dict[str, Any]]:
+    """The rung results ``t`` recorded itself (Optuna's retry callback copies a failed trial's user
+    attributes into its retry: those are the failed trial's, and stay its)."""
+    return [r for r in t.user_attrs.get(RUNGS, []) if r.get("trial", t.number) == t.number]
 
 
 def _params_key(t: FrozenTrial | optuna.Trial) -> str:
@@ -93,7 +101,9 @@ class ParetoASHA:
     Call :meth:`report` after each epoch with the trial's objective values so far; when it returns
     False, stop the trial (``raise optuna.TrialPruned()``). Decisions read and write only the study's
     storage (each trial's rung results in its user attribute :data:`RUNGS`), so workers that share a
-    storage share the rungs. A trial's key (by default its parameters) decides its Hyperband bracket,
+    storage share the rungs; every worker must use the same scheduler (checked). A rung's arrivals are
+    ordered by each worker's clock: across machines, keep their clocks synchronised (NTP). A trial
+    whose values are not finite (diverged) stops and ranks no other. A trial's key (by default its parameters) decides its Hyperband bracket,
     and a retried trial takes over the decisions of the attempt before it.
 
     Example (two objectives, rungs after epochs 1 and 3 of 9)::
@@ -128,6 +138,15 @@ class ParetoASHA:
         study = trial.study
         if len(values) != len(study.directions):
             raise ValueError(f"{len(values)} values for a study of {len(study.directions)} objectives")
+        if not all(math.isfinite(v) for v in values):  # a diverged trial: stopped, and never ranks others
+            return False
+        setup = self.scheduler.setup()
+        shared = study.user_attrs.get(SCHEDULER)
+        if shared is None:
+            study.set_user_attr(SCHEDULER, setup)
+        elif shared != setup:
+            raise ValueError(f"this study's rungs were decided by {shared}, not {setup}: every worker needs the "
+                             "same scheduler")
         key = self.key(trial)
         bracket = self.scheduler.bracket_of(key)
         if epoch not in self.scheduler.rungs(bracket):
@@ -136,6 +155,7 @@ class ParetoASHA:
         signs = {n: -1.0 if d == StudyDirection.MAXIMIZE else 1.0 for n, d in zip(names, study.directions)}
         rung = rung_decision([t for t in study.get_trials(deepcopy=False) if t.number != trial.number], key,
                              bracket, epoch, dict(zip(names, map(float, values))), signs, self.scheduler.eta,
-                             lambda t: (self.key(t), t.user_attrs.get(RUNGS, [])), self.clock())
-        trial.set_user_attr(RUNGS, [*trial.user_attrs.get(RUNGS, []), rung])  # before going on: what the others read
+                             lambda t: (self.key(t), _own_rungs(t)), self.clock())
+        rung["trial"] = trial.number
+        trial.set_user_attr(RUNGS, [*_own_rungs(trial), rung])  # before going on: what the others read
         return bool(rung["go"])

@@ -142,18 +142,18 @@ def make_scheduler(values: Mapping[str, Any], train_epochs: int) -> Scheduler:
     name = values.pop("name", "none")
     cls = registered(SCHEDULERS, name, "scheduler", "scheduler")
     values.setdefault("max_epochs", train_epochs)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if name == "asha" and unknown == ["brackets"]:
+    if name == "asha" and "brackets" in values:  # conf/scheduler/asha.yaml says brackets: 1, asha's only choice
         if values["brackets"] != 1:
             raise ValueError(f"scheduler.brackets={values['brackets']}: asha has one bracket; "
                              "use scheduler=hyperband for several")
-        unknown = []
         del values["brackets"]
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
     if name == "none":  # settings of the other schedulers mean nothing here
         unknown = sorted(set(unknown) - {f.name for s in SCHEDULERS.values() for f in fields(s)})
     if unknown:
-        raise ValueError(f"scheduler.{unknown[0]} is not a setting; scheduler={name} has {', '.join(sorted(known))}")
+        raise ValueError(f"scheduler.{unknown[0]} is not a setting; scheduler={name} has "
+                         f"{', '.join(sorted(known | {'name'}))}")
     if name != "none" and values["max_epochs"] != train_epochs:
         raise ValueError(f"scheduler.max_epochs={values['max_epochs']} but train.epochs={train_epochs}: the full "
                          "budget is train.epochs; set train.epochs instead (scheduler.max_epochs follows it)")

@@ -1,1 +1,1 @@
-"""The study: the trial record, storages, multi-worker bookkeeping, samplers, one trial, the worker loop, outputs."""
+"""What a study stores: the trial record, the budget's slots, storages, samplers, and the search settings' types."""

@@ -59,9 +59,8 @@ class TrainConfig:
         if self.compile and self.memory_efficient:
             raise ValueError("train.compile=true with train.memory_efficient=true: the compiled graph stores every "
                              "layer's concatenation again, so memory grows with depth squared; choose one of them")
-        protocol = protocol_class(self.protocol)
+        protocol_class(self.protocol).check(self)
         self._check_cycle_ends()
-        protocol.check(self)
         if self.nesterov and self.momentum == 0:
             raise ValueError("train.momentum=0 with train.nesterov=true: Nesterov needs momentum; "
                              "set train.nesterov=false or a momentum > 0")

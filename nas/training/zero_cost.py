@@ -171,7 +171,6 @@ class Proxy:
     name: str
     compute: Callable[[nn.Module, Genotype, list[Batch], list[list[Tensor]] | None], float]
     gradient_batches: Callable[[int], tuple[int, ...]] = lambda n_batches: ()
-    from_genotype: bool = False  # free: from the genotype alone, no model or data
 
 
 # Adding a proxy: its function above, its line here, and its test.
@@ -185,7 +184,7 @@ PROXIES: dict[str, Proxy] = {p.name: p for p in (
     Proxy("zico", lambda model, genotype, batches, grads: zico(model, batches, grads),
           gradient_batches=lambda n: tuple(range(n)) if n >= 2 else ()),
     Proxy("meco", lambda model, genotype, batches, grads: meco(model, batches[0])),
-    Proxy("nn_mass", lambda model, genotype, batches, grads: nn_mass(genotype), from_genotype=True),
+    Proxy("nn_mass", lambda model, genotype, batches, grads: nn_mass(genotype)),  # free: the genotype alone
 )}
 NAMES = tuple(PROXIES)
 

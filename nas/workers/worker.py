@@ -176,7 +176,7 @@ def enqueue_baselines(study: optuna.Study, space, space_cfg) -> list[str]:
 
 def enqueue_pruned_children(study: optuna.Study, threshold: float, log) -> None:
     """Queue, once per Pareto trial, its genotype without the connections weaker than
-    ``threshold`` (:func:`nas.study.prune.prune`), trained with the parent's parameters recorded."""
+    ``threshold`` (:func:`nas.workers.prune.prune`), trained with the parent's parameters recorded."""
     done = {r.pruned_from for r in map(TrialRecord.of, study.get_trials(deepcopy=False)) if r.pruned_from is not None}
     front = best_trials(study.get_trials(deepcopy=False), study.directions)  # other workers' trials too
     for parent in map(TrialRecord.of, front):

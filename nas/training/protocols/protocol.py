@@ -91,7 +91,6 @@ class TrainingProtocol:
         self.cfg = cfg
         self.steps = 0
         self.last_lr = 0.0  # the learning rate of the last step taken
-        self.steps_per_epoch = steps_per_epoch
         self.total = cfg.epochs * steps_per_epoch
         self.model = model
         self._train = train
