@@ -24,16 +24,13 @@ study() {  # name seed n_trials overrides...
     nice -n 19 python -m nas.search "${COMMON[@]}" study_name="surrogate-$name" seed="$seed" n_trials="$n" \
         storage.path="$BUILD/$name.journal" "$@"
 }
-study random 0 100 sampler=random
-study tpe 2000 60 sampler=tpe enqueue_baselines=false
-study asha 3000 80 sampler=tpe scheduler=asha enqueue_baselines=false
-nice -n 19 python benchmarks/surrogate/replicate.py "$BUILD/random.journal" surrogate-random \
-    "$BUILD/replica.journal" surrogate-replica --n 24
-study replica 1000 24 sampler=random enqueue_baselines=false
-# the second round: the same studies, longer
-study random 0 300 sampler=random
-study tpe 2000 160 sampler=tpe enqueue_baselines=false
-study asha 3000 200 sampler=tpe scheduler=asha enqueue_baselines=false
-nice -n 19 python benchmarks/surrogate/replicate.py "$BUILD/random.journal" surrogate-random \
-    "$BUILD/replica.journal" surrogate-replica --n 48
-study replica 1000 48 sampler=random enqueue_baselines=false
+# two rounds: the same studies, the second longer; replicas topped up from the random study's genotypes
+for sizes in "100 60 80 24" "300 160 200 48"; do
+    read -r n_random n_tpe n_asha n_replica <<< "$sizes"
+    study random 0 "$n_random" sampler=random
+    study tpe 2000 "$n_tpe" sampler=tpe enqueue_baselines=false
+    study asha 3000 "$n_asha" sampler=tpe scheduler=asha enqueue_baselines=false
+    nice -n 19 python benchmarks/surrogate/replicate.py "$BUILD/random.journal" surrogate-random \
+        "$BUILD/replica.journal" surrogate-replica --n "$n_replica"
+    study replica 1000 "$n_replica" sampler=random enqueue_baselines=false
+done
