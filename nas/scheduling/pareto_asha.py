@@ -140,17 +140,11 @@ class ParetoASHA:
             raise ValueError(f"{len(values)} values for a study of {len(study.directions)} objectives")
         if not all(math.isfinite(v) for v in values):  # a diverged trial: stopped, and never ranks others
             return False
-        setup = self.scheduler.setup()
-        shared = study.user_attrs.get(SCHEDULER)
-        if shared is None:
-            study.set_user_attr(SCHEDULER, setup)
-        elif shared != setup:
-            raise ValueError(f"this study's rungs were decided by {shared}, not {setup}: every worker needs the "
-                             "same scheduler")
         key = self.key(trial)
         bracket = self.scheduler.bracket_of(key)
         if epoch not in self.scheduler.rungs(bracket):
             return True
+        self._check_shared(study)  # at a rung only: a storage read, not one per epoch
         names = [f"objective_{i}" for i in range(len(values))]
         signs = {n: -1.0 if d == StudyDirection.MAXIMIZE else 1.0 for n, d in zip(names, study.directions)}
         rung = rung_decision([t for t in study.get_trials(deepcopy=False) if t.number != trial.number], key,
@@ -159,3 +153,13 @@ class ParetoASHA:
         rung["trial"] = trial.number
         trial.set_user_attr(RUNGS, [*_own_rungs(trial), rung])  # before going on: what the others read
         return bool(rung["go"])
+
+    def _check_shared(self, study: optuna.Study) -> None:
+        """Every worker decides by the same scheduler: the first to reach a rung records it."""
+        setup = self.scheduler.setup()
+        shared = study.user_attrs.get(SCHEDULER)
+        if shared is None:
+            study.set_user_attr(SCHEDULER, setup)
+        elif shared != setup:
+            raise ValueError(f"this study's rungs were decided by {shared}, not {setup}: every worker needs the "
+                             "same scheduler")
