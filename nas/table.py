@@ -3,6 +3,7 @@
     python -m nas.table build benchmarks/table/build/seed0.journal benchmarks/table/build/seed1.journal
     python -m nas.table card                      # the shipped table's data card figures
     python -m nas.table proxies benchmarks/results/proxy_table.jsonl   # its genotypes' zero-cost proxies
+    python -m nas.table fit benchmarks/surrogate/data.json   # a surrogate of a table's runs (evaluator=surrogate)
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from nas.runtime import startup
 from nas.study.storage import read_storage
 from nas.tabular import card as cards
 from nas.tabular.extract import from_studies
+from nas.tabular.surrogate_model import SURROGATES
+from nas.tabular.surrogate_model import fit as fit_surrogate
 from nas.tabular.table_file import TABLES, Table, path_of
 
 SPACES = Path(__file__).parent / "conf" / "search_space"
@@ -36,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", type=Path, default=None, help="default: nas/tabular/tables/<space>.json")
     build.add_argument("--command", default="bash benchmarks/table/build.sh", help="what rebuilds it (recorded)")
     build.add_argument("--threads", type=int, default=1, help="threads each trial trained on (recorded)")
+    build.add_argument("--first", type=int, default=1,
+                       help="how many of the storages, at the front, draw the genotypes; the rest repeat some of them")
+    build.add_argument("--stopped", action="store_true", help="keep runs a rung stopped, as far as they trained")
+    fit = sub.add_parser("fit", help="a surrogate of a table's runs: gradient-boosted trees that answer for any "
+                                     "genotype of its space (evaluator=surrogate)")
+    fit.add_argument("table", help="a shipped table's name or a table file")
+    fit.add_argument("--out", type=Path, default=None, help="default: nas/tabular/surrogates/<space>.json.gz")
+    fit.add_argument("--ensemble", type=int, default=5, help="models per target, each bagged with its own seed")
+    fit.add_argument("--seed", type=int, default=0)
     card = sub.add_parser("card", help="the data card's figures: noise, the true front's composition")
     card.add_argument("table", nargs="?", default="dense_grid", help="a shipped table's name or a table file")
     proxies = sub.add_parser("proxies", help="add zero-cost proxy scores (as benchmarks/proxy_table.py writes them) "
@@ -52,13 +64,22 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "proxies":
             return add_proxies(args.scores, args.table, args.scoring)
+        if args.command == "fit":
+            table = Table.load(args.table)
+            out = args.out or SURROGATES / f"{table.space['name']}.json.gz"
+            fit_surrogate(table, ensemble=args.ensemble, seed=args.seed,
+                          command=f"python -m nas.table fit {args.table} --ensemble {args.ensemble} "
+                                  f"--seed {args.seed}").save(out)
+            print(f"{out}: a surrogate of {len(table.genotypes)} genotypes' {len(table.runs)} runs "
+                  f"({out.stat().st_size:,} bytes)")
+            return 0
         named = not args.space.endswith((".yaml", ".yml"))
         spec = SPACES / f"{args.space}.yaml" if named else Path(args.space)
         if not spec.is_file():
             raise ValueError(f"--space {args.space}: " + ("no shipped search space of that name" if named else "no such file"))
         space = OmegaConf.to_container(OmegaConf.load(spec), resolve=True)
         table = from_studies([optuna.load_study(study_name=None, storage=read_storage(s)) for s in args.storages], space,
-                             {"command": args.command, "threads": args.threads})
+                             {"command": args.command, "threads": args.threads}, first=args.first, stopped=args.stopped)
         out = args.out or TABLES / f"{space['name']}.json"
         table.save(out)
         print(f"{out}: {len(table.runs)} runs of {len(table.genotypes)} genotypes ({out.stat().st_size:,} bytes)")

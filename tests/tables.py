@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import optuna
 from omegaconf import OmegaConf
 
 import nas
@@ -48,5 +49,39 @@ def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 
                     "nn_mass": {"value": r.epochs[-1][0] + float(rng.normal(0, 0.01)), "seconds": 0.5, "reason": ""},
                     "synflow": {"value": None, "seconds": 0.25, "reason": "made up: not applicable"}}
     table = Table(space, setup, {"command": "tests/tables.py", "threads": 1}, tuple(runs), scores)
+    table.save(path)
+    return table
+
+
+def connectivity_table(path: Path, genotypes: int = 40, epochs: int = 3, seed: int = 0, replicas: int = 8) -> Table:
+    """Random genotypes of ``search_space=dense_connectivity`` (its shipped settings) with made-up curves that
+    rise with their counted size, the first ``replicas`` trained twice: what a surrogate is fitted on."""
+    from nas.training.metrics import count
+
+    space = OmegaConf.to_container(OmegaConf.load(SPACE.parent / "dense_connectivity.yaml"), resolve=True)
+    module, cfg = search_spaces.get("dense_connectivity"), Section.of(space)
+    rng = np.random.default_rng(seed)
+    train = {k: v for k, v in dataclasses.asdict(TrainConfig(epochs=epochs, batch_size=128, lr=0.2)).items()
+             if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
+    setup = {"data": "folder", "train_size": 8000, "val_size": 2000, "classes": 10, "in_channels": 3,
+             "image_size": [16, 16], "split_seed": 0, "train": train}
+    runs, seen = [], set()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    while len(seen) < genotypes:
+        trial = study.ask()
+        genotype = module.suggest(trial, cfg)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        if genotype.id in seen:
+            continue
+        seen.add(genotype.id)
+        _, n_params, macs = count(genotype, num_classes=10, in_channels=3, image_size=(16, 16))
+        for replica in range(2 if len(seen) <= replicas else 1):
+            final = 0.2 + 0.05 * np.log10(n_params) + rng.normal(0, 0.01)
+            curve = [final * (1 - np.exp(-(e + 1))) + rng.normal(0, 0.005) for e in range(epochs)]
+            seconds = macs / 5e6 * rng.lognormal(0, 0.05)
+            runs.append(Run(genotype.id, genotype.name, dict(trial.params), replica, len(seen) - 1, "ok", "",
+                            n_params, macs, None, 1.0,
+                            tuple((float(a), 2.0 - float(a), 2.1 - float(a), seconds, 1.0) for a in curve)))
+    table = Table(space, setup, {"command": "tests/tables.py", "threads": 1}, tuple(runs))
     table.save(path)
     return table

@@ -150,7 +150,7 @@ def test_a_screened_study_records_its_candidates_and_counts_only_what_it_trains(
 def test_a_screen_that_ranks_by_proxies_needs_a_table_that_has_them(tmp_path):
     path = tmp_path / "plain.json"
     synthetic_table(path)
-    with pytest.raises(ValueError, match=r"ranks by nn_mass, and this table has no proxy scores"):
+    with pytest.raises(ValueError, match=r"ranks by nn_mass, which it has no scores of \(none\)"):
         run(_settings(path, "screen=zero_cost", "n_trials=5"), log=lambda m: None)
     study, _ = run(_settings(path, "proxies=[nn_mass]", "n_trials=3"), log=lambda m: None)  # recorded as missing
     for r in map(TrialRecord.of, study.trials):

@@ -171,7 +171,7 @@ def test_a_worker_that_fails_ends_the_simulation_with_its_error():
 
 @pytest.mark.parametrize("extra, message", [
     (["search_space.growth=[8,12]"], "search_space.growth=[8, 12, 16], not [8, 12]"),
-    (["objectives=[val_accuracy,peak_memory_bytes]"], "the table has no peak_memory_bytes"),
+    (["objectives=[val_accuracy,peak_memory_bytes]"], "evaluator=table: it has no peak_memory_bytes"),
     (["prune_threshold=0.5"], "prune_threshold"),
     (["evaluator.workers=0"], "evaluator.workers=0"),
     (["evaluator.noise=maybe"], "evaluator.noise='maybe': true"),

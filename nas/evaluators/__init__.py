@@ -11,9 +11,10 @@ from __future__ import annotations
 from nas.checks import registered
 from nas.evaluators.interface import Evaluator, EvaluatorClass
 from nas.evaluators.replay import Replay
+from nas.evaluators.surrogate import SurrogateReplay
 from nas.evaluators.training import Training
 
-EVALUATORS: dict[str, EvaluatorClass] = {e.name: e for e in (Training, Replay)}
+EVALUATORS: dict[str, EvaluatorClass] = {e.name: e for e in (Training, Replay, SurrogateReplay)}
 
 
 def evaluator_class(name: str) -> EvaluatorClass:
@@ -21,4 +22,4 @@ def evaluator_class(name: str) -> EvaluatorClass:
     return registered(EVALUATORS, name, "evaluator", "evaluator")
 
 
-__all__ = ["EVALUATORS", "Evaluator", "EvaluatorClass", "Replay", "Training", "evaluator_class"]
+__all__ = ["EVALUATORS", "Evaluator", "EvaluatorClass", "Replay", "SurrogateReplay", "Training", "evaluator_class"]

@@ -37,12 +37,16 @@ class TableSettings:
     noise: bool = True  # a trial replays a run drawn at its seed; false: every trial the genotype's first run
 
     def __post_init__(self) -> None:
-        if not isinstance(self.noise, bool):
-            raise ValueError(f"evaluator.noise={self.noise!r}: true (each trial replays a run drawn at "
-                             "its seed) or false (every trial replays the genotype's first run)")
-        workers = self.workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")
+        check_simulation(self.workers, self.noise)
+
+
+def check_simulation(workers: Any, noise: Any) -> None:
+    """The settings every simulated evaluator shares: ``evaluator.workers`` and ``evaluator.noise``."""
+    if not isinstance(noise, bool):
+        raise ValueError(f"evaluator.noise={noise!r}: true (each trial replays a run drawn at "
+                         "its seed) or false (every trial replays the genotype's first run)")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")
 
 
 class Replay:
@@ -55,24 +59,29 @@ class Replay:
     @classmethod
     def open(cls, settings: SearchSettings, out_dir: Path, log: Callable[[str], Any]) -> Replay:
         table = Table.load(settings.evaluator.table)
-        check(settings, table)
+        check(settings, "table", table.space, latency=all(r.latency_batch1_ms is not None for r in table.runs),
+              proxies=set().union(*table.proxies.values()) if table.proxies else set(), pairs=len(table.pairs()),
+              rebuild="build a table of yours (benchmarks/table/build.sh)")
         return cls(table, SimulatedClock(), noise=settings.evaluator.noise, workers=settings.evaluator.workers)
 
     def __init__(self, table: Table, clock: Clock, noise: bool = True, workers: int = 1) -> None:
-        self.table, self.clock, self.workers = table, clock, workers
-        self.noise = SeedNoise.of(table) if noise else None
-        setup = table.setup
+        self.table = table
+        self._start(table.setup, clock, SeedNoise.of(table) if noise else None, workers)
+
+    def _start(self, setup: dict[str, Any], clock: Clock, noise: SeedNoise | None, workers: int) -> None:
+        """What every replay keeps: the setup its runs were trained under, the clock, the seed noise."""
+        self._setup, self.clock, self.noise, self.workers = setup, clock, noise, workers
         batch = setup["train"]["batch_size"]
         self.epoch_images = max(1, setup["train_size"] // batch) * batch  # the trainer drops the last batch
         self.chance = chance_rule(setup["classes"], setup["val_size"]) if setup["train"]["stop_at_chance"] else None
 
     @property
     def epochs(self) -> int:
-        """The full budget: the table's (a scheduler's rungs fall below it)."""
-        return self.table.epochs
+        """The full budget its runs were trained for (a scheduler's rungs fall below it)."""
+        return int(self._setup["train"]["epochs"])
 
     def setup(self) -> dict[str, Any]:
-        return dict(self.table.setup)
+        return dict(self._setup)
 
     def describe(self, settings: SearchSettings) -> str:
         """What a replayed study is, said once when it starts."""
@@ -116,7 +125,7 @@ class Replay:
         run = self.run_of(genotype, seed)
         rules = [r for r in (self.chance, judge) if r is not None]
         self.clock.sleep(run.overhead)
-        last = self.table.epochs
+        last = self.epochs
         status, reason = Status(run.status), run.reason
         for e in range(1, len(run.epochs) + 1):
             entry = run.epoch(e)
@@ -130,7 +139,7 @@ class Replay:
         history = record.history
         seconds = sum(h["seconds"] for h in history)
         record.metrics.update(params=run.n_params, macs=run.macs, epochs=len(history),
-                              batch_size=self.table.setup["train"]["batch_size"], train_seconds=seconds,
+                              batch_size=self._setup["train"]["batch_size"], train_seconds=seconds,
                               wall_seconds=seconds + sum(h["judge_seconds"] for h in history))
         if history:
             end = history[-1]
@@ -141,30 +150,32 @@ class Replay:
             record.metrics["latency_batch1_ms"] = run.latency_batch1_ms
 
 
-def check(settings: SearchSettings, table: Table) -> None:
-    """Refuse, in one line, a study the table cannot replay."""
-    space = dict(settings.search_space)
-    if space != table.space:
-        key = next((k for k in sorted(set(space) | set(table.space)) if space.get(k) != table.space.get(k)), "name")
-        raise ValueError(f"evaluator=table: the table covers search_space={table.space['name']} with "
-                         f"search_space.{key}={table.space.get(key)!r}, not {space.get(key)!r}; search that space "
-                         "(e.g. search_space=dense_grid with its defaults) or build a table of yours "
-                         "(benchmarks/table/build.sh)")
-    missing = [o for o in settings.objectives if o not in MEASURED
-               or (o == "latency_batch1_ms" and any(r.latency_batch1_ms is None for r in table.runs))]
+def check(settings: SearchSettings, name: str, space: dict[str, Any], *, latency: bool, proxies: set[str],
+          pairs: int, rebuild: str) -> None:
+    """Refuse, in one line, a study that ``evaluator=name`` cannot replay: its runs cover the search space
+    settings ``space``, have a latency or not, the zero-cost ``proxies`` and ``pairs`` genotypes trained twice;
+    ``rebuild`` says how to make one that covers another space."""
+    asked = dict(settings.search_space)
+    if asked != space:
+        key = "name" if asked.get("name") != space.get("name") else \
+            next(k for k in sorted(set(asked) | set(space)) if asked.get(k) != space.get(k))
+        raise ValueError(f"evaluator={name}: it covers search_space={space['name']} with "
+                         f"search_space.{key}={space.get(key)!r}, not {asked.get(key)!r}; search that space "
+                         f"(search_space={space['name']} with its defaults) or {rebuild}")
+    missing = [o for o in settings.objectives if o not in MEASURED or (o == "latency_batch1_ms" and not latency)]
     if missing:
-        raise ValueError(f"evaluator=table: the table has no {missing[0]}; choose objectives among "
+        raise ValueError(f"evaluator={name}: it has no {missing[0]}; choose objectives among "
                          f"{', '.join(m for m in MEASURED if m not in missing)}")
     if settings.prune_threshold is not None:
-        raise ValueError("evaluator=table: prune_threshold needs the connection strengths of trained weights, "
-                         "which a table does not hold; leave prune_threshold null")
-    if settings.screen.by and not table.proxies:
-        raise ValueError(f"evaluator=table: screen={settings.screen.name} ranks by {', '.join(settings.screen.by)}, and "
-                         "this table has no proxy scores; score them (python -m nas.table proxies) or use screen=size")
-    if settings.evaluator.noise and len(table.pairs()) < 3:
-        raise ValueError(f"evaluator.noise=true: the table has {len(table.pairs())} genotypes trained twice, and its seed "
-                         "noise is fitted on at least 3; set evaluator.noise=false, or train a replica study "
-                         "(benchmarks/table/build.sh)")
+        raise ValueError(f"evaluator={name}: prune_threshold needs the connection strengths of trained weights, "
+                         "which a replay does not have; leave prune_threshold null")
+    absent = [p for p in settings.screen.by if p not in proxies]
+    if absent:
+        raise ValueError(f"evaluator={name}: screen={settings.screen.name} ranks by {absent[0]}, which it has no "
+                         f"scores of ({', '.join(sorted(proxies)) or 'none'}); rank by those, or use screen=size")
+    if settings.evaluator.noise and pairs < 3:
+        raise ValueError(f"evaluator.noise=true: evaluator={name} has {pairs} genotypes trained twice, and its seed "
+                         "noise is fitted on at least 3; set evaluator.noise=false, or train a replica study")
     workers = settings.evaluator.workers
     if workers > settings.n_trials:  # each simulated worker is a thread: beyond n_trials they only cost
         raise ValueError(f"evaluator.workers={workers}: more simulated workers than n_trials={settings.n_trials} "

@@ -19,19 +19,23 @@ from nas.tabular.table_file import Run, Table
 from nas.training.data import DataError, folder_digest
 
 
-def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict[str, Any]) -> Table:
-    """The table of ``studies`` (the first trains every genotype once; later ones are replicas) over the
-    search space settings ``space``; ``build`` says how it was made."""
+def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict[str, Any], *, first: int = 1,
+                 stopped: bool = False) -> Table:
+    """The table of ``studies`` over the search space settings ``space``; ``build`` says how it was made.
+    The ``first`` studies draw the genotypes (a genotype two of them drew has its later run as a replica);
+    the rest are replicas, repeating genotypes the first ones trained. With ``stopped``, runs a rung
+    stopped are kept as far as they trained (a surrogate learns from every epoch trained)."""
     setups = [study_setup(s) for s in studies]
     if any(setup != setups[0] for setup in setups[1:]) or setups[0] is None:
         raise ValueError(f"studies {', '.join(s.study_name for s in studies)} were not run on one recorded setup "
                          "(data, split, training budget); a table needs one")
     module, cfg = search_spaces.get(space["name"]), Section.of(space)
-    runs, seconds, seen = [], 0.0, set()
-    for replica, study in enumerate(studies):
+    runs, seconds, seen, count = [], 0.0, set(), {}
+    for place, study in enumerate(studies):
         for t in study.get_trials(deepcopy=False):
             record = TrialRecord.of(t)
-            if not record.status.trained or record.status == Status.STOPPED or t.state == optuna.trial.TrialState.RUNNING:
+            if not record.status.trained or t.state == optuna.trial.TrialState.RUNNING or \
+                    (record.status == Status.STOPPED and not stopped):
                 continue
             try:
                 made = search_spaces.genotype_from_params(module, cfg, t.params).id
@@ -41,10 +45,15 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
                 raise ValueError(f"{study.study_name} trial {t.number}: its parameters do not make its genotype in "
                                  f"search_space={space['name']} with these settings (they make {made}); pass --space "
                                  "the settings the studies ran")
-            if (replica, record.genotype_id) in seen:
+            if (place, record.genotype_id) in seen:
                 raise ValueError(f"{study.study_name} trial {t.number}: a second run of {record.genotype_name} in one "
                                  "study; a table keeps one run per genotype and study")
-            seen.add((replica, record.genotype_id))
+            seen.add((place, record.genotype_id))
+            replica = count.get(record.genotype_id, 0)  # the runs of it before this one
+            if place >= first and replica == 0:
+                raise ValueError(f"{record.genotype_name} has a replica but no run in the first "
+                                 f"{'study' if first == 1 else f'{first} studies'}; finish those first")
+            count[record.genotype_id] = replica + 1
             try:
                 epochs = tuple((h["val_accuracy"], h["val_loss"], h["train_loss"], *_one_core(h))
                                for h in record.history)
@@ -58,10 +67,6 @@ def from_studies(studies: list[optuna.Study], space: dict[str, Any], build: dict
                             record.status.value, record.reason, int(record.metrics["params"]),
                             int(record.metrics["macs"]), record.metrics.get("latency_batch1_ms"),
                             overhead, epochs))
-    first = {r.genotype_id for r in runs if r.replica == 0}
-    stray = [r.name for r in runs if r.genotype_id not in first]
-    if stray:
-        raise ValueError(f"{stray[0]} has a replica but no run in the first study; finish the first study first")
     recorded = (TrialRecord.of(t).environment for s in studies for t in s.get_trials(deepcopy=False))
     environments = sorted({json.dumps(e, sort_keys=True) for e in recorded if e})
     return Table(dict(space), portable(setups[0]),

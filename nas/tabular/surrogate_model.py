@@ -1,0 +1,193 @@
+"""A surrogate benchmark: gradient-boosted trees fitted on a table's runs, answering for any genotype of its space.
+
+A table (:mod:`nas.tabular.table_file`) answers only for the genotypes it trained. A space of
+billions cannot be tabulated, so, as NAS-Bench-301 does for the DARTS space, a model fitted on a
+sample of trained genotypes stands in for training: per epoch the validation accuracy and loss,
+the training loss and the seconds (training, then judging and validating), and per run the
+seconds outside the epochs and the batch-1 latency. The genotype's parameters and multiply-adds
+are counted, exactly, as a study counts them.
+
+Each target is predicted by an ensemble of LightGBM models (bagged, each with its own seed); the
+prediction is their mean, the genotype's expected run. What one training run of it gives about
+that mean is the table's seed noise (:class:`nas.tabular.noise.SeedNoise`, fitted on the genotypes
+trained twice), so a replay on the surrogate draws trials exactly as a replay on a table does.
+
+The file is gzipped JSON: the space, the study setup the runs were trained under, how it was
+built, the feature names and every model as LightGBM's own text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import search_spaces
+from nas.genotype import Genotype
+from nas.section import Section
+from nas.study.record import Status
+from nas.tabular import features
+from nas.tabular.noise import SeedNoise
+from nas.tabular.table_file import EPOCH_FIELDS, Run, Table
+
+FORMAT = 1
+SURROGATES = Path(__file__).parent / "surrogates"  # the surrogates shipped with the package, by name
+EPOCH_TARGETS = EPOCH_FIELDS  # per epoch; the epoch (1-based) is the last feature
+RUN_TARGETS = ("overhead", "latency_batch1_ms")  # per run
+LOGGED = {"seconds", "judge_seconds", "overhead", "latency_batch1_ms"}  # fitted on their logarithms: positive, multiplicative
+# Small data (hundreds of genotypes): shallow trees, a slow rate, bagging; one thread, so a fit is reproducible.
+TREES = {"objective": "regression", "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 5,
+         "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+         "deterministic": True, "force_col_wise": True, "num_threads": 1, "verbosity": -1}
+ROUNDS = 150
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    space: dict[str, Any]  # the search space's settings it answers for
+    setup: dict[str, Any]  # the study setup its runs were trained under (a table's)
+    build: dict[str, Any]  # how it was made: the table's digest and size, the fit's settings
+    models: dict[str, tuple[str, ...]]  # target → its ensemble, each model in LightGBM's text format
+    noise: SeedNoise | None  # one run's deviation from the expected run; None without repeated runs
+    feature_names: tuple[str, ...] = field(default=())
+
+    @property
+    def epochs(self) -> int:
+        return int(self.setup["train"]["epochs"])
+
+    @cached_property
+    def _boosters(self) -> dict[str, list]:
+        import lightgbm
+
+        return {t: [lightgbm.Booster(model_str=m) for m in models] for t, models in self.models.items()}
+
+    def genotype(self, params: dict[str, Any]) -> Genotype:
+        """The genotype that trial parameters make in the surrogate's space."""
+        return search_spaces.genotype_from_params(search_spaces.get(self.space["name"]), Section.of(self.space), params)
+
+    def predict(self, rows: np.ndarray, target: str) -> np.ndarray:
+        """The ensemble's mean for feature ``rows`` (per-epoch targets: the epoch as the last column),
+        in the target's own units."""
+        mean = np.mean([b.predict(rows, num_threads=1) for b in self._boosters[target]], axis=0)  # rows are few
+        return np.exp(mean) if target in LOGGED else mean
+
+    def run(self, genotype: Genotype, n_params: int, macs: int) -> Run:
+        """The expected run of ``genotype`` (counted at ``n_params`` parameters and ``macs`` multiply-adds)."""
+        x = features.of(genotype, n_params, macs)
+        rows = np.array([[*x, e] for e in range(1, self.epochs + 1)])
+        curves = {t: self.predict(rows, t) for t in EPOCH_TARGETS}
+        curves["val_accuracy"] = np.clip(curves["val_accuracy"], 0.0, 1.0)
+        for t in ("val_loss", "train_loss"):
+            curves[t] = np.maximum(curves[t], 1e-6)
+        epochs = tuple(tuple(float(curves[t][e]) for t in EPOCH_TARGETS) for e in range(self.epochs))
+        per_run = {t: float(self.predict(np.array([x]), t)[0]) if t in self.models else None for t in RUN_TARGETS}
+        return Run(genotype.id, genotype.name, {}, 0, -1, Status.OK.value, "", n_params, macs,
+                   per_run["latency_batch1_ms"], per_run["overhead"], epochs)
+
+    # ---- the file -------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        doc = {"format": FORMAT, "kind": "surrogate", "space": self.space, "setup": self.setup, "build": self.build,
+               "features": {"version": features.VERSION, "names": list(self.feature_names)},
+               "epoch_fields": list(EPOCH_FIELDS), "models": {t: list(m) for t, m in self.models.items()},
+               "noise": None if self.noise is None else {"curve_cov": self.noise.curve_cov.tolist(),
+                                                         "seconds_cov": self.noise.seconds_cov.tolist(),
+                                                         "pairs": self.noise.pairs}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt") as f:  # the trees' text compresses about tenfold
+            json.dump(doc, f, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, spec: str | Path) -> Surrogate:
+        """A shipped surrogate by name (``dense_connectivity``) or a surrogate file; ValueError (one line)
+        for a file this version cannot read."""
+        shipped = SURROGATES / f"{spec}.json.gz"
+        path = shipped if shipped.exists() else Path(spec)
+        if not path.is_file():
+            names = ", ".join(sorted(p.name.removesuffix(".json.gz") for p in SURROGATES.glob("*.json.gz"))) or "none"
+            raise ValueError(f"evaluator.surrogate={spec}: no such surrogate; use a shipped one ({names}) or the path "
+                             "of a surrogate file (python -m nas.table fit makes one)")
+        try:
+            with gzip.open(path, "rt") as f:
+                doc = json.load(f)
+            if doc.get("format") != FORMAT or doc.get("kind") != "surrogate" or doc.get("epoch_fields") != list(EPOCH_FIELDS):
+                raise ValueError(f"format {doc.get('format')!r} of kind {doc.get('kind')!r}, this version reads "
+                                 f"surrogate format {FORMAT}")
+            expected = features.names(int(doc["space"]["blocks"]))
+            if doc["features"] != {"version": features.VERSION, "names": expected}:
+                raise ValueError(f"features version {doc['features'].get('version')!r}, this version computes "
+                                 f"version {features.VERSION}")
+            missing = [t for t in (*EPOCH_TARGETS, "overhead") if t not in doc["models"]]
+            if missing:
+                raise ValueError(f"no model of {missing[0]}")
+            noise = doc["noise"] and SeedNoise(int(doc["setup"]["train"]["epochs"]), np.array(doc["noise"]["curve_cov"]),
+                                               np.array(doc["noise"]["seconds_cov"]), int(doc["noise"]["pairs"]))
+            return cls(doc["space"], doc["setup"], doc["build"], {t: tuple(m) for t, m in doc["models"].items()},
+                       noise or None, tuple(expected))
+        except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
+            raise ValueError(f"{path}: not a surrogate this version reads ({e}); fit it again with "
+                             "python -m nas.table fit") from None
+
+
+def training_rows(table: Table, genotype_ids: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Features and targets of ``table``'s trained runs (of ``genotype_ids`` only, when given): per target,
+    ``(rows, values)``. A run stopped early (by a rung or the chance guard) gives its epochs as far as it
+    trained: what it did train is real data."""
+    keep = None if genotype_ids is None else set(genotype_ids)
+    space = search_spaces.get(table.space["name"])
+    cfg = Section.of(table.space)
+    per_epoch: list[list[float]] = []
+    per_run: list[list[float]] = []
+    epoch_values: dict[str, list[float]] = {t: [] for t in EPOCH_TARGETS}
+    run_values: dict[str, list[float | None]] = {t: [] for t in RUN_TARGETS}
+    for run in table.runs:
+        if keep is not None and run.genotype_id not in keep or not run.epochs:
+            continue
+        x = features.of(search_spaces.genotype_from_params(space, cfg, run.params), run.n_params, run.macs)
+        for e, row in enumerate(run.epochs, start=1):
+            per_epoch.append([*x, e])
+            for t, v in zip(EPOCH_TARGETS, row):
+                epoch_values[t].append(v)
+        per_run.append(x)
+        run_values["overhead"].append(run.overhead)
+        run_values["latency_batch1_ms"].append(run.latency_batch1_ms)
+    out = {t: (np.array(per_epoch), np.array(v, dtype=float)) for t, v in epoch_values.items()}
+    for t, v in run_values.items():
+        if v and all(x is not None for x in v):
+            out[t] = (np.array(per_run), np.array(v, dtype=float))
+    return out
+
+
+def fit(table: Table, *, genotype_ids: list[str] | None = None, ensemble: int = 5, seed: int = 0,
+        command: str = "") -> Surrogate:
+    """The surrogate of ``table``'s runs (of ``genotype_ids`` only, when given): ``ensemble`` models per target."""
+    import lightgbm
+
+    if ensemble < 1:
+        raise ValueError(f"ensemble={ensemble}: fit at least one model per target")
+    data = training_rows(table, genotype_ids)
+    used = [r for r in table.runs if genotype_ids is None or r.genotype_id in set(genotype_ids)]
+    n = len({r.genotype_id for r in used})
+    if n < 10:
+        raise ValueError(f"{n} genotypes to fit on; a surrogate needs at least 10")
+    models = {}
+    for target, (rows, values) in data.items():
+        y = np.log(np.maximum(values, 1e-9)) if target in LOGGED else values
+        models[target] = tuple(
+            lightgbm.train({**TREES, "seed": seed * 1000 + k}, lightgbm.Dataset(rows, y), num_boost_round=ROUNDS)
+            .model_to_string() for k in range(ensemble))
+    pairs = [(a.epochs, b.epochs) for a, b in table.pairs()
+             if genotype_ids is None or a.genotype_id in set(genotype_ids)]
+    source = hashlib.sha256(json.dumps([[r.genotype_id, r.replica, r.epochs] for r in table.runs]).encode())
+    build = {"command": command, "table_digest": source.hexdigest()[:12], "genotypes": n,
+             "runs": len(used), "ensemble": ensemble,
+             "seed": seed, "trees": {**TREES, "rounds": ROUNDS}, "table_build": table.build}
+    return Surrogate(dict(table.space), dict(table.setup), build, models,
+                     SeedNoise.fit(pairs) if len(pairs) >= 3 else None,
+                     tuple(features.names(int(table.space["blocks"]))))
