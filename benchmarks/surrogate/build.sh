@@ -25,8 +25,9 @@ study() {  # name seed n_trials overrides...
     nice -n 19 python -m nas.search "${COMMON[@]}" study_name="surrogate-$name" seed="$seed" n_trials="$n" \
         storage.path="$BUILD/$name.journal" "$@"
 }
-# three rounds: the same studies, each longer; replicas topped up from the random study's genotypes
-for sizes in "60 30 40 16" "120 70 80 32" "160 100 100 40"; do
+# three rounds: the same studies, each longer; replicas topped up from the random study's genotypes. The trial
+# counts include the draws the caps refuse untrained (about half of the random ones, in a quarter of a second each)
+for sizes in "150 60 80 16" "300 140 160 32" "400 200 200 40"; do
     read -r n_random n_tpe n_asha n_replica <<< "$sizes"
     study random 0 "$n_random" sampler=random
     study tpe 2000 "$n_tpe" sampler=tpe enqueue_baselines=false
