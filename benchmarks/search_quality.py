@@ -66,6 +66,7 @@ from nas.study.record import Status, TrialRecord
 from nas.study.slots import counted
 from nas.tabular.noise import SeedNoise, draw
 from nas.tabular.quality import found, reference, true_hypervolume
+from nas.tabular.surrogate_model import Surrogate
 from nas.tabular.table_file import Table
 from nas.workers.simulate import run
 
@@ -91,9 +92,22 @@ TARGETS = (0.9, 0.95, 0.99)  # shares of the true hypervolume
 
 
 @functools.lru_cache(maxsize=None)
-def table_of(spec: str) -> Table:
-    """The table, read once per process (every study, digest and report reads it)."""
-    return Table.load(spec)
+def table_of(spec: str, surrogate: str | None = None) -> Table:
+    """The world the studies search, read once per process (every study, digest and report reads it): the
+    table, or with ``surrogate`` every genotype of its space at its expected run (the NAS-Bench-301 check:
+    the same methods on a surrogate fitted on part of the table, against the table itself)."""
+    return Surrogate.load(surrogate).tabulate() if surrogate else Table.load(spec)
+
+
+def world(args: argparse.Namespace) -> Table:
+    return table_of(args.table, args.surrogate)
+
+
+def noise_model(args: argparse.Namespace) -> SeedNoise | None:
+    """The seed noise of each trial's run: the table's, or the surrogate's."""
+    if not args.noise:
+        return None
+    return Surrogate.load(args.surrogate).noise if args.surrogate else SeedNoise.of(world(args))
 
 
 def overrides(method: str) -> list[str]:
@@ -130,7 +144,9 @@ def horizon(table: Table, workers: int, noise: bool) -> float:
 def study_settings(method: str, workers: int, seed: int, args: argparse.Namespace, budget: float):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=[
-            *overrides(method), "search_space=dense_grid", "evaluator=table", f"evaluator.table={args.table}",
+            *overrides(method), "search_space=dense_grid",
+            *(["evaluator=surrogate", f"evaluator.surrogate={args.surrogate}"] if args.surrogate
+              else ["evaluator=table", f"evaluator.table={args.table}"]),
             f"evaluator.workers={workers}", f"seed={seed}", f"n_trials={args.max_trials}", f"timeout={budget}",
             "logger=none", "enqueue_baselines=false", "study_name=quality", f"objectives=[{','.join(OBJECTIVES)}]",
             f"evaluator.noise={args.noise}"])
@@ -142,7 +158,7 @@ def scheduler_of(method: str, args: argparse.Namespace) -> dict:
     if method in PEERS:
         return {}
     scheduler = study_settings(method, 1, 0, args, 1.0).scheduler
-    return dataclasses.replace(scheduler, max_epochs=table_of(args.table).epochs).setup() \
+    return dataclasses.replace(scheduler, max_epochs=world(args).epochs).setup() \
         if scheduler.active else scheduler.setup()
 
 
@@ -157,7 +173,7 @@ def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget:
     records = {t.number: TrialRecord.of(t) for t in trials}
     done = sorted((t for t in trials if records[t.number].status == Status.OK), key=lambda t: records[t.number].ended)
     points, observed = found([(records[t.number].ended, records[t.number].genotype_id, list(t.values)) for t in done],
-                              table_of(args.table), OBJECTIVES, args.noise)
+                              world(args), OBJECTIVES, args.noise)
     numbers = sorted(t.number for t in counted(trials))
     ends = sorted(records[n].ended for n in numbers if records[n].ended is not None)
     at200 = ends[199] if len(ends) >= 200 else None  # when the study had counted 200 trials
@@ -194,7 +210,7 @@ def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table
             return np.argsort(super().priority_unsafe(objectives))  # each result's position in the order
 
     logging.getLogger("syne_tune").setLevel(logging.WARNING)
-    noise = SeedNoise.of(table) if args.noise else None
+    noise = noise_model(args)
     runs = [draw(table.runs_of(g), noise, seed, g) for g in table.genotypes]
     names = list(runs[0].params)
     rows = pd.DataFrame([{k: str(r.params[k]) for k in names} for r in runs])
@@ -243,7 +259,7 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
     method, workers, seed, args = job
     startup()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    table = table_of(args.table)
+    table = world(args)
     budget = horizon(table, workers, args.noise)
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # Syne Tune's tuner prints its progress
@@ -255,9 +271,10 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
 
 def settings(args: argparse.Namespace) -> dict:
     """What a study's result depends on besides its method, workers and seed."""
-    table = table_of(args.table)
+    table = world(args)
     digest = hashlib.sha256(json.dumps([[r.genotype_id, r.replica, r.epochs] for r in table.runs]).encode())  # its runs
-    return {"table": args.table, "table_digest": digest.hexdigest()[:12], "max_trials": args.max_trials,
+    return {"table": args.table, **({"surrogate": Path(args.surrogate).name} if args.surrogate else {}),
+            "table_digest": digest.hexdigest()[:12], "max_trials": args.max_trials,
             "objectives": OBJECTIVES, **({"noise": True} if args.noise else {})}
 
 
@@ -298,10 +315,11 @@ def fmt(mean: float, half: float, scale: float = 1.0, digits: int = 3) -> str:
 
 
 def report(runs: dict[tuple[str, int, int], dict], args: argparse.Namespace) -> list[str]:
-    table = table_of(args.table)
+    table = world(args)
     best = true_hypervolume(table, OBJECTIVES, args.noise)
     truth = "the expected front's hypervolume (seed noise on)" if args.noise else "true hypervolume (first runs, no noise)"
-    out = [f"table {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; {truth} "
+    name = f"surrogate {Path(args.surrogate).name} of" if args.surrogate else "table"
+    out = [f"{name} {args.table}: {len(table.genotypes)} genotypes, {table.epochs} epochs; {truth} "
            f"{best:.4f} on {', '.join(OBJECTIVES)}; mean ± 95% CI over seeds; times in simulated hours"]
     methods = order(k[0] for k in runs)
     for workers in sorted({k[1] for k in runs}):
@@ -410,7 +428,7 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = table_of(args.table)
+    table = world(args)
     best = true_hypervolume(table, OBJECTIVES, args.noise)
     counts = sorted({k[1] for k in runs})
     fig, axes = plt.subplots(1, len(counts), figsize=(6.5 * len(counts), 4.5), squeeze=False)
@@ -441,6 +459,9 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default="dense_grid", help="a shipped table's name or a table file")
+    parser.add_argument("--surrogate", default=None,
+                        help="a surrogate file of the table's space: the studies run on it (evaluator=surrogate) and are "
+                             "measured against its expected runs of every genotype")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--methods", nargs="+", default=[*METHODS, MATCH, *PEERS], type=method_name,

@@ -18,8 +18,10 @@ built, the feature names and every model as LightGBM's own text.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +32,7 @@ import numpy as np
 
 import search_spaces
 from nas.genotype import Genotype
+from nas.models.size import size
 from nas.section import Section
 from nas.study.record import Status
 from nas.tabular import features
@@ -89,6 +92,23 @@ class Surrogate:
         per_run = {t: float(self.predict(np.array([x]), t)[0]) if t in self.models else None for t in RUN_TARGETS}
         return Run(genotype.id, genotype.name, {}, 0, -1, Status.OK.value, "", n_params, macs,
                    per_run["latency_batch1_ms"], per_run["overhead"], epochs)
+
+    def tabulate(self) -> Table:
+        """Every genotype of an enumerable space with its expected run, as a table: what studies on the
+        surrogate are measured against (the true front, the time to train every genotype once)."""
+        module, cfg = search_spaces.get(self.space["name"]), Section.of(self.space)
+        if not hasattr(module, "grid"):
+            raise ValueError(f"search_space={self.space['name']} cannot be enumerated; only an enumerable space "
+                             "(dense_grid) has a table of every genotype")
+        grid, setup, runs = module.grid(cfg), self.setup, {}
+        for number, combo in enumerate(itertools.product(*grid.values())):
+            params = dict(zip(grid, combo))
+            genotype = search_spaces.genotype_from_params(module, cfg, params)
+            if genotype.id not in runs:
+                n_params, macs = size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
+                                      image_size=tuple(setup["image_size"]))
+                runs[genotype.id] = dataclasses.replace(self.run(genotype, n_params, macs), params=params, trial=number)
+        return Table(dict(self.space), dict(setup), {"surrogate": self.build}, tuple(runs.values()))
 
     # ---- the file -------------------------------------------------------------------
 
