@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--out", type=Path, default=None, help="default: nas/tabular/surrogates/<space>.json.gz")
     fit.add_argument("--ensemble", type=int, default=5, help="models per target, each bagged with its own seed")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--share", type=float, default=1.0,
+                     help="fit on this share of the table's genotypes, drawn at --split-seed (a check against the rest)")
+    fit.add_argument("--split-seed", type=int, default=0)
     card = sub.add_parser("card", help="the data card's figures: noise, the true front's composition")
     card.add_argument("table", nargs="?", default="dense_grid", help="a shipped table's name or a table file")
     proxies = sub.add_parser("proxies", help="add zero-cost proxy scores (as benchmarks/proxy_table.py writes them) "
@@ -66,11 +70,16 @@ def main(argv: list[str] | None = None) -> int:
             return add_proxies(args.scores, args.table, args.scoring)
         if args.command == "fit":
             table = Table.load(args.table)
+            if not 0 < args.share <= 1:
+                raise ValueError(f"--share {args.share}: a share of the genotypes, in (0, 1]")
+            ids = sorted(table.genotypes)
+            random.Random(args.split_seed).shuffle(ids)
+            ids = ids[:round(args.share * len(ids))]
             out = args.out or SURROGATES / f"{table.space['name']}.json.gz"
-            fit_surrogate(table, ensemble=args.ensemble, seed=args.seed,
-                          command=f"python -m nas.table fit {args.table} --ensemble {args.ensemble} "
-                                  f"--seed {args.seed}").save(out)
-            print(f"{out}: a surrogate of {len(table.genotypes)} genotypes' {len(table.runs)} runs "
+            fit_surrogate(table, genotype_ids=ids, ensemble=args.ensemble, seed=args.seed,
+                          command=f"python -m nas.table fit {args.table} --ensemble {args.ensemble} --seed {args.seed} "
+                                  f"--share {args.share} --split-seed {args.split_seed}").save(out)
+            print(f"{out}: a surrogate of {len(ids)} of the table's {len(table.genotypes)} genotypes "
                   f"({out.stat().st_size:,} bytes)")
             return 0
         named = not args.space.endswith((".yaml", ".yml"))

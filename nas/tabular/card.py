@@ -92,6 +92,19 @@ def pattern_effects(params: list[int], patterns: list[str], accuracy: list[float
                 "high": float(coef[2 + i] + t * se[2 + i])} for i, p in enumerate(others)}
 
 
+def rungs(table: Table) -> list[tuple[int, float, float]]:
+    """Per epoch before the last: ``(epoch, ρ, τ)`` of the first runs' validation accuracy then against
+    their final one, over the complete runs: how well a cheaper budget (or a scheduler's rung) ranks
+    like the full one."""
+    runs = [r for r in table.first() if r.complete and len(r.epochs) == table.epochs]
+    end = [r.epochs[-1][0] for r in runs]
+    out = []
+    for e in range(1, table.epochs):
+        at = [r.epochs[e - 1][0] for r in runs]
+        out.append((e, float(stats.spearmanr(at, end).statistic), float(stats.kendalltau(at, end).statistic)))
+    return out
+
+
 def lines(table: Table) -> list[str]:
     """The data card's figures, as text."""
     setup, build = table.setup, table.build
@@ -114,6 +127,9 @@ def lines(table: Table) -> list[str]:
                    f"{model.final_sd():.4f}, its last two epochs' deviations correlated at "
                    f"{model.last_epochs_correlation():.2f}, epoch seconds varying by a factor of "
                    f"e^±{float(np.sqrt(model.seconds_cov[-1, -1])):.3f} (one SD)")
+    if table.epochs > 1:
+        out.append("ranking after each epoch against the end (first runs): " + "; ".join(
+            f"epoch {e}: ρ {rho:.3f}, τ {tau:.3f}" for e, rho, tau in rungs(table)))
     front = table.front(OBJECTIVES)
     out.append(f"expected front on {', '.join(OBJECTIVES)}: {len(front)} genotypes")
     for name, rows in composition(table).items():
