@@ -13,6 +13,7 @@ import nas
 from nas.study.record import TrialRecord
 from nas.study.storage import read_storage
 from nas.table import main
+from nas.tabular.surrogate_model import Surrogate
 from nas.tabular.table_file import Table
 
 CONF = f"{nas.__path__[0]}/conf"
@@ -99,6 +100,24 @@ def test_a_replica_of_a_genotype_the_first_study_lacks_is_refused(studies, capsy
     assert main(["build", replica, first, "--space", space, "--out", str(tmp / "x.json")]) == 2
     assert "has a replica but no run in the first study" in capsys.readouterr().err
     assert not (tmp / "x.json").exists()
+
+
+def test_several_drawing_studies_make_a_genotype_two_of_them_drew_a_replica(studies):
+    tmp, first, replica, _, space = studies
+    out = tmp / "two-drawing.json"
+    assert main(["build", first, replica, "--first", "2", "--space", space, "--out", str(out)]) == 0
+    table = Table.load(out)  # the replica study drew one of the first study's genotypes: its run is a replica
+    assert sorted(r.replica for r in table.runs) == [0, 0, 1] and len(table.pairs()) == 1
+
+
+def test_a_surrogate_is_fitted_on_a_share_of_a_table_and_written_where_asked(tmp_path, capsys):
+    out = tmp_path / "grid40.json.gz"
+    assert main(["fit", "dense_grid", "--share", "0.4", "--ensemble", "1", "--out", str(out)]) == 0
+    assert "a surrogate of 77 of the table's 192 genotypes" in capsys.readouterr().out
+    surrogate = Surrogate.load(out)
+    assert surrogate.build["genotypes"] == 77 and "--share 0.4 --split-seed 0" in surrogate.build["command"]
+    assert main(["fit", "dense_grid", "--share", "1.5", "--out", str(out)]) == 2
+    assert "--share 1.5: a share of the genotypes, in (0, 1]" in capsys.readouterr().err
 
 
 def test_studies_trained_under_other_budgets_are_refused(studies, capsys):
