@@ -11,11 +11,20 @@ from omegaconf import OmegaConf
 
 import nas
 import search_spaces
+from nas.models.size import size
 from nas.section import Section
 from nas.tabular.table_file import Run, Table
 from nas.training.config import TrainConfig
 
 SPACE = Path(nas.__file__).parent / "conf" / "search_space" / "dense_grid.yaml"
+
+
+def _setup(epochs: int) -> dict:
+    """The study setup of the table's fidelity (16×16, 8,000 / 2,000 images) at ``epochs``."""
+    train = {k: v for k, v in dataclasses.asdict(TrainConfig(epochs=epochs, batch_size=128, lr=0.2)).items()
+             if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
+    return {"data": "folder", "train_size": 8000, "val_size": 2000, "classes": 10, "in_channels": 3,
+            "image_size": [16, 16], "split_seed": 0, "train": train}
 
 
 def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 24, proxies: bool = False) -> Table:
@@ -24,10 +33,7 @@ def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 
     space = OmegaConf.to_container(OmegaConf.load(SPACE), resolve=True)
     module, cfg = search_spaces.get("dense_grid"), Section.of(space)
     rng = np.random.default_rng(seed)
-    train = {k: v for k, v in dataclasses.asdict(TrainConfig(epochs=epochs, batch_size=128, lr=0.2)).items()
-             if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
-    setup = {"data": "folder", "train_size": 8000, "val_size": 2000, "classes": 10, "in_channels": 3,
-             "image_size": [16, 16], "split_seed": 0, "train": train}
+    setup = _setup(epochs)
     grid = module.grid(cfg)
     runs = []
     for number, combo in enumerate(itertools.product(*grid.values())):
@@ -56,15 +62,10 @@ def synthetic_table(path: Path, epochs: int = 6, seed: int = 0, replicas: int = 
 def connectivity_table(path: Path, genotypes: int = 40, epochs: int = 3, seed: int = 0, replicas: int = 8) -> Table:
     """Random genotypes of ``search_space=dense_connectivity`` (its shipped settings) with made-up curves that
     rise with their counted size, the first ``replicas`` trained twice: what a surrogate is fitted on."""
-    from nas.training.metrics import count
-
     space = OmegaConf.to_container(OmegaConf.load(SPACE.parent / "dense_connectivity.yaml"), resolve=True)
     module, cfg = search_spaces.get("dense_connectivity"), Section.of(space)
     rng = np.random.default_rng(seed)
-    train = {k: v for k, v in dataclasses.asdict(TrainConfig(epochs=epochs, batch_size=128, lr=0.2)).items()
-             if k not in ("progress", "compile", "memory_efficient", "memory_fraction", "memory_limit_gb")}
-    setup = {"data": "folder", "train_size": 8000, "val_size": 2000, "classes": 10, "in_channels": 3,
-             "image_size": [16, 16], "split_seed": 0, "train": train}
+    setup = _setup(epochs)
     runs, seen = [], set()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     while len(seen) < genotypes:
@@ -74,7 +75,7 @@ def connectivity_table(path: Path, genotypes: int = 40, epochs: int = 3, seed: i
         if genotype.id in seen:
             continue
         seen.add(genotype.id)
-        _, n_params, macs = count(genotype, num_classes=10, in_channels=3, image_size=(16, 16))
+        n_params, macs = size(genotype, num_classes=10, in_channels=3, image_size=(16, 16))
         for replica in range(2 if len(seen) <= replicas else 1):
             final = 0.2 + 0.05 * np.log10(n_params) + rng.normal(0, 0.01)
             curve = [final * (1 - np.exp(-(e + 1))) + rng.normal(0, 0.005) for e in range(epochs)]
