@@ -94,9 +94,15 @@ TARGETS = (0.9, 0.95, 0.99)  # shares of the true hypervolume
 @functools.lru_cache(maxsize=None)
 def table_of(spec: str, surrogate: str | None = None) -> Table:
     """The world the studies search, read once per process (every study, digest and report reads it): the
-    table, or with ``surrogate`` every genotype of its space at its expected run (the NAS-Bench-301 check:
-    the same methods on a surrogate fitted on part of the table, against the table itself)."""
-    return Surrogate.load(surrogate).tabulate() if surrogate else Table.load(spec)
+    table, or with ``surrogate`` every genotype of its space at the surrogate's expected run (the
+    NAS-Bench-301 check: the same methods on a surrogate fitted on part of the table, each measured in its
+    own world, and their rankings compared with the table's)."""
+    return surrogate_of(surrogate).tabulate() if surrogate else Table.load(spec)
+
+
+@functools.lru_cache(maxsize=None)
+def surrogate_of(path: str) -> Surrogate:
+    return Surrogate.load(path)
 
 
 def world(args: argparse.Namespace) -> Table:
@@ -107,7 +113,7 @@ def noise_model(args: argparse.Namespace) -> SeedNoise | None:
     """The seed noise of each trial's run: the table's, or the surrogate's."""
     if not args.noise:
         return None
-    return Surrogate.load(args.surrogate).noise if args.surrogate else SeedNoise.of(world(args))
+    return surrogate_of(args.surrogate).noise if args.surrogate else SeedNoise.of(world(args))
 
 
 def overrides(method: str) -> list[str]:

@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--share", type=float, default=1.0,
                      help="fit on this share of the table's genotypes, drawn at --split-seed (a check against the rest)")
     fit.add_argument("--split-seed", type=int, default=0)
+    fit.add_argument("--max-params", type=int, default=None,
+                     help="the parameter cap the table's studies ran under (default: its largest genotype's)")
+    fit.add_argument("--max-macs", type=int, default=None,
+                     help="the multiply-add cap the table's studies ran under (default: its largest genotype's)")
     card = sub.add_parser("card", help="the data card's figures: noise, the true front's composition")
     card.add_argument("table", nargs="?", default="dense_grid", help="a shipped table's name or a table file")
     proxies = sub.add_parser("proxies", help="add zero-cost proxy scores (as benchmarks/proxy_table.py writes them) "
@@ -76,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             random.Random(args.split_seed).shuffle(ids)
             ids = ids[:round(args.share * len(ids))]
             out = args.out or SURROGATES / f"{table.space['name']}.json.gz"
-            fit_surrogate(table, genotype_ids=ids, ensemble=args.ensemble, seed=args.seed,
+            bounds = {"params": args.max_params or max(r.n_params for r in table.runs),
+                      "macs": args.max_macs or max(r.macs for r in table.runs)}
+            fit_surrogate(table, genotype_ids=ids, ensemble=args.ensemble, seed=args.seed, bounds=bounds,
                           command=f"python -m nas.table fit {args.table} --ensemble {args.ensemble} --seed {args.seed} "
-                                  f"--share {args.share} --split-seed {args.split_seed}").save(out)
+                                  f"--share {args.share} --split-seed {args.split_seed} --max-params {bounds['params']} "
+                                  f"--max-macs {bounds['macs']}").save(out)
             print(f"{out}: a surrogate of {len(ids)} of the table's {len(table.genotypes)} genotypes "
                   f"({out.stat().st_size:,} bytes)")
             return 0
@@ -86,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = SPACES / f"{args.space}.yaml" if named else Path(args.space)
         if not spec.is_file():
             raise ValueError(f"--space {args.space}: " + ("no shipped search space of that name" if named else "no such file"))
+        if not 1 <= args.first <= len(args.storages):
+            raise ValueError(f"--first {args.first}: how many of the {len(args.storages)} storages draw the genotypes, "
+                             f"1 to {len(args.storages)}")
         space = OmegaConf.to_container(OmegaConf.load(spec), resolve=True)
         table = from_studies([optuna.load_study(study_name=None, storage=read_storage(s)) for s in args.storages], space,
                              {"command": args.command, "threads": args.threads}, first=args.first, stopped=args.stopped)

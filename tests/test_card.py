@@ -81,7 +81,7 @@ def test_the_card_states_fidelity_cost_and_noise():
 
 def test_the_card_ranks_each_epoch_against_the_end():
     table = Table.load("dense_grid")
-    by_epoch = card.rungs(table)
+    by_epoch = card.by_epoch(table)
     assert [e for e, _, _ in by_epoch] == [1, 2, 3, 4, 5]
     assert all(0.8 < rho < 1 and 0.6 < tau < rho for _, rho, tau in by_epoch)
     assert [rho for _, rho, _ in by_epoch] == sorted(rho for _, rho, _ in by_epoch)  # later epochs rank closer to the end

@@ -381,4 +381,4 @@ def test_seed_noise_from_a_table_without_repeats_is_refused_in_one_line(tmp_path
     synthetic_table(tmp_path / "once.json", replicas=0)
     _assert_one_line_error(_run("nas.search", ["search_space=dense_grid", "evaluator=table",
                                                f"evaluator.table={tmp_path / 'once.json'}", "logger=none"], tmp_path),
-                           "evaluator.noise=true: the table has 0 genotypes trained twice", "evaluator.noise=false")
+                           "evaluator.noise=true: evaluator=table has 0 genotypes trained twice", "evaluator.noise=false")

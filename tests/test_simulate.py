@@ -207,3 +207,13 @@ def test_a_table_without_repeats_replays_noise_free_only(tmp_path):
         run(_settings(path, "n_trials=5"), log=lambda m: None)
     study, _ = run(_settings(path, "n_trials=5", "evaluator.noise=false"), log=lambda m: None)
     assert len(study.trials) == 5
+
+
+def test_a_table_with_runs_a_rung_stopped_is_refused_as_a_surrogates_data(tmp_path):
+    import dataclasses
+
+    table = synthetic_table(tmp_path / "t.json")
+    stopped = dataclasses.replace(table.runs[0], status="stopped", epochs=table.runs[0].epochs[:2])
+    dataclasses.replace(table, runs=(stopped, *table.runs[1:])).save(tmp_path / "data.json")
+    with pytest.raises(ValueError, match="it holds runs a rung stopped .* fit one on it"):
+        run(_settings(tmp_path / "data.json", "n_trials=5"), log=lambda m: None)

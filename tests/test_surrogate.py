@@ -32,11 +32,14 @@ def surrogate_path(tmp_path_factory):
     return path
 
 
-def _settings(path, *extra):
+def _settings(path, *extra, caps=True):
+    """A study on the surrogate at ``path``, within the size bounds of its data (``caps``)."""
+    bounds = Surrogate.load(path).build["bounds"]
+    within = [f"max_params={bounds['params']}", f"max_macs={bounds['macs']}"] if caps else []
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=[
             "search_space=dense_connectivity", "evaluator=surrogate", f"evaluator.surrogate={path}", "logger=none",
-            "study_name=sur", *extra])
+            "study_name=sur", *within, *extra])
     return parse_search(cfg)
 
 
@@ -139,6 +142,17 @@ def test_a_study_the_surrogate_cannot_replay_is_refused_in_one_line(surrogate_pa
     with pytest.raises(ValueError, match=message.replace("[", r"\[")) as caught:
         run(_settings(surrogate_path, "n_trials=5", *extra), log=lambda m: None)
     assert "\n" not in str(caught.value)
+
+
+def test_a_study_that_could_leave_the_size_its_data_covers_is_refused(surrogate_path):
+    bounds = Surrogate.load(surrogate_path).build["bounds"]
+    assert not bounds["whole_space"]  # random draws of dense_connectivity: not the whole space
+    for extra in ([], [f"max_params={bounds['params']}"], [f"max_params={bounds['params']}",
+                                                            f"max_macs={bounds['macs'] + 1}"]):
+        with pytest.raises(ValueError, match=f"its data holds genotypes of at most {bounds['params']:,} parameters "
+                                             f"and {bounds['macs']:,} multiply-adds, and beyond them it would "
+                                             f"extrapolate; set max_params={bounds['params']}"):
+            run(_settings(surrogate_path, "n_trials=5", *extra, caps=False), log=lambda m: None)
 
 
 def test_the_command_refuses_another_space_and_a_file_that_is_no_surrogate_in_one_line(surrogate_path, tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import json
 import random
@@ -7,7 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 from tables import connectivity_table
 
-from nas.tabular.surrogate_model import Surrogate, fit
+from nas.tabular.surrogate_model import Surrogate, fit, training_rows
 from nas.tabular.table_file import Table
 
 
@@ -39,7 +40,7 @@ def test_a_run_is_the_expected_run_of_any_genotype_with_its_counted_size(fitted)
     table, surrogate, _ = fitted
     r = table.runs[0]
     run = surrogate.run(surrogate.genotype(r.params), r.n_params, r.macs)
-    assert (run.genotype_id, run.n_params, run.macs, run.status) == (r.genotype_id, r.n_params, r.macs, "ok")
+    assert (run.genotype_id, run.status) == (r.genotype_id, "ok")
     assert len(run.epochs) == surrogate.epochs == 3
     for accuracy, val_loss, train_loss, seconds, judge in run.epochs:
         assert 0 <= accuracy <= 1 and val_loss > 0 and train_loss > 0 and seconds > 0 and judge > 0
@@ -68,8 +69,10 @@ def _rewrite(path, out, change):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.update(format=99), "format 99 of kind 'surrogate', this version reads surrogate format 1"),
-    (lambda d: d["features"].update(version=0), "features version 0, this version computes version 1"),
+    (lambda d: d["features"].update(version=0), "features version 0, this version computes version 2"),
     (lambda d: d["models"].pop("seconds"), "no model of seconds"),
+    (lambda d: d["models"].update(val_loss=["tree\nnot a model"]), "Model file doesn't specify"),
+    (lambda d: d.update(features=[]), "'list' object has no attribute 'get'"),
 ])
 def test_a_file_this_version_cannot_read_is_refused_in_one_line(fitted, tmp_path, change, message):
     _, _, path = fitted
@@ -84,6 +87,25 @@ def test_a_table_file_or_a_missing_file_is_not_a_surrogate(tmp_path):
         Surrogate.load(connectivity_table(tmp_path / "plain.json", genotypes=12) and tmp_path / "plain.json")
     with pytest.raises(ValueError, match="no such surrogate; use a shipped one"):
         Surrogate.load(tmp_path / "absent.json.gz")
+
+
+def test_a_diverged_runs_infinite_loss_is_left_out_of_its_target(tmp_path):
+    table = connectivity_table(tmp_path / "d.json", genotypes=20)
+    broken = dataclasses.replace(table.runs[0], status="diverged",
+                                 epochs=(table.runs[0].epochs[0][:1] + (float("inf"),) + table.runs[0].epochs[0][2:],))
+    table = dataclasses.replace(table, runs=(broken, *table.runs[1:]))
+    rows = training_rows(table)
+    assert len(rows["val_loss"][1]) == len(rows["val_accuracy"][1]) - 1 and np.isfinite(rows["val_loss"][1]).all()
+    surrogate = fit(table, ensemble=1)
+    r = table.runs[3]
+    assert 0 < surrogate.run(surrogate.genotype(r.params), r.n_params, r.macs).epochs[-1][1] < 3
+
+
+def test_a_share_of_the_whole_space_keeps_its_bounds_and_a_sample_of_a_space_has_its_own():
+    table = Table.load("dense_grid")
+    part = fit(table, genotype_ids=sorted(table.genotypes)[:20], ensemble=1)
+    assert part.build["bounds"] == {"params": max(r.n_params for r in table.runs),
+                                    "macs": max(r.macs for r in table.runs), "whole_space": True}
 
 
 def test_too_few_genotypes_are_refused(tmp_path):

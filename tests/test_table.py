@@ -120,6 +120,12 @@ def test_a_surrogate_is_fitted_on_a_share_of_a_table_and_written_where_asked(tmp
     assert "--share 1.5: a share of the genotypes, in (0, 1]" in capsys.readouterr().err
 
 
+def test_first_must_name_some_of_the_storages(studies, capsys):
+    tmp, first, replica, _, space = studies
+    assert main(["build", first, replica, "--first", "3", "--space", space, "--out", str(tmp / "y.json")]) == 2
+    assert "--first 3: how many of the 2 storages draw the genotypes, 1 to 2" in capsys.readouterr().err
+
+
 def test_studies_trained_under_other_budgets_are_refused(studies, capsys):
     tmp, first, _, other, space = studies
     assert main(["build", first, other, "--space", space, "--out", str(tmp / "y.json")]) == 2

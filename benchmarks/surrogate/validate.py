@@ -11,7 +11,9 @@ parameter ranking.
 Also: the learning curve (held-out ρ against the number of genotypes fitted on, on one held-out
 set per split), and the coverage of the surrogate's 80% and 95% intervals for one new run, on the
 second-seed runs of held-out genotypes (the interval's width is calibrated on the held-out
-genotypes trained once: their residuals hold both the model's error and the seed noise).
+genotypes trained once: their residuals hold both the model's error and the seed noise). These
+intervals are this check's, for one new run of an unseen genotype; a replay on the surrogate takes
+its expected run as the truth and adds only the seed noise of its data's repeated genotypes.
 
     python benchmarks/surrogate/validate.py --table dense_grid            # the check on the tabular benchmark
     python benchmarks/surrogate/validate.py --table benchmarks/surrogate/data.json
@@ -23,6 +25,7 @@ import argparse
 import json
 import math
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +83,7 @@ def one_split(table: Table, split: int, share: float, ensemble: int, sizes: list
                        for level in (0.8, 0.95)}
     out["second_runs"] = len(second)
     curve = {}
-    for n in sizes:
+    for n in sorted({*sizes, len(train)}):  # the last point: the surrogate the figures above are of
         if n <= len(train):
             small = fit(table, genotype_ids=train[:n], ensemble=ensemble, seed=split)
             curve[str(n)] = correlations(predict(small, test), truth)[0]
@@ -148,7 +151,8 @@ def main() -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = "\n".join(report(rows, table, args.table, args.train_share))
-    results.with_suffix(".txt").write_text(f"python benchmarks/surrogate/validate.py --table {args.table}\n\n{text}\n")
+    command = " ".join(["python", "benchmarks/surrogate/validate.py", *sys.argv[1:]])
+    results.with_suffix(".txt").write_text(f"{command}\n\n{text}\n")
     print(text)
 
 

@@ -44,7 +44,7 @@ def check_simulation(workers: Any, noise: Any) -> None:
     """The settings every simulated evaluator shares: ``evaluator.workers`` and ``evaluator.noise``."""
     if not isinstance(noise, bool):
         raise ValueError(f"evaluator.noise={noise!r}: true (each trial replays a run drawn at "
-                         "its seed) or false (every trial replays the genotype's first run)")
+                         "its seed) or false (every trial replays its genotype's reference run)")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"evaluator.workers={workers!r}: the number of simulated workers, a whole number ≥ 1")
 
@@ -59,6 +59,10 @@ class Replay:
     @classmethod
     def open(cls, settings: SearchSettings, out_dir: Path, log: Callable[[str], Any]) -> Replay:
         table = Table.load(settings.evaluator.table)
+        if any(r.status == Status.STOPPED.value for r in table.runs):
+            raise ValueError(f"evaluator.table={settings.evaluator.table}: it holds runs a rung stopped (built with "
+                             "--stopped): the data of a surrogate, not a table to replay; fit one on it "
+                             "(python -m nas.table fit) and use evaluator=surrogate")
         check(settings, "table", table.space, latency=all(r.latency_batch1_ms is not None for r in table.runs),
               proxies=set().union(*table.proxies.values()) if table.proxies else set(), pairs=len(table.pairs()),
               rebuild="build a table of yours (benchmarks/table/build.sh)")
@@ -175,7 +179,7 @@ def check(settings: SearchSettings, name: str, space: dict[str, Any], *, latency
                          f"scores of ({', '.join(sorted(proxies)) or 'none'}); rank by those, or use screen=size")
     if settings.evaluator.noise and pairs < 3:
         raise ValueError(f"evaluator.noise=true: evaluator={name} has {pairs} genotypes trained twice, and its seed "
-                         "noise is fitted on at least 3; set evaluator.noise=false, or train a replica study")
+                         "noise is fitted on at least 3; set evaluator.noise=false, or train a replica study for its data")
     workers = settings.evaluator.workers
     if workers > settings.n_trials:  # each simulated worker is a thread: beyond n_trials they only cost
         raise ValueError(f"evaluator.workers={workers}: more simulated workers than n_trials={settings.n_trials} "

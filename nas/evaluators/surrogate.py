@@ -55,12 +55,19 @@ class SurrogateReplay(Replay):
         check(settings, "surrogate", surrogate.space, latency="latency_batch1_ms" in surrogate.models,
               proxies=set(FREE), pairs=surrogate.noise.pairs if surrogate.noise else 0,
               rebuild="fit a surrogate of yours (python -m nas.table fit)")
+        bounds = surrogate.build["bounds"]
+        if not bounds["whole_space"] and any(cap is None or cap > bounds[key] for cap, key in (
+                (settings.max_params, "params"), (settings.max_macs, "macs"))):
+            raise ValueError(f"evaluator=surrogate: its data holds genotypes of at most {bounds['params']:,} parameters "
+                             f"and {bounds['macs']:,} multiply-adds, and beyond them it would extrapolate; set "
+                             f"max_params={bounds['params']} max_macs={bounds['macs']} (or lower)")
         return cls(surrogate, SimulatedClock(), noise=settings.evaluator.noise, workers=settings.evaluator.workers)
 
     def __init__(self, surrogate: Surrogate, clock: Clock, noise: bool = True, workers: int = 1) -> None:
         self.surrogate = surrogate
         self._start(surrogate.setup, clock, surrogate.noise if noise else None, workers)
         self._runs: dict[str, Run] = {}  # a genotype's expected run, predicted once per study
+        self._sizes: dict[str, tuple[int, int]] = {}  # counted for every draw; a draw the caps refuse is never predicted
 
     def describe(self, settings: SearchSettings) -> str:
         s, setup = self.surrogate, self.surrogate.setup
@@ -73,18 +80,18 @@ class SurrogateReplay(Replay):
 
     def runs_of(self, genotype: Genotype) -> list[Run]:
         if genotype.id not in self._runs:
+            self._runs[genotype.id] = self.surrogate.run(genotype, *self.size(genotype))
+        return [self._runs[genotype.id]]
+
+    def size(self, genotype: Genotype) -> tuple[int, int]:
+        if genotype.id not in self._sizes:
             setup, smallest = self._setup, min_input_size(genotype)
             if min(setup["image_size"]) < smallest:  # as a trained trial refuses it (nas.training.run.measure)
                 raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, the surrogate's "
                                     f"data has {setup['image_size'][0]}×{setup['image_size'][1]}")
-            params, macs = size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
-                                image_size=tuple(setup["image_size"]))
-            self._runs[genotype.id] = self.surrogate.run(genotype, params, macs)
-        return [self._runs[genotype.id]]
-
-    def size(self, genotype: Genotype) -> tuple[int, int]:
-        run = self.runs_of(genotype)[0]
-        return run.n_params, run.macs
+            self._sizes[genotype.id] = size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
+                                            image_size=tuple(setup["image_size"]))
+        return self._sizes[genotype.id]
 
     def proxies(self, genotype: Genotype, seed: int, names: tuple[str, ...]) -> dict[str, dict]:
         """NN-Mass from the genotype (no seconds pass); the proxies that need a model and data have no score."""

@@ -33,12 +33,13 @@ def noise(table: Table) -> dict[str, float]:
 
 
 def composition(table: Table, objectives: list[str] = OBJECTIVES) -> dict[str, list[tuple[Any, int, int]]]:
-    """Per parameter of the space: (value, genotypes with it, those on the true front)."""
+    """Per parameter of the space: (value, genotypes with it, those on the true front). A parameter only
+    some genotypes have (``block1.m``: nearest blocks only) is counted over those that have it."""
     runs, front = table.first(), table.front(objectives)
     out = {}
-    for name in runs[0].params:
-        everywhere = Counter(r.params[name] for r in runs)
-        on_front = Counter(r.params[name] for r in front)
+    for name in dict.fromkeys(n for r in runs for n in r.params):
+        everywhere = Counter(r.params[name] for r in runs if name in r.params)
+        on_front = Counter(r.params[name] for r in front if name in r.params)
         out[name] = [(value, everywhere[value], on_front[value]) for value in sorted(everywhere, key=str)]
     return out
 
@@ -46,7 +47,7 @@ def composition(table: Table, objectives: list[str] = OBJECTIVES) -> dict[str, l
 def against_full(table: Table, seed: int = 0) -> dict[str, dict[str, float]]:
     """Per pattern: its genotypes' final accuracy minus that of the best full-dense genotype with no
     more parameters (mean, bootstrap 95% interval, share above), over those that have one."""
-    runs = [r for r in table.expected() if r.complete]
+    runs = [r for r in table.expected() if r.complete and "pattern" in r.params]  # one pattern per genotype
     full = sorted((r for r in runs if r.params["pattern"] == "full"), key=lambda r: r.n_params)
     sizes = np.array([r.n_params for r in full])
     best = np.maximum.accumulate([r.final["val_accuracy"] for r in full]) if full else np.array([])
@@ -71,7 +72,7 @@ def size_adjusted(table: Table) -> dict[str, dict[str, float]]:
     """Per pattern: its final accuracy minus full dense's at equal parameters, on average over the
     space: the pattern's coefficient in a least-squares fit of accuracy on log10(parameters) and the
     pattern, with its 95% interval."""
-    runs = [r for r in table.expected() if r.complete]
+    runs = [r for r in table.expected() if r.complete and "pattern" in r.params]  # one pattern per genotype
     return pattern_effects([r.n_params for r in runs], [r.params["pattern"] for r in runs],
                            [r.final["val_accuracy"] for r in runs])
 
@@ -79,6 +80,8 @@ def size_adjusted(table: Table) -> dict[str, dict[str, float]]:
 def pattern_effects(params: list[int], patterns: list[str], accuracy: list[float]) -> dict[str, dict[str, float]]:
     """:func:`size_adjusted` on any runs: each pattern's coefficient against full dense, with its 95% interval."""
     others = sorted(set(patterns) - {"full"})
+    if not patterns:
+        return {}
     x = np.array([[1.0, np.log10(n)] + [float(p == o) for o in others] for n, p in zip(params, patterns)])
     y = np.array(accuracy, float)
     dof = len(y) - x.shape[1]
@@ -92,7 +95,7 @@ def pattern_effects(params: list[int], patterns: list[str], accuracy: list[float
                 "high": float(coef[2 + i] + t * se[2 + i])} for i, p in enumerate(others)}
 
 
-def rungs(table: Table) -> list[tuple[int, float, float]]:
+def by_epoch(table: Table) -> list[tuple[int, float, float]]:
     """Per epoch before the last: ``(epoch, ρ, τ)`` of the first runs' validation accuracy then against
     their final one, over the complete runs: how well a cheaper budget (or a scheduler's rung) ranks
     like the full one."""
@@ -129,7 +132,7 @@ def lines(table: Table) -> list[str]:
                    f"e^±{float(np.sqrt(model.seconds_cov[-1, -1])):.3f} (one SD)")
     if table.epochs > 1:
         out.append("ranking after each epoch against the end (first runs): " + "; ".join(
-            f"epoch {e}: ρ {rho:.3f}, τ {tau:.3f}" for e, rho, tau in rungs(table)))
+            f"epoch {e}: ρ {rho:.3f}, τ {tau:.3f}" for e, rho, tau in by_epoch(table)))
     front = table.front(OBJECTIVES)
     out.append(f"expected front on {', '.join(OBJECTIVES)}: {len(front)} genotypes")
     for name, rows in composition(table).items():

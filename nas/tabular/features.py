@@ -2,8 +2,8 @@
 
 Read from the genotype itself, not from a space's trial parameters, so that one surrogate
 format serves every space of the family (``dense_grid`` shares every choice across its blocks,
-``dense_connectivity`` draws them per block). The sizes are exact (counted on the meta model),
-as the study itself counts them.
+``dense_connectivity`` draws them per block). The sizes are passed in,
+counted as the study counts them (:mod:`nas.models.size`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import math
 from nas.genotype import Genotype
 
 PATTERNS = ("full", "nearest", "odd_even", "clique")  # the searchable ones, each a one-hot column
+# density: connections per full-dense block's (above 1 for a clique block, whose two stages both count);
+# m: the predecessors a layer reads, nearest-m's m, a block's layers for the other patterns
 PER_BLOCK = ("layers", "growth", "connections", "density", "m", "bottleneck", "separable", *PATTERNS)
-WHOLE = ("log10_params", "log10_macs", "stem", "compression", "multiscale", "depth", "connections")
-VERSION = 1  # a surrogate file records it: features computed otherwise would feed its trees nonsense
+WHOLE = ("log10_params", "log10_macs", "stem", "compression", "attention", "multiscale", "compress", "depth",
+         "connections")
+VERSION = 2  # a surrogate file records it: features computed otherwise would feed its trees nonsense
 
 
 def names(blocks: int) -> list[str]:
@@ -35,6 +38,7 @@ def of(genotype: Genotype, params: int, macs: int) -> list[float]:
                 float(b.conv == "separable"), *(float(b.pattern == p) for p in PATTERNS)]
     theta = [t.compression for t in genotype.transitions] or [1.0]
     out += [math.log10(params), math.log10(macs), genotype.stem.channels, sum(theta) / len(theta),
-            float(genotype.head.kind == "multiscale"), sum(b.layers for b in genotype.blocks),
+            float(any(t.attention for t in genotype.transitions)), float(genotype.head.kind == "multiscale"),
+            float(genotype.head.compress), sum(b.layers for b in genotype.blocks),
             sum(b.connections() for b in genotype.blocks)]
     return out

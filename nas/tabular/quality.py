@@ -10,6 +10,8 @@ first runs are the reference.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from nas.pareto.front import Front
 from nas.tabular.table_file import Run, Table
 
@@ -34,7 +36,13 @@ def found(events: list[tuple[float, str, list[float]]], table: Table, objectives
     after each, the hypervolume of its front's genotypes at their reference values (``found``; it
     can fall when a lucky draw pushes a truly better genotype off the front), and of its front as
     it saw it (``observed``)."""
-    truth = {r.genotype_id: r for r in reference(table, noise)}
+    return found_in(events, {r.genotype_id: r for r in reference(table, noise)}, objectives)
+
+
+def found_in(events: list[tuple[float, str, list[float]]], truth: Mapping[str, Run],
+             objectives: list[str]) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """:func:`found`, against any genotype's reference run in ``truth`` (a surrogate's expected runs,
+    for a space no table holds)."""
     front, ids = Front(objectives), {}
     points, observed = [(0.0, 0.0)], [(0.0, 0.0)]
     for n, (when, genotype_id, values) in enumerate(events):

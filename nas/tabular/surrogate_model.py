@@ -23,6 +23,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +35,7 @@ import search_spaces
 from nas.genotype import Genotype
 from nas.models.size import size
 from nas.section import Section
-from nas.study.record import Status
+from nas.study.record import Status, current_setup
 from nas.tabular import features
 from nas.tabular.noise import SeedNoise
 from nas.tabular.table_file import EPOCH_FIELDS, Run, Table
@@ -44,7 +45,7 @@ SURROGATES = Path(__file__).parent / "surrogates"  # the surrogates shipped with
 EPOCH_TARGETS = EPOCH_FIELDS  # per epoch; the epoch (1-based) is the last feature
 RUN_TARGETS = ("overhead", "latency_batch1_ms")  # per run
 LOGGED = {"seconds", "judge_seconds", "overhead", "latency_batch1_ms"}  # fitted on their logarithms: positive, multiplicative
-# Small data (hundreds of genotypes): shallow trees, a slow rate, bagging; one thread, so a fit is reproducible.
+# Small data (hundreds of genotypes): shallow trees, few of them, bagging; one thread, so a fit is reproducible.
 TREES = {"objective": "regression", "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 5,
          "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
          "deterministic": True, "force_col_wise": True, "num_threads": 1, "verbosity": -1}
@@ -58,7 +59,7 @@ class Surrogate:
     build: dict[str, Any]  # how it was made: the table's digest and size, the fit's settings
     models: dict[str, tuple[str, ...]]  # target → its ensemble, each model in LightGBM's text format
     noise: SeedNoise | None  # one run's deviation from the expected run; None without repeated runs
-    feature_names: tuple[str, ...] = field(default=())
+    feature_names: tuple[str, ...] = field(default=())  # features.names(); a per-epoch model reads the epoch after them
 
     @property
     def epochs(self) -> int:
@@ -127,6 +128,8 @@ class Surrogate:
     def load(cls, spec: str | Path) -> Surrogate:
         """A shipped surrogate by name (``dense_connectivity``) or a surrogate file; ValueError (one line)
         for a file this version cannot read."""
+        from lightgbm.basic import LightGBMError
+
         shipped = SURROGATES / f"{spec}.json.gz"
         path = shipped if shipped.exists() else Path(spec)
         if not path.is_file():
@@ -146,19 +149,23 @@ class Surrogate:
             missing = [t for t in (*EPOCH_TARGETS, "overhead") if t not in doc["models"]]
             if missing:
                 raise ValueError(f"no model of {missing[0]}")
-            noise = doc["noise"] and SeedNoise(int(doc["setup"]["train"]["epochs"]), np.array(doc["noise"]["curve_cov"]),
-                                               np.array(doc["noise"]["seconds_cov"]), int(doc["noise"]["pairs"]))
-            return cls(doc["space"], doc["setup"], doc["build"], {t: tuple(m) for t, m in doc["models"].items()},
-                       noise or None, tuple(expected))
-        except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
+            noise = None if doc["noise"] is None else SeedNoise(
+                int(doc["setup"]["train"]["epochs"]), np.array(doc["noise"]["curve_cov"]),
+                np.array(doc["noise"]["seconds_cov"]), int(doc["noise"]["pairs"]))
+            surrogate = cls(doc["space"], current_setup(doc["setup"]), doc["build"],
+                            {t: tuple(m) for t, m in doc["models"].items()}, noise, tuple(expected))
+            surrogate._boosters  # parsed here: a corrupt model is refused now, not in every trial
+            return surrogate
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, zlib.error, LightGBMError) as e:
             raise ValueError(f"{path}: not a surrogate this version reads ({e}); fit it again with "
                              "python -m nas.table fit") from None
 
 
-def training_rows(table: Table, genotype_ids: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def training_rows(table: Table, genotype_ids: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Features and targets of ``table``'s trained runs (of ``genotype_ids`` only, when given): per target,
-    ``(rows, values)``. A run stopped early (by a rung or the chance guard) gives its epochs as far as it
-    trained: what it did train is real data."""
+    ``(rows, values)``; a per-epoch target's rows end with the epoch. A run stopped early (by a rung or the
+    chance guard) gives its epochs as far as it trained: what it did train is real data. A value that is
+    not finite (a diverged run's loss) is left out of its target: one would ruin every tree."""
     keep = None if genotype_ids is None else set(genotype_ids)
     space = search_spaces.get(table.space["name"])
     cfg = Section.of(table.space)
@@ -181,18 +188,28 @@ def training_rows(table: Table, genotype_ids: list[str] | None = None) -> tuple[
     for t, v in run_values.items():
         if v and all(x is not None for x in v):
             out[t] = (np.array(per_run), np.array(v, dtype=float))
-    return out
+    return {t: (rows[np.isfinite(values)], values[np.isfinite(values)]) for t, (rows, values) in out.items()}
+
+
+def whole_space(table: Table) -> bool:
+    """Whether the table holds every genotype of its (enumerable) space: then no study on it can leave its bounds."""
+    ids = search_spaces.genotype_ids(search_spaces.get(table.space["name"]), Section.of(table.space))
+    return ids is not None and ids <= set(table.genotypes)
 
 
 def fit(table: Table, *, genotype_ids: list[str] | None = None, ensemble: int = 5, seed: int = 0,
-        command: str = "") -> Surrogate:
-    """The surrogate of ``table``'s runs (of ``genotype_ids`` only, when given): ``ensemble`` models per target."""
+        command: str = "", bounds: dict[str, int] | None = None) -> Surrogate:
+    """The surrogate of ``table``'s runs (of ``genotype_ids`` only, when given): ``ensemble`` models per target.
+    ``bounds`` are the size caps its data was drawn under (``params``, ``macs``; default: the largest in the
+    table, the whole of it: a share fitted on still answers for the space the table was drawn from); a study
+    on it must keep within them, where it does not extrapolate."""
     import lightgbm
 
     if ensemble < 1:
         raise ValueError(f"ensemble={ensemble}: fit at least one model per target")
     data = training_rows(table, genotype_ids)
-    used = [r for r in table.runs if genotype_ids is None or r.genotype_id in set(genotype_ids)]
+    keep = None if genotype_ids is None else set(genotype_ids)
+    used = [r for r in table.runs if keep is None or r.genotype_id in keep]
     n = len({r.genotype_id for r in used})
     if n < 10:
         raise ValueError(f"{n} genotypes to fit on; a surrogate needs at least 10")
@@ -202,11 +219,13 @@ def fit(table: Table, *, genotype_ids: list[str] | None = None, ensemble: int = 
         models[target] = tuple(
             lightgbm.train({**TREES, "seed": seed * 1000 + k}, lightgbm.Dataset(rows, y), num_boost_round=ROUNDS)
             .model_to_string() for k in range(ensemble))
-    pairs = [(a.epochs, b.epochs) for a, b in table.pairs()
-             if genotype_ids is None or a.genotype_id in set(genotype_ids)]
+    pairs = [(a.epochs, b.epochs) for a, b in table.pairs() if keep is None or a.genotype_id in keep]
     source = hashlib.sha256(json.dumps([[r.genotype_id, r.replica, r.epochs] for r in table.runs]).encode())
     build = {"command": command, "table_digest": source.hexdigest()[:12], "genotypes": n,
              "runs": len(used), "ensemble": ensemble,
+             "bounds": {**(bounds or {"params": max(r.n_params for r in table.runs),
+                                      "macs": max(r.macs for r in table.runs)}),
+                        "whole_space": whole_space(table)},
              "seed": seed, "trees": {**TREES, "rounds": ROUNDS}, "table_build": table.build}
     return Surrogate(dict(table.space), dict(table.setup), build, models,
                      SeedNoise.fit(pairs) if len(pairs) >= 3 else None,

@@ -34,9 +34,9 @@ class Run:
     genotype_id: str
     name: str
     params: dict[str, Any]  # the trial parameters that make the genotype in the table's space
-    replica: int  # 0: the build's first study (every genotype), 1: its second seed (a share of them)
+    replica: int  # how many runs of the genotype came before it in the build (0: its first; 1: its second seed)
     trial: int  # its trial number in that study (the training seed is the study's seed + this)
-    status: str  # a trained Status: ok, chance, diverged or oom
+    status: str  # a trained Status: ok, chance, diverged or oom (stopped: a rung's, kept by build --stopped)
     reason: str
     n_params: int
     macs: int
