@@ -6,7 +6,8 @@ workers, epochs that take the seconds the table recorded, the real samplers, run
 bookkeeping. Each study gets the same simulated time, the horizon: what training every
 genotype of the table once would take on its workers (an exhaustive grid ends exactly then).
 
-- ``random``, ``tpe``, ``nsga2``: every trial trained for the table's full budget;
+- ``random``, ``tpe``, ``nsga2`` (and ``gp``, on request: its fit grows with the trials): every trial
+  trained for the table's full budget;
 - ``tpe+asha``, ``random+asha``, ``tpe+hyperband``: trials stopped at rungs (the shipped scheduler
   settings: eta 3, the first rung at a third of the budget); ``METHOD@eta=2,min_epochs=1`` sets others;
 - ``syne-tune-moasha`` (when ``syne-tune`` is installed: ``pip install -e ".[peers]"``): Syne
@@ -76,6 +77,7 @@ METHODS = {
     "random": ["sampler=random", "scheduler=none"],
     "tpe": ["sampler=tpe", "scheduler=none"],
     "nsga2": ["sampler=nsga2", "scheduler=none"],
+    "gp": ["sampler=gp", "scheduler=none"],
     "tpe+asha": ["sampler=tpe", "scheduler=asha"],
     "random+asha": ["sampler=random", "scheduler=asha"],
     "tpe+hyperband": ["sampler=tpe", "scheduler=hyperband"],
@@ -470,7 +472,8 @@ def main() -> None:
                              "measured against its expected runs of every genotype")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--methods", nargs="+", default=[*METHODS, MATCH, *PEERS], type=method_name,
+    parser.add_argument("--methods", nargs="+", default=[*(m for m in METHODS if m != "gp"), MATCH, *PEERS],
+                        type=method_name,
                         help="methods and peers; a scheduled method may carry scheduler settings: tpe+asha@eta=2")
     parser.add_argument("--max-trials", type=int, default=600,
                         help="n_trials of each study (duplicates count); the horizon ends it first")

@@ -204,10 +204,8 @@ def report(done: dict, args: argparse.Namespace) -> list[str]:
                        f"time (95% CI {low:.2f} to {high:.2f}; target ≤ 0.5): {'met' if share <= 0.5 else 'not met'}")
         for name, limit in limits.items():
             mine = {m: [r["best_at"][name] for r in rs if r["best_at"][name] is not None] for m, rs in of.items() if rs}
-            baseline = Truth(s, {})
             run_ = s.run(PRESETS[name], *size(PRESETS[name], num_classes=s.setup["classes"],
                                              in_channels=s.setup["in_channels"], image_size=tuple(s.setup["image_size"])))
-            del baseline
             out.append(f"best expected accuracy within 200 trials at ≤ {name}'s {limit:,} parameters (it: "
                        f"{run_.final['val_accuracy']:.4f}): " + "; ".join(
                            f"{m} {fmt(*mean_ci(v), digits=4)}" for m, v in mine.items() if v))
@@ -223,13 +221,16 @@ def main() -> None:
                         default=["random", "tpe", "gp", "nsga2", "tpe+asha", "tpe+hyperband", "tpe+screen=size",
                                  "tpe+screen=zero_cost", "random+asha"])
     parser.add_argument("--max-trials", type=int, default=3000, help="n_trials beside the horizon (which ends a study first)")
-    parser.add_argument("--max-params", type=int, default=1_000_000, help="the cap the surrogate's data was drawn under")
-    parser.add_argument("--max-macs", type=int, default=72_000_000, help="the cap the surrogate's data was drawn under")
+    parser.add_argument("--max-params", type=int, default=None, help="default: the cap the surrogate's data was drawn under")
+    parser.add_argument("--max-macs", type=int, default=None, help="default: the cap the surrogate's data was drawn under")
     parser.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "surrogate_quality.jsonl")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
+    bounds = surrogate_of(args.surrogate).build["bounds"]
+    args.max_params = args.max_params or bounds["params"]
+    args.max_macs = args.max_macs or bounds["macs"]
     if REFERENCE not in args.methods:
         args.methods = [REFERENCE, *args.methods]
     done = load(args)
