@@ -464,6 +464,22 @@ def plot(runs: dict, args: argparse.Namespace, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def simulate(work, jobs: list, args: argparse.Namespace, done: dict) -> None:
+    """Each job through ``work`` in ``args.jobs`` processes; every study's row is appended to ``args.results``
+    (and put in ``done``) as it ends, so a stopped run goes on where it was."""
+    if not jobs:
+        return
+    print(f"{len(jobs)} studies to simulate ({len(done)} already in {args.results})", file=sys.stderr)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        for i, row in enumerate(pool.imap_unordered(work, jobs), 1):
+            with open(args.results, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            done[(row["method"], row["workers"], row["seed"])] = row
+            print(f"[{i}/{len(jobs)}] {row['method']} × {row['workers']} seed {row['seed']}: final HV "
+                  f"{row['points'][-1][1]:.4f} ({row['real_seconds']:.1f} s)", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default="dense_grid", help="a shipped table's name or a table file")
@@ -498,16 +514,8 @@ def main() -> None:
     done = finished(args)
     jobs = [(m, w, s, args) for s in range(args.seeds) for w in args.workers for m in methods
             if (m, w, s) not in done]
-    if jobs and not args.report:
-        print(f"{len(jobs)} studies to simulate ({len(done)} already in {args.results})", file=sys.stderr)
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            for i, row in enumerate(pool.imap_unordered(one, jobs), 1):
-                with open(args.results, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                done[(row["method"], row["workers"], row["seed"])] = row
-                print(f"[{i}/{len(jobs)}] {row['method']} × {row['workers']} seed {row['seed']}: final HV "
-                      f"{row['points'][-1][1]:.4f} ({row['real_seconds']:.1f} s)", file=sys.stderr)
+    if not args.report:
+        simulate(one, jobs, args, done)
     runs = {k: r for k, r in done.items() if k[0] in args.methods and k[1] in args.workers and k[2] < args.seeds}
     if not runs:
         sys.exit(f"{args.results}: no studies of these methods, workers and settings yet")

@@ -28,8 +28,7 @@ import argparse
 import functools
 import hashlib
 import json
-import multiprocessing
-import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +46,7 @@ from search_quality import (
     overrides,
     ratio_ci,
     reached,
+    simulate,
 )
 
 from nas.genotype.presets import PRESETS
@@ -103,6 +103,7 @@ def one(job: tuple[str, int, int, argparse.Namespace, float | None]) -> dict:
     method, workers, seed, args, horizon = job
     startup()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    began = time.perf_counter()
     study, clock = run(study_settings(method, workers, seed, args, horizon), log=lambda m: None)
     trials = study.get_trials(deepcopy=False)
     records = {t.number: TrialRecord.of(t) for t in trials}
@@ -117,7 +118,8 @@ def one(job: tuple[str, int, int, argparse.Namespace, float | None]) -> dict:
             "points": points, "observed": observed, "at200": at200, "trials": len(ends), "end": clock.now(),
             "trained": sum(r.status.trained for r in records.values()),
             "epochs": sum(len(r.history) for r in records.values()),
-            "best_at": {name: best_within(by_200, limit) for name, limit in baseline_sizes(args).items()}}
+            "best_at": {name: best_within(by_200, limit) for name, limit in baseline_sizes(args).items()},
+            "real_seconds": round(time.perf_counter() - began, 2)}
 
 
 def baseline_sizes(args: argparse.Namespace) -> dict[str, int]:
@@ -145,20 +147,6 @@ def load(args: argparse.Namespace) -> dict[tuple[str, int, int], dict]:
     path, mine = args.results, settings(args)
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     return {(r["method"], r["workers"], r["seed"]): r for r in rows if r["settings"] == mine}
-
-
-def simulate(jobs: list, args: argparse.Namespace, done: dict) -> None:
-    if not jobs:
-        return
-    print(f"{len(jobs)} studies to simulate ({len(done)} already in {args.results})", file=sys.stderr)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        for i, row in enumerate(pool.imap_unordered(one, jobs), 1):
-            with open(args.results, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            done[(row["method"], row["workers"], row["seed"])] = row
-            print(f"[{i}/{len(jobs)}] {row['method']} × {row['workers']} seed {row['seed']}: HV "
-                  f"{row['points'][-1][1]:.4f}", file=sys.stderr)
 
 
 def horizon(done: dict, workers: int, seeds: int) -> float | None:
@@ -235,9 +223,9 @@ def main() -> None:
         args.methods = [REFERENCE, *args.methods]
     done = load(args)
     if not args.report:  # first the reference, which sets the horizon, then every method within it
-        simulate([(REFERENCE, w, s, args, None) for w in args.workers for s in range(args.seeds)
+        simulate(one, [(REFERENCE, w, s, args, None) for w in args.workers for s in range(args.seeds)
                   if (REFERENCE, w, s) not in done], args, done)
-        simulate([(m, w, s, args, horizon(done, w, args.seeds)) for w in args.workers for s in range(args.seeds)
+        simulate(one, [(m, w, s, args, horizon(done, w, args.seeds)) for w in args.workers for s in range(args.seeds)
                   for m in args.methods if m != REFERENCE and (m, w, s) not in done], args, done)
     print("\n".join(report(done, args)))
 
