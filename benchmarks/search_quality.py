@@ -194,30 +194,13 @@ def ours(method: str, workers: int, seed: int, args: argparse.Namespace, budget:
 
 
 def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table: Table, ranked: bool) -> dict:
-    """Syne Tune's MOASHA on the same table, through its own simulator. Its simulator replays one
-    value per genotype and epoch, so with noise each study sees one draw of every genotype (drawn at
-    the study's seed), where ours draws per trial.
-
-    As shipped (0.16), MOASHA's rung decision reads ``NonDominatedPriority``'s result (the rung's
-    results in non-dominated order: a list of indices) as one priority per result, so a new result
-    is stopped or kept by the index of whichever result sorts last, not by its own place: a result
-    that dominates every other at its rung can be stopped. ``ranked`` passes a priority that gives
-    each result its position in that order instead, the decision the MOASHA paper describes."""
+    """Syne Tune's MOASHA on the same table, through its own simulator (:func:`moasha`). Its simulator
+    replays one value per genotype and epoch, so with noise each study sees one draw of every genotype
+    (drawn at the study's seed), where ours draws per trial."""
     import pandas as pd
-    from syne_tune import StoppingCriterion, Tuner
-    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
     from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
-    from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
     from syne_tune.config_space import choice, randint
-    from syne_tune.constants import ST_TUNER_TIME
-    from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
-    from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority
 
-    class Ranked(NonDominatedPriority):
-        def priority_unsafe(self, objectives: np.ndarray) -> np.ndarray:
-            return np.argsort(super().priority_unsafe(objectives))  # each result's position in the order
-
-    logging.getLogger("syne_tune").setLevel(logging.WARNING)
     noise = noise_model(args)
     runs = [draw(table.runs_of(g), noise, seed, g) for g in table.genotypes]
     names = list(runs[0].params)
@@ -234,23 +217,54 @@ def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table
     space = {k: choice(sorted(set(rows[k]))) for k in names}
     blackbox = BlackboxTabular(rows, space, {"epoch": randint(1, epochs)}, values,
                                objectives_names=["error", "params", "macs", "elapsed_time"])
-    seen: list[tuple[float, float, float, float]] = []
-    results: list[int] = []  # the trial of every epoch result
+    seen, results = moasha(blackbox, lambda config: ids[tuple(str(config[k]) for k in names)], epochs, workers, seed,
+                           budget, ranked)
+    points, observed = found(seen, table, OBJECTIVES, args.noise)
+    return {"points": points, "observed": observed, "at200": None, "trials": len(set(results)), "trained": len(set(results)),
+            "epochs": len(results), "end": budget}
+
+
+def moasha(blackbox, identify, epochs: int, workers: int, seed: int, budget: float,
+           ranked: bool) -> tuple[list[tuple[float, str, list[float]]], list[int]]:
+    """Syne Tune's MOASHA (random configurations, rungs at epochs 1 and 3: grace period 1, reduction factor 3) on
+    ``blackbox`` (objectives error, params, macs, elapsed_time per epoch), through Syne Tune's simulator, for
+    ``budget`` simulated seconds: every full-budget result as ``(when, genotype id, values)`` in time order,
+    ``identify`` naming a configuration's genotype (None: not one to count, e.g. over a size cap), and the trial
+    of every epoch result.
+
+    As shipped (0.16), MOASHA's rung decision reads ``NonDominatedPriority``'s result (the rung's
+    results in non-dominated order: a list of indices) as one priority per result, so a new result
+    is stopped or kept by the index of whichever result sorts last, not by its own place: a result
+    that dominates every other at its rung can be stopped. ``ranked`` passes a priority that gives
+    each result its position in that order instead, the decision the MOASHA paper describes."""
+    from syne_tune import StoppingCriterion, Tuner
+    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+    from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
+    from syne_tune.constants import ST_TUNER_TIME
+    from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
+    from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority
+
+    class Ranked(NonDominatedPriority):
+        def priority_unsafe(self, objectives: np.ndarray) -> np.ndarray:
+            return np.argsort(super().priority_unsafe(objectives))  # each result's position in the order
+
+    logging.getLogger("syne_tune").setLevel(logging.WARNING)
+    seen: list[tuple[float, str, list[float]]] = []
+    results: list[int] = []
 
     class Watch(SimulatorCallback):
         def on_trial_result(self, trial, status, result, decision):
             super().on_trial_result(trial, status, result, decision)
             results.append(trial.trial_id)
-            if int(result["epoch"]) == epochs:
-                genotype_id = ids[tuple(str(trial.config[k]) for k in names)]
+            if int(result["epoch"]) == epochs and (genotype_id := identify(trial.config)) is not None:
                 seen.append((float(result[ST_TUNER_TIME]), genotype_id,
                              [1 - result["error"], result["params"], result["macs"]]))
 
     np.random.seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SYNETUNE_FOLDER"] = tmp
-        scheduler = MOASHA(space, metrics=["error", "params", "macs"], do_minimize=True, time_attr="epoch",
-                           max_t=epochs, grace_period=1, reduction_factor=3, random_seed=seed,
+        scheduler = MOASHA(blackbox.configuration_space, metrics=["error", "params", "macs"], do_minimize=True,
+                           time_attr="epoch", max_t=epochs, grace_period=1, reduction_factor=3, random_seed=seed,
                            multiobjective_priority=Ranked() if ranked else None)
         backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed_time", seed=0)
         tuner = Tuner(trial_backend=backend, scheduler=scheduler, n_workers=workers, sleep_time=0,
@@ -258,9 +272,7 @@ def peer(workers: int, seed: int, args: argparse.Namespace, budget: float, table
                       results_update_interval=1e9, print_update_interval=1e9, save_tuner=False,
                       metadata={"seed": seed})
         tuner.run()
-    points, observed = found([e for e in sorted(seen, key=lambda e: e[0]) if e[0] <= budget], table, OBJECTIVES, args.noise)
-    return {"points": points, "observed": observed, "at200": None, "trials": len(set(results)), "trained": len(set(results)),
-            "epochs": len(results), "end": budget}
+    return [e for e in sorted(seen, key=lambda e: e[0]) if e[0] <= budget], results
 
 
 def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:

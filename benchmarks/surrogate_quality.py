@@ -25,8 +25,10 @@ Every study appends one line to ``--results`` and is not run again: stopped, it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -38,10 +40,12 @@ from search_quality import (
     CONF,
     FRACTIONS,
     OBJECTIVES,
+    PEER,
     at,
     fmt,
     mean_ci,
     method_name,
+    moasha,
     order,
     overrides,
     ratio_ci,
@@ -55,6 +59,7 @@ from nas.runtime import startup
 from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
 from nas.study.slots import counted
+from nas.tabular.noise import draw
 from nas.tabular.quality import found_in
 from nas.tabular.surrogate_model import Surrogate
 from nas.workers.simulate import run
@@ -104,6 +109,11 @@ def one(job: tuple[str, int, int, argparse.Namespace, float | None]) -> dict:
     startup()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     began = time.perf_counter()
+    if method == PEER:
+        with contextlib.redirect_stdout(io.StringIO()):  # Syne Tune's tuner prints its progress
+            result = peer(workers, seed, args, horizon)
+        return {"method": method, "workers": workers, "seed": seed, "settings": settings(args), "horizon": horizon,
+                **result, "best_at": {}, "real_seconds": round(time.perf_counter() - began, 2)}
     study, clock = run(study_settings(method, workers, seed, args, horizon), log=lambda m: None)
     trials = study.get_trials(deepcopy=False)
     records = {t.number: TrialRecord.of(t) for t in trials}
@@ -120,6 +130,68 @@ def one(job: tuple[str, int, int, argparse.Namespace, float | None]) -> dict:
             "epochs": sum(len(r.history) for r in records.values()),
             "best_at": {name: best_within(by_200, limit) for name, limit in baseline_sizes(args).items()},
             "real_seconds": round(time.perf_counter() - began, 2)}
+
+
+def peer(workers: int, seed: int, args: argparse.Namespace, horizon: float) -> dict:
+    """Syne Tune's MOASHA on the surrogate, through Syne Tune's own simulator (``search_quality.moasha``): a
+    blackbox that answers a configuration with the surrogate's run of its genotype, drawn once per genotype at
+    the study's seed (Syne Tune's simulator asks one value per configuration and epoch). MOASHA knows no size
+    caps: a configuration over them is answered at once with the worst accuracy, so that its first rung stops
+    it, and is not counted as found."""
+    from syne_tune.blackbox_repository.blackbox import Blackbox
+    from syne_tune.config_space import choice, randint
+
+    s, caps = surrogate_of(args.surrogate), (args.max_params, args.max_macs)
+    cfg, epochs, noise = s.space, s.epochs, s.noise if args.noise else None
+    names = {"growth": cfg["growth"], "growth_schedule": cfg["growth_schedule"], "compression": cfg["compression"]}
+    for i in range(1, cfg["blocks"] + 1):
+        names |= {f"block{i}.layers": list(range(cfg["layers"][0], cfg["layers"][1] + 1, cfg["layers_step"])),
+                  f"block{i}.pattern": cfg["patterns"], f"block{i}.m": list(range(cfg["m"][0], cfg["m"][1] + 1)),
+                  f"block{i}.bottleneck": cfg["bottleneck"], f"block{i}.clique_bottleneck": cfg["clique_bottleneck"],
+                  f"block{i}.conv": cfg["conv"]}
+    space = {k: choice([str(v) for v in values]) for k, values in names.items()}  # Syne Tune's choices: no None
+    typed = {k: {str(v): v for v in values} for k, values in names.items()}
+    known: dict[str, tuple] = {}
+
+    def answer(config: dict) -> tuple:
+        key = json.dumps(config, sort_keys=True)
+        if key not in known:
+            genotype = s.genotype({k: typed[k][str(v)] for k, v in config.items() if k in typed})
+            n_params, macs = size(genotype, num_classes=s.setup["classes"], in_channels=s.setup["in_channels"],
+                                  image_size=tuple(s.setup["image_size"]))
+            if n_params > caps[0] or macs > caps[1]:
+                known[key] = (None, np.array([[1.0, n_params, macs, 0.25 * e] for e in range(1, epochs + 1)]))
+            else:
+                run_ = draw([s.run(genotype, n_params, macs)], noise, seed, genotype.id)
+                elapsed = run_.overhead + np.cumsum([e[3] + e[4] for e in run_.epochs])
+                known[key] = (genotype.id, np.array([[1 - e[0], n_params, macs, t]
+                                                     for e, t in zip(run_.epochs, elapsed)]))
+        return known[key]
+
+    class Surrogate(Blackbox):
+        def __init__(self) -> None:
+            super().__init__(space, {"epoch": randint(1, epochs)}, ["error", "params", "macs", "elapsed_time"])
+
+        @property
+        def fidelity_values(self) -> np.ndarray:
+            return np.arange(1, epochs + 1)
+
+        def _objective_function(self, configuration, fidelity=None, seed=None):
+            rows = answer(configuration)[1]
+            if fidelity is None:
+                return rows
+            return dict(zip(self.objectives_names, rows[int(fidelity["epoch"]) - 1]))
+
+    seen, results = moasha(Surrogate(), lambda config: answer({k: config[k] for k in space})[0], epochs, workers,
+                           seed, horizon, ranked=False)
+    truth = Truth(s, {})
+    for config in known:  # the expected runs of what it found
+        genotype_id, _ = known[config]
+        if genotype_id is not None:
+            truth.params[genotype_id] = {k: typed[k][str(v)] for k, v in json.loads(config).items() if k in typed}
+    points, observed = found_in(seen, truth, OBJECTIVES)
+    return {"points": points, "observed": observed, "at200": None, "trials": len(set(results)),
+            "trained": len(set(results)), "epochs": len(results), "end": horizon}
 
 
 def baseline_sizes(args: argparse.Namespace) -> dict[str, int]:
@@ -191,7 +263,7 @@ def report(done: dict, args: argparse.Namespace) -> list[str]:
             out.append(f"TPE reaches random search's 200-trial hypervolume {hv_random:.4f} in {share:.2f} of random's "
                        f"time (95% CI {low:.2f} to {high:.2f}; target ≤ 0.5): {'met' if share <= 0.5 else 'not met'}")
         for name, limit in limits.items():
-            mine = {m: [r["best_at"][name] for r in rs if r["best_at"][name] is not None] for m, rs in of.items() if rs}
+            mine = {m: [r["best_at"][name] for r in rs if r["best_at"].get(name) is not None] for m, rs in of.items() if rs}
             run_ = s.run(PRESETS[name], *size(PRESETS[name], num_classes=s.setup["classes"],
                                              in_channels=s.setup["in_channels"], image_size=tuple(s.setup["image_size"])))
             out.append(f"best expected accuracy within 200 trials at ≤ {name}'s {limit:,} parameters (it: "
@@ -207,7 +279,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--methods", nargs="+", type=method_name,
                         default=["random", "tpe", "gp", "nsga2", "tpe+asha", "tpe+hyperband", "tpe+screen=size",
-                                 "tpe+screen=zero_cost", "random+asha"])
+                                 "tpe+screen=zero_cost", "random+asha", "random+asha@min_epochs=1", PEER])
     parser.add_argument("--max-trials", type=int, default=3000, help="n_trials beside the horizon (which ends a study first)")
     parser.add_argument("--max-params", type=int, default=None, help="default: the cap the surrogate's data was drawn under")
     parser.add_argument("--max-macs", type=int, default=None, help="default: the cap the surrogate's data was drawn under")
