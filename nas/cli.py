@@ -11,6 +11,7 @@ with status 2 — the same as the commands do for bad values found later.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import os
 import select
@@ -126,6 +127,12 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
         except OverrideParseException as e:
             raise ValueError(f"malformed override {text!r} ({_first_line(e)}); write key=value, "
                              "quoting lists and spaces for the shell: 'key=[a,b]'") from None
+        key = override.key_or_group
+        if override.is_add() and not key.startswith("hydra") \
+                and not (CONF / key.split("@")[0]).is_dir():  # +group=option selects a group; +key=value adds a key
+            near = _nearest(key, config_name)
+            raise ValueError(f"'+{key}' adds a setting {command} does not have, which nothing would read; "
+                             + (f"did you mean {near!r}? " if near else "") + "a setting is changed without '+'")
         if override.is_sweep_override():
             first = next(iter(override.sweep_string_iterator()), None)
             if first is None:
@@ -138,7 +145,7 @@ def preflight(config_name: str, overrides: list[str], command: str = "python -m 
     except MissingConfigException as e:
         raise ValueError(_missing(e, command)) from None
     except ConfigCompositionException as e:
-        raise ValueError(_composition(e, command)) from None
+        raise ValueError(_composition(e, command, config_name)) from None
     except HydraException as e:
         raise ValueError(f"{_first_line(e)}; see `{command} --help`") from None
     for key in ("workers", "workers_per_gpu"):  # a launcher's (conf/launcher/): Hydra would fail on them mid-sweep
@@ -170,14 +177,28 @@ def _missing(e: MissingConfigException, command: str) -> str:
     return f"{_first_line(e)}; `{command} --info defaults` lists the config groups"
 
 
-def _composition(e: ConfigCompositionException, command: str) -> str:
+def _nearest(key: str, config_name: str) -> str | None:
+    """The setting a misspelled ``key`` most likely means (dotted: among its section's settings), if any."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=config_name)
+    *parents, last = key.split(".")
+    for part in parents:
+        cfg = cfg.get(part) if hasattr(cfg, "get") else None
+        if cfg is None or not hasattr(cfg, "keys"):
+            return None
+    near = difflib.get_close_matches(last, [str(k) for k in cfg.keys()], n=1, cutoff=0.6)
+    return ".".join([*parents, near[0]]) if near else None
+
+
+def _composition(e: ConfigCompositionException, command: str, config_name: str) -> str:
     text = str(e)
     cause = str(e.__cause__ or "")
     if text.startswith("Could not override '"):
         key = text.split("'")[1]
         if "not in struct" in cause or "Key '" in cause or "No match in the defaults list" in text:
-            return (f"unknown setting {key!r}; `{command} --cfg job` lists the settings "
-                    f"(+{key}=… adds a new key)")
+            near = _nearest(key, config_name)
+            return (f"unknown setting {key!r}; " + (f"did you mean {near!r}? " if near else "")
+                    + f"`{command} --cfg job` lists the settings")
     if text.startswith("Could not append to config"):
         key = text.split("'")[1] if "'" in text else "?"
         return f"{key!r} is already a setting; drop the '+' to change it"

@@ -65,7 +65,10 @@ SEARCH_CASES = {  # id: (overrides, fragments of the message) — README.md's ta
     "the protocol's old name": (["train.schedule=sgdr"], ["train.protocol=sgdr: unknown training protocol"]),
     "unknown storage": (["storage=redis"], ["unknown storage 'redis'", "journal, postgres, sqlite"]),
     "unknown logger": (["logger=tensorboard"], ["unknown logger 'tensorboard'", "none, wandb"]),
-    "unknown setting": (["n_trial=5"], ["unknown setting 'n_trial'", "--cfg job"]),
+    "unknown setting": (["n_trial=5"], ["unknown setting 'n_trial'; did you mean 'n_trials'?", "--cfg job"]),
+    "a misspelled section setting": (["search_space.growht=8"], ["did you mean 'search_space.growth'?"]),
+    "a setting added with +": (["+n_trial=5"], ["'+n_trial' adds a setting python -m nas.search does not have",
+                                                "did you mean 'n_trials'?", "without '+'"]),
     "malformed override": (["n_trials=[1,"], ["malformed override 'n_trials=[1,'"]),
     "value of the wrong type": (["n_trials=many"], ["n_trials=many: must be a whole number ≥ 1"]),
     "n_trials not positive": (["n_trials=0"], ["n_trials=0: must be a whole number ≥ 1"]),
@@ -168,7 +171,8 @@ def test_genotype_files_are_parsed_without_executing_anything(folder, tmp_path):
 def test_train_rejects_an_unknown_preset_and_setting(folder, tmp_path):
     _assert_one_line_error(_run("nas.train", ["genotype=densenet_bc41"], tmp_path),
                            "'densenet_bc41' is neither a preset nor a file")
-    _assert_one_line_error(_run("nas.train", ["train.epoch=3"], tmp_path), "unknown setting 'train.epoch'")
+    _assert_one_line_error(_run("nas.train", ["train.epoch=3"], tmp_path),
+                           "unknown setting 'train.epoch'; did you mean 'train.epochs'?")
     _assert_one_line_error(_run("nas.train", ["logger=none"], tmp_path), "unknown setting 'logger'")
     _assert_one_line_error(_run("nas.train", ["seed=abc"], tmp_path), "seed=abc: must be a whole number ≥ 0")
     _assert_one_line_error(_run("nas.train", ["genotype="], tmp_path), "genotype is empty; give a preset")
