@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from searching import search
 
 import nas
-from nas.study.record import TrialRecord
+from nas.study.record import RECORD, Status, TrialRecord
 from nas.study.storage import read_storage
 from nas.table import main
 from nas.tabular.surrogate_model import Surrogate
@@ -118,6 +118,31 @@ def test_a_surrogate_is_fitted_on_a_share_of_a_table_and_written_where_asked(tmp
     assert surrogate.build["genotypes"] == 77 and "--share 0.4 --split-seed 0" in surrogate.build["command"]
     assert main(["fit", "dense_grid", "--share", "1.5", "--out", str(out)]) == 2
     assert "--share 1.5: a share of the genotypes, in (0, 1]" in capsys.readouterr().err
+
+
+def test_a_run_a_rung_stopped_is_kept_as_far_as_it_trained_only_when_asked(studies, tmp_path):
+    """A copy of the first study whose trial 0 a rung stopped after its first epoch (made from the real record)."""
+    _, first, _, _, space = studies
+    source = _load(first)
+    copy = optuna.create_study(storage=f"sqlite:///{tmp_path / 'stopped.db'}", study_name="stopped",
+                               directions=source.directions)
+    for key, value in source.user_attrs.items():
+        copy.set_user_attr(key, value)
+    for t in source.get_trials(deepcopy=True):
+        record = TrialRecord.of(t)
+        if t.number == 0:
+            record.status, record.history = Status.STOPPED, record.history[:1]
+        copy.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                                 values=t.values if t.number else None,
+                                                 state=t.state if t.number else optuna.trial.TrialState.PRUNED,
+                                                 user_attrs={**t.user_attrs, RECORD: record.stored()}))
+    storage = f"sqlite:///{tmp_path / 'stopped.db'}"
+    assert main(["build", storage, "--space", space, "--out", str(tmp_path / "without.json")]) == 0
+    assert main(["build", storage, "--space", space, "--stopped", "--out", str(tmp_path / "with.json")]) == 0
+    without, kept = Table.load(tmp_path / "without.json"), Table.load(tmp_path / "with.json")
+    assert len(without.runs) == 1 and len(kept.runs) == 2
+    stopped = next(r for r in kept.runs if r.status == "stopped")
+    assert len(stopped.epochs) == 1 and stopped.trial == 0
 
 
 def test_first_must_name_some_of_the_storages(studies, capsys):
