@@ -42,7 +42,6 @@ import argparse
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import io
 import json
 import logging
@@ -292,9 +291,8 @@ def one(job: tuple[str, int, int, argparse.Namespace]) -> dict:
 def settings(args: argparse.Namespace) -> dict:
     """What a study's result depends on besides its method, workers and seed."""
     table = world(args)
-    digest = hashlib.sha256(json.dumps([[r.genotype_id, r.replica, r.epochs] for r in table.runs]).encode())  # its runs
     return {"table": args.table, **({"surrogate": Path(args.surrogate).name} if args.surrogate else {}),
-            "table_digest": digest.hexdigest()[:12], "max_trials": args.max_trials,
+            "table_digest": table.digest(), "max_trials": args.max_trials,
             "objectives": OBJECTIVES, **({"noise": True} if args.noise else {})}
 
 

@@ -54,7 +54,6 @@ from search_quality import (
 )
 
 from nas.genotype.presets import PRESETS
-from nas.models.size import size
 from nas.runtime import startup
 from nas.settings import parse_search
 from nas.study.record import Status, TrialRecord
@@ -62,6 +61,7 @@ from nas.study.slots import counted
 from nas.tabular.noise import draw
 from nas.tabular.quality import found_in
 from nas.tabular.surrogate_model import Surrogate
+from nas.tabular.table_file import Run
 from nas.workers.simulate import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,11 +83,7 @@ class Truth(dict):
         self.surrogate, self.params = surrogate, params
 
     def __missing__(self, genotype_id: str):
-        s, setup = self.surrogate, self.surrogate.setup
-        genotype = s.genotype(self.params[genotype_id])
-        n_params, macs = size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
-                              image_size=tuple(setup["image_size"]))
-        self[genotype_id] = run = s.run(genotype, n_params, macs)
+        self[genotype_id] = run = self.surrogate.expected(self.surrogate.genotype(self.params[genotype_id]))
         return run
 
 
@@ -152,17 +148,18 @@ def peer(workers: int, seed: int, args: argparse.Namespace, horizon: float) -> d
     space = {k: choice([str(v) for v in values]) for k, values in names.items()}  # Syne Tune's choices: no None
     typed = {k: {str(v): v for v in values} for k, values in names.items()}
     known: dict[str, tuple] = {}
+    truth: dict[str, Run] = {}  # the expected runs of the genotypes it was answered about
 
     def answer(config: dict) -> tuple:
         key = json.dumps(config, sort_keys=True)
         if key not in known:
             genotype = s.genotype({k: typed[k][str(v)] for k, v in config.items() if k in typed})
-            n_params, macs = size(genotype, num_classes=s.setup["classes"], in_channels=s.setup["in_channels"],
-                                  image_size=tuple(s.setup["image_size"]))
+            n_params, macs = s.size(genotype)
             if n_params > caps[0] or macs > caps[1]:
                 known[key] = (None, np.array([[1.0, n_params, macs, 0.25 * e] for e in range(1, epochs + 1)]))
             else:
-                run_ = draw([s.run(genotype, n_params, macs)], noise, seed, genotype.id)
+                truth[genotype.id] = s.run(genotype, n_params, macs)
+                run_ = draw([truth[genotype.id]], noise, seed, genotype.id)
                 elapsed = run_.overhead + np.cumsum([e[3] + e[4] for e in run_.epochs])
                 known[key] = (genotype.id, np.array([[1 - e[0], n_params, macs, t]
                                                      for e, t in zip(run_.epochs, elapsed)]))
@@ -184,20 +181,13 @@ def peer(workers: int, seed: int, args: argparse.Namespace, horizon: float) -> d
 
     seen, results = moasha(Surrogate(), lambda config: answer({k: config[k] for k in space})[0], epochs, workers,
                            seed, horizon, ranked=False)
-    truth = Truth(s, {})
-    for config in known:  # the expected runs of what it found
-        genotype_id, _ = known[config]
-        if genotype_id is not None:
-            truth.params[genotype_id] = {k: typed[k][str(v)] for k, v in json.loads(config).items() if k in typed}
     points, observed = found_in(seen, truth, OBJECTIVES)
     return {"points": points, "observed": observed, "at200": None, "trials": len(set(results)),
             "trained": len(set(results)), "epochs": len(results), "end": horizon}
 
 
 def baseline_sizes(args: argparse.Namespace) -> dict[str, int]:
-    setup = surrogate_of(args.surrogate).setup
-    return {name: size(PRESETS[name], num_classes=setup["classes"], in_channels=setup["in_channels"],
-                       image_size=tuple(setup["image_size"]))[0] for name in BASELINES}
+    return {name: surrogate_of(args.surrogate).size(PRESETS[name])[0] for name in BASELINES}
 
 
 def best_within(runs: list, limit: int) -> float | None:
@@ -264,10 +254,8 @@ def report(done: dict, args: argparse.Namespace) -> list[str]:
                        f"time (95% CI {low:.2f} to {high:.2f}; target ≤ 0.5): {'met' if share <= 0.5 else 'not met'}")
         for name, limit in limits.items():
             mine = {m: [r["best_at"][name] for r in rs if r["best_at"].get(name) is not None] for m, rs in of.items() if rs}
-            run_ = s.run(PRESETS[name], *size(PRESETS[name], num_classes=s.setup["classes"],
-                                             in_channels=s.setup["in_channels"], image_size=tuple(s.setup["image_size"])))
             out.append(f"best expected accuracy within 200 trials at ≤ {name}'s {limit:,} parameters (it: "
-                       f"{run_.final['val_accuracy']:.4f}): " + "; ".join(
+                       f"{s.expected(PRESETS[name]).final['val_accuracy']:.4f}): " + "; ".join(
                            f"{m} {fmt(*mean_ci(v), digits=4)}" for m, v in mine.items() if v))
     return out
 

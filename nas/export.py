@@ -33,7 +33,7 @@ from nas.analysis.selection import PICKS, pick
 from nas.cli import run_command
 from nas.files import check_writable, trial_stem
 from nas.genotype import Genotype
-from nas.models import build_model, min_input_size
+from nas.models import build_model, check_input_size, min_input_size
 from nas.models.onnx import export_onnx
 from nas.outputs import weights
 from nas.pareto.dominance import best_trials
@@ -162,9 +162,7 @@ def input_of(args: argparse.Namespace, setup: dict[str, Any] | None, trained: ch
                              f"leave {flags[key]} out")
         shape[key] = known.get(key, value if value is not None else FALLBACK[key])
     smallest = min_input_size(genotype)
-    if min(shape["image_size"]) < smallest:
-        raise ValueError(f"{genotype.name} needs images of at least {smallest}×{smallest}, not "
-                         f"{_show(shape['image_size'])}; give --input-size {smallest} {smallest} or larger")
+    check_input_size(genotype, shape["image_size"], hint=f"; give --input-size {smallest} {smallest} or larger")
     for key in ("mean", "std", "class_names"):
         if key in known:
             shape[key] = list(known[key])

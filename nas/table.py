@@ -73,22 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "proxies":
             return add_proxies(args.scores, args.table, args.scoring)
         if args.command == "fit":
-            table = Table.load(args.table)
-            if not 0 < args.share <= 1:
-                raise ValueError(f"--share {args.share}: a share of the genotypes, in (0, 1]")
-            ids = sorted(table.genotypes)
-            random.Random(args.split_seed).shuffle(ids)
-            ids = ids[:round(args.share * len(ids))]
-            out = args.out or SURROGATES / f"{table.space['name']}.json.gz"
-            bounds = {"params": args.max_params or max(r.n_params for r in table.runs),
-                      "macs": args.max_macs or max(r.macs for r in table.runs)}
-            fit_surrogate(table, genotype_ids=ids, ensemble=args.ensemble, seed=args.seed, bounds=bounds,
-                          command=f"python -m nas.table fit {args.table} --ensemble {args.ensemble} --seed {args.seed} "
-                                  f"--share {args.share} --split-seed {args.split_seed} --max-params {bounds['params']} "
-                                  f"--max-macs {bounds['macs']}").save(out)
-            print(f"{out}: a surrogate of {len(ids)} of the table's {len(table.genotypes)} genotypes "
-                  f"({out.stat().st_size:,} bytes)")
-            return 0
+            return write_surrogate(args, "python -m nas.table " + " ".join(sys.argv[1:] if argv is None else argv))
         named = not args.space.endswith((".yaml", ".yml"))
         spec = SPACES / f"{args.space}.yaml" if named else Path(args.space)
         if not spec.is_file():
@@ -106,6 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def write_surrogate(args: argparse.Namespace, command: str) -> int:
+    """Fit a surrogate on the table (on ``--share`` of its genotypes, drawn at ``--split-seed``) and write it."""
+    table = Table.load(args.table)
+    if not 0 < args.share <= 1:
+        raise ValueError(f"--share {args.share}: a share of the genotypes, in (0, 1]")
+    ids = sorted(table.genotypes)
+    random.Random(args.split_seed).shuffle(ids)
+    ids = ids[:round(args.share * len(ids))]
+    out = args.out or SURROGATES / f"{table.space['name']}.json.gz"
+    fit_surrogate(table, genotype_ids=ids, ensemble=args.ensemble, seed=args.seed, max_params=args.max_params,
+                  max_macs=args.max_macs, command=command).save(out)
+    print(f"{out}: a surrogate of {len(ids)} of the table's {len(table.genotypes)} genotypes ({out.stat().st_size:,} bytes)")
     return 0
 
 

@@ -75,7 +75,7 @@ def test_a_genotype_the_images_are_too_small_for_is_refused_as_a_trained_trial_w
     from nas.genotype import Block, Genotype, Stem, Transition
 
     deep = Genotype(Stem("cifar", 16), tuple(Block(4, 8) for _ in range(6)), (Transition(0.5),) * 5)
-    with pytest.raises(GenotypeError, match="needs images of at least 32×32, the surrogate's data has 16×16"):
+    with pytest.raises(GenotypeError, match="needs images of at least 32×32, not 16×16"):
         replay.size(deep)
 
 

@@ -94,7 +94,7 @@ def test_a_diverged_runs_infinite_loss_is_left_out_of_its_target(tmp_path):
     broken = dataclasses.replace(table.runs[0], status="diverged",
                                  epochs=(table.runs[0].epochs[0][:1] + (float("inf"),) + table.runs[0].epochs[0][2:],))
     table = dataclasses.replace(table, runs=(broken, *table.runs[1:]))
-    rows = training_rows(table)
+    rows = training_rows(table.space, list(table.runs))
     assert len(rows["val_loss"][1]) == len(rows["val_accuracy"][1]) - 1 and np.isfinite(rows["val_loss"][1]).all()
     surrogate = fit(table, ensemble=1)
     r = table.runs[3]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 from pathlib import Path
@@ -31,18 +30,24 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from nas.tabular.surrogate_model import fit
-from nas.tabular.table_file import Table
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from search_quality import mean_ci  # noqa: E402
+
+from nas.analysis.brief_training import rank_correlations  # noqa: E402
+from nas.tabular.surrogate_model import fit  # noqa: E402
+from nas.tabular.table_file import Table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def final(run) -> float:
-    return run.epochs[-1][0]
+    return run.final["val_accuracy"]
 
 
 def correlations(scores: list[float], truth: list[float]) -> tuple[float, float]:
-    return float(stats.spearmanr(scores, truth).statistic), float(stats.kendalltau(scores, truth).statistic)
+    """(Spearman ρ, Kendall τ)."""
+    both = rank_correlations(scores, truth)
+    return both["spearman"], both["kendall"]
 
 
 def top_fifth(truth: list[float]) -> list[int]:
@@ -60,8 +65,7 @@ def one_split(table: Table, split: int, share: float, ensemble: int, sizes: list
     surrogate = fit(table, genotype_ids=train, ensemble=ensemble, seed=split)
 
     def predict(s, genotype_ids):
-        return [s.run(s.genotype(expected[g].params), expected[g].n_params, expected[g].macs).epochs[-1][0]
-                for g in genotype_ids]
+        return [final(s.expected(s.genotype(expected[g].params))) for g in genotype_ids]
 
     truth = [final(expected[g]) for g in test]
     predicted = predict(surrogate, test)
@@ -74,7 +78,7 @@ def one_split(table: Table, split: int, share: float, ensemble: int, sizes: list
     # intervals: width from the held-out genotypes trained once, coverage on the second runs of those trained twice
     twice = {g for g in test if len([r for r in table.runs_of(g) if r.complete]) > 1}
     once = [i for i, g in enumerate(test) if g not in twice]
-    spread = float(np.std([table.runs_of(test[i])[0].epochs[-1][0] - predicted[i] for i in once], ddof=1))
+    spread = float(np.std([final(table.runs_of(test[i])[0]) - predicted[i] for i in once], ddof=1))
     second = [(predicted[i], final([r for r in table.runs_of(g) if r.complete][1])) for i, g in enumerate(test)
               if g in twice]
     out["interval_sd"] = spread
@@ -101,9 +105,8 @@ def ceiling(table: Table) -> dict:
 
 
 def interval(xs: list[float]) -> str:
-    x = np.asarray(xs, float)
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
-    return f"{x.mean():.3f} (95% CI {x.mean() - half:.3f} to {x.mean() + half:.3f})"
+    mean, half = mean_ci(xs)
+    return f"{mean:.3f} (95% CI {mean - half:.3f} to {mean + half:.3f})"
 
 
 def report(rows: list[dict], table: Table, spec: str, share: float) -> list[str]:

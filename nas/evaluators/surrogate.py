@@ -6,7 +6,8 @@ runs in seconds. A trial gets the genotype's expected run as the surrogate predi
 deviation drawn at its seed from the seed noise of the genotypes its data trained twice, and is then
 replayed exactly as on a table (:class:`~nas.evaluators.replay.Replay`): the same clock, chance guard
 and rung judge. Its size is counted exactly, in closed form (:mod:`nas.models.size`), so a study of
-thousands of draws does not wait for meta models. Of the zero-cost proxies
+thousands of draws does not wait for meta models; a genotype its images are too small for is refused as
+a trained trial's is. Of the zero-cost proxies
 it scores NN-Mass, which needs nothing but the genotype, in no time.
 """
 
@@ -18,9 +19,7 @@ from typing import Any, Callable, ClassVar
 
 from nas.evaluators.clock import Clock, SimulatedClock
 from nas.evaluators.replay import Replay, check, check_simulation
-from nas.genotype import Genotype, GenotypeError
-from nas.models import min_input_size
-from nas.models.size import size
+from nas.genotype import Genotype
 from nas.study.search_settings import SearchSettings
 from nas.tabular.surrogate_model import Surrogate
 from nas.tabular.table_file import Run
@@ -85,12 +84,7 @@ class SurrogateReplay(Replay):
 
     def size(self, genotype: Genotype) -> tuple[int, int]:
         if genotype.id not in self._sizes:
-            setup, smallest = self._setup, min_input_size(genotype)
-            if min(setup["image_size"]) < smallest:  # as a trained trial refuses it (nas.training.run.measure)
-                raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, the surrogate's "
-                                    f"data has {setup['image_size'][0]}×{setup['image_size'][1]}")
-            self._sizes[genotype.id] = size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
-                                            image_size=tuple(setup["image_size"]))
+            self._sizes[genotype.id] = self.surrogate.size(genotype)
         return self._sizes[genotype.id]
 
     def proxies(self, genotype: Genotype, seed: int, names: tuple[str, ...]) -> dict[str, dict]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas.genotype import Genotype, patterns, transition_channels
+from nas.genotype import Genotype, GenotypeError, patterns, transition_channels
 from nas.models.clique import CliqueBlock
 from nas.models.dense import DenseBlock
 from nas.models.ops import ChannelAttention
@@ -148,6 +148,15 @@ def build_model(genotype: Genotype | str | Path, *, num_classes: int = 10, in_ch
     if num_classes < 1 or in_channels < 1:
         raise ValueError(f"num_classes ({num_classes}) and in_channels ({in_channels}) must be ≥ 1")
     return DenseNet(genotype, num_classes=num_classes, in_channels=in_channels, memory_efficient=memory_efficient)
+
+
+def check_input_size(genotype: Genotype, image_size: tuple[int, int], hint: str = "") -> None:
+    """GenotypeError when ``image_size`` images are too small for the layout (``hint``: what the caller's user
+    can change)."""
+    smallest = min_input_size(genotype)
+    if min(image_size) < smallest:
+        raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, not "
+                            f"{image_size[0]}×{image_size[1]}{hint}")
 
 
 def min_input_size(genotype: Genotype) -> int:

@@ -11,6 +11,7 @@ the two equal on every kind of block, stem, head and transition.
 from __future__ import annotations
 
 from nas.genotype import Block, Genotype, patterns, transition_channels
+from nas.models.network import check_input_size
 
 
 def _conv(cin: int, cout: int, kernel: int, conv: str = "standard") -> int:
@@ -57,7 +58,8 @@ def _clique_block(block: Block, channels: int, positions: int) -> tuple[int, int
 
 def size(genotype: Genotype, *, num_classes: int, in_channels: int, image_size: tuple[int, int]) -> tuple[int, int]:
     """``(parameters, multiply-adds)`` of the network for one image of ``image_size``, as
-    :func:`nas.training.metrics.count` counts them."""
+    :func:`nas.training.metrics.count` counts them; GenotypeError for images too small for it."""
+    check_input_size(genotype, image_size)
     h, w = image_size
     stem = genotype.stem
     if stem.kind == "imagenet":

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import itertools
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,6 @@ class Surrogate:
     build: dict[str, Any]  # how it was made: the table's digest and size, the fit's settings
     models: dict[str, tuple[str, ...]]  # target → its ensemble, each model in LightGBM's text format
     noise: SeedNoise | None  # one run's deviation from the expected run; None without repeated runs
-    feature_names: tuple[str, ...] = field(default=())  # features.names(); a per-epoch model reads the epoch after them
 
     @property
     def epochs(self) -> int:
@@ -74,6 +72,17 @@ class Surrogate:
     def genotype(self, params: dict[str, Any]) -> Genotype:
         """The genotype that trial parameters make in the surrogate's space."""
         return search_spaces.genotype_from_params(search_spaces.get(self.space["name"]), Section.of(self.space), params)
+
+    def size(self, genotype: Genotype) -> tuple[int, int]:
+        """``(parameters, multiply-adds)`` at the surrogate's data, as a study counts them; GenotypeError for
+        a genotype its images are too small for."""
+        setup = self.setup
+        return size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
+                    image_size=tuple(setup["image_size"]))
+
+    def expected(self, genotype: Genotype) -> Run:
+        """The genotype's expected run, at its counted size."""
+        return self.run(genotype, *self.size(genotype))
 
     def predict(self, rows: np.ndarray, target: str) -> np.ndarray:
         """The ensemble's mean for feature ``rows`` (per-epoch targets: the epoch as the last column),
@@ -101,21 +110,19 @@ class Surrogate:
         if not hasattr(module, "grid"):
             raise ValueError(f"search_space={self.space['name']} cannot be enumerated; only an enumerable space "
                              "(dense_grid) has a table of every genotype")
-        grid, setup, runs = module.grid(cfg), self.setup, {}
+        grid, runs = module.grid(cfg), {}
         for number, combo in enumerate(itertools.product(*grid.values())):
             params = dict(zip(grid, combo))
             genotype = search_spaces.genotype_from_params(module, cfg, params)
             if genotype.id not in runs:
-                n_params, macs = size(genotype, num_classes=setup["classes"], in_channels=setup["in_channels"],
-                                      image_size=tuple(setup["image_size"]))
-                runs[genotype.id] = dataclasses.replace(self.run(genotype, n_params, macs), params=params, trial=number)
-        return Table(dict(self.space), dict(setup), {"surrogate": self.build}, tuple(runs.values()))
+                runs[genotype.id] = dataclasses.replace(self.expected(genotype), params=params, trial=number)
+        return Table(dict(self.space), dict(self.setup), {"surrogate": self.build}, tuple(runs.values()))
 
     # ---- the file -------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
         doc = {"format": FORMAT, "kind": "surrogate", "space": self.space, "setup": self.setup, "build": self.build,
-               "features": {"version": features.VERSION, "names": list(self.feature_names)},
+               "features": {"version": features.VERSION, "names": features.names(int(self.space["blocks"]))},
                "epoch_fields": list(EPOCH_FIELDS), "models": {t: list(m) for t, m in self.models.items()},
                "noise": None if self.noise is None else {"curve_cov": self.noise.curve_cov.tolist(),
                                                          "seconds_cov": self.noise.seconds_cov.tolist(),
@@ -153,7 +160,7 @@ class Surrogate:
                 int(doc["setup"]["train"]["epochs"]), np.array(doc["noise"]["curve_cov"]),
                 np.array(doc["noise"]["seconds_cov"]), int(doc["noise"]["pairs"]))
             surrogate = cls(doc["space"], current_setup(doc["setup"]), doc["build"],
-                            {t: tuple(m) for t, m in doc["models"].items()}, noise, tuple(expected))
+                            {t: tuple(m) for t, m in doc["models"].items()}, noise)
             surrogate._boosters  # parsed here: a corrupt model is refused now, not in every trial
             return surrogate
         except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, zlib.error, LightGBMError) as e:
@@ -161,20 +168,18 @@ class Surrogate:
                              "python -m nas.table fit") from None
 
 
-def training_rows(table: Table, genotype_ids: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Features and targets of ``table``'s trained runs (of ``genotype_ids`` only, when given): per target,
+def training_rows(space_settings: dict[str, Any], runs: list[Run]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Features and targets of trained ``runs`` of the space ``space_settings`` describes: per target,
     ``(rows, values)``; a per-epoch target's rows end with the epoch. A run stopped early (by a rung or the
     chance guard) gives its epochs as far as it trained: what it did train is real data. A value that is
     not finite (a diverged run's loss) is left out of its target: one would ruin every tree."""
-    keep = None if genotype_ids is None else set(genotype_ids)
-    space = search_spaces.get(table.space["name"])
-    cfg = Section.of(table.space)
+    space, cfg = search_spaces.get(space_settings["name"]), Section.of(space_settings)
     per_epoch: list[list[float]] = []
     per_run: list[list[float]] = []
     epoch_values: dict[str, list[float]] = {t: [] for t in EPOCH_TARGETS}
     run_values: dict[str, list[float | None]] = {t: [] for t in RUN_TARGETS}
-    for run in table.runs:
-        if keep is not None and run.genotype_id not in keep or not run.epochs:
+    for run in runs:
+        if not run.epochs:
             continue
         x = features.of(search_spaces.genotype_from_params(space, cfg, run.params), run.n_params, run.macs)
         for e, row in enumerate(run.epochs, start=1):
@@ -198,18 +203,18 @@ def whole_space(table: Table) -> bool:
 
 
 def fit(table: Table, *, genotype_ids: list[str] | None = None, ensemble: int = 5, seed: int = 0,
-        command: str = "", bounds: dict[str, int] | None = None) -> Surrogate:
+        command: str = "", max_params: int | None = None, max_macs: int | None = None) -> Surrogate:
     """The surrogate of ``table``'s runs (of ``genotype_ids`` only, when given): ``ensemble`` models per target.
-    ``bounds`` are the size caps its data was drawn under (``params``, ``macs``; default: the largest in the
+    ``max_params`` and ``max_macs`` are the size caps its data was drawn under (default: the largest in the
     table, the whole of it: a share fitted on still answers for the space the table was drawn from); a study
     on it must keep within them, where it does not extrapolate."""
     import lightgbm
 
     if ensemble < 1:
         raise ValueError(f"ensemble={ensemble}: fit at least one model per target")
-    data = training_rows(table, genotype_ids)
     keep = None if genotype_ids is None else set(genotype_ids)
     used = [r for r in table.runs if keep is None or r.genotype_id in keep]
+    data = training_rows(table.space, used)
     n = len({r.genotype_id for r in used})
     if n < 10:
         raise ValueError(f"{n} genotypes to fit on; a surrogate needs at least 10")
@@ -220,13 +225,10 @@ def fit(table: Table, *, genotype_ids: list[str] | None = None, ensemble: int = 
             lightgbm.train({**TREES, "seed": seed * 1000 + k}, lightgbm.Dataset(rows, y), num_boost_round=ROUNDS)
             .model_to_string() for k in range(ensemble))
     pairs = [(a.epochs, b.epochs) for a, b in table.pairs() if keep is None or a.genotype_id in keep]
-    source = hashlib.sha256(json.dumps([[r.genotype_id, r.replica, r.epochs] for r in table.runs]).encode())
-    build = {"command": command, "table_digest": source.hexdigest()[:12], "genotypes": n,
+    build = {"command": command, "table_digest": table.digest(), "genotypes": n,
              "runs": len(used), "ensemble": ensemble,
-             "bounds": {**(bounds or {"params": max(r.n_params for r in table.runs),
-                                      "macs": max(r.macs for r in table.runs)}),
-                        "whole_space": whole_space(table)},
+             "bounds": {"params": max_params or max(r.n_params for r in table.runs),
+                        "macs": max_macs or max(r.macs for r in table.runs), "whole_space": whole_space(table)},
              "seed": seed, "trees": {**TREES, "rounds": ROUNDS}, "table_build": table.build}
     return Surrogate(dict(table.space), dict(table.setup), build, models,
-                     SeedNoise.fit(pairs) if len(pairs) >= 3 else None,
-                     tuple(features.names(int(table.space["blocks"]))))
+                     SeedNoise.fit(pairs) if len(pairs) >= 3 else None)

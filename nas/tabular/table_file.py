@@ -11,6 +11,7 @@ One JSON file, compact enough to ship in the package (:data:`TABLES`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -120,6 +121,11 @@ class Table:
             if len(done) > 1 and len(done[0].epochs) == len(done[1].epochs):
                 out.append((done[0], done[1]))
         return out
+
+    def digest(self) -> str:
+        """12 hex digits that name its runs: what a result computed from the table depends on."""
+        runs = json.dumps([[r.genotype_id, r.replica, r.epochs] for r in self.runs])
+        return hashlib.sha256(runs.encode()).hexdigest()[:12]
 
     def front(self, objectives: list[str]) -> list[Run]:
         """The true Pareto front of the space on ``objectives``: of the expected runs (:meth:`expected`)."""

@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import torch
 
-from nas.genotype import Genotype, GenotypeError
-from nas.models import build_model, min_input_size
+from nas.genotype import Genotype
+from nas.models import build_model, check_input_size
 from nas.scheduling.rules import Rule
 from nas.training.config import TrainConfig
 from nas.training.data import DeviceData, PreparedData
@@ -41,10 +41,7 @@ def measure(genotype: Genotype, data: PreparedData, *,
             memory_efficient: bool = False) -> tuple[torch.nn.Module, int, int]:
     """``(meta model, parameters, multiply-adds)`` for ``data``'s images and classes: a constraint
     or memory check never allocates the model it may rule out."""
-    smallest = min_input_size(genotype)
-    if min(data.image_size) < smallest:
-        raise GenotypeError(f"{genotype.name} needs images of at least {smallest}×{smallest}, "
-                            f"the data has {data.image_size[0]}×{data.image_size[1]}; set data.image_size")
+    check_input_size(genotype, data.image_size, hint="; set data.image_size")
     return count(genotype, num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
                  memory_efficient=memory_efficient)
 
